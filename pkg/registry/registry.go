@@ -123,6 +123,9 @@ const DefaultTTL = 30 * time.Second
 type RegisterOptions struct {
 	// TTL is how long the nodes live without another Register.
 	TTL time.Duration
+	// NoExpiry keeps the nodes until they are deregistered, for services
+	// registered by hand that run no heartbeat. TTL is ignored.
+	NoExpiry bool
 }
 
 // RegisterOption changes RegisterOptions.
@@ -131,6 +134,11 @@ type RegisterOption func(*RegisterOptions)
 // WithTTL sets how long the registered nodes live without a heartbeat.
 func WithTTL(ttl time.Duration) RegisterOption {
 	return func(o *RegisterOptions) { o.TTL = ttl }
+}
+
+// NoExpiry registers nodes that stay until they are deregistered.
+func NoExpiry() RegisterOption {
+	return func(o *RegisterOptions) { o.NoExpiry = true }
 }
 
 // NewRegisterOptions applies opts over the defaults.

@@ -26,6 +26,9 @@ type Registry struct {
 	once sync.Once
 }
 
+// neverExpires is the expiry of a record registered with NoExpiry.
+var neverExpires = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
 type record struct {
 	svc     *registry.Service // one node
 	expires time.Time
@@ -93,6 +96,9 @@ func (r *Registry) Register(ctx context.Context, svc *registry.Service, opts ...
 	}
 	for _, node := range svc.Nodes {
 		rec := &record{svc: registry.WithNode(svc, node), expires: now.Add(o.TTL)}
+		if o.NoExpiry {
+			rec.expires = neverExpires
+		}
 		prev, existed := nodes[node.ID]
 		nodes[node.ID] = rec
 		switch {

@@ -1,0 +1,44 @@
+# micro: the two commands of the README's quick start are `make demo` and
+# `make test`. Everything else here is for development.
+
+GO      ?= go
+BIN     ?= bin
+VERSION ?= dev
+LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
+
+.PHONY: all build demo test test-short consul vet fmt-check tidy-check bench fuzz clean
+
+all: build
+
+## build: compile bin/micro and the example services
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/micro .
+	$(GO) build -o $(BIN)/greeter ./examples/greeter
+
+## demo: run the main job end to end on the embedded default (micro server)
+demo: build
+	bash scripts/demo.sh
+
+## consul: build the Consul agent the tests use, once per machine (cached)
+consul:
+	@bash scripts/install-consul.sh >/dev/null
+
+## test: the whole suite, with the race detector, against real NATS and Consul
+test: consul vet
+	CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
+
+## test-short: the unit tests only, no Consul build
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+tidy-check:
+	$(GO) mod tidy -diff
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,251 @@
+// Package cmd is the micro command line: the root command, the global flags,
+// and the mapping of errors to exit codes. Each command lives in a package of
+// its own and is wired here explicitly.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/microtools/micro/cmd/cmdutil"
+	"github.com/microtools/micro/cmd/completion"
+	"github.com/microtools/micro/cmd/deregister"
+	"github.com/microtools/micro/cmd/get"
+	"github.com/microtools/micro/cmd/iostreams"
+	"github.com/microtools/micro/cmd/list"
+	"github.com/microtools/micro/cmd/register"
+	"github.com/microtools/micro/cmd/server"
+	"github.com/microtools/micro/cmd/version"
+	"github.com/microtools/micro/cmd/watch"
+	"github.com/microtools/micro/pkg/config"
+)
+
+// Main runs the command line with the process's arguments and environment
+// and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, iostreams.System(), os.Args[1:], os.LookupEnv)
+}
+
+// Run runs the command line with the given streams, arguments and
+// environment, and returns the exit code. Tests call it directly.
+func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv func(string) (string, bool)) int {
+	globals := &globalFlags{lookupEnv: lookupEnv}
+	f := &cmdutil.Factory{IO: ios, Config: globals.Config}
+	defer f.Close()
+
+	root := NewCmdRoot(f, globals)
+	root.SetArgs(args)
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	var silent *cmdutil.SilentError
+	if !errors.As(err, &silent) {
+		fmt.Fprintf(ios.ErrOut, "micro: %s\n", oneLine(err.Error()))
+	}
+	if isCobraUsageError(err) {
+		fmt.Fprintln(ios.ErrOut, "Run 'micro --help' for usage.")
+		return cmdutil.ExitUsage
+	}
+	return cmdutil.ExitCode(err)
+}
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *cmdutil.Factory, globals *globalFlags) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "micro",
+		Short: "Find, call and operate gRPC microservices by name",
+		Long: `micro finds services through a registry (NATS by default, or Consul),
+calls any method of any service with JSON, streams, publishes and
+subscribes, and scaffolds new services.
+
+Start the embedded registry and broker with 'micro server'; every other
+command and every service finds it on 127.0.0.1:4222 by default.`,
+		Example: `  micro server
+  micro list services
+  micro get service greeter
+  micro watch greeter
+  micro --registry consul --registry-address 127.0.0.1:8500 list services`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			globals.changed = changedFlags(cmd)
+			return cmdutil.ValidateOutput(globals.Output())
+		},
+	}
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		// The old underscore spellings (--registry_address) keep working.
+		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+	})
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &cmdutil.UsageError{Err: err}
+	})
+	globals.bind(root.PersistentFlags())
+
+	root.AddGroup(
+		&cobra.Group{ID: "registry", Title: "Registry commands:"},
+		&cobra.Group{ID: "runtime", Title: "Runtime commands:"},
+	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("registry",
+		list.NewCmdList(f, globals.Output, nil),
+		list.NewCmdServicesAlias(f, globals.Output, nil),
+		get.NewCmdGet(f, globals.Output, nil),
+		watch.NewCmdWatch(f, globals.Output, nil),
+		register.NewCmdRegister(f, globals.Output, nil),
+		deregister.NewCmdDeregister(f, nil),
+	)
+	add("runtime",
+		server.NewCmdServer(f, nil),
+	)
+	root.AddCommand(
+		version.NewCmdVersion(f, globals.Output),
+		completion.NewCmdCompletion(f),
+	)
+	root.SetHelpCommandGroupID("")
+	root.SetCompletionCommandGroupID("")
+	return root
+}
+
+// globalFlags are the flags every command has. Each has a MICRO_* variable;
+// precedence is flag > environment > config file > default.
+type globalFlags struct {
+	registry        string
+	registryAddress string
+	brokerAddress   string
+	timeout         time.Duration
+	output          string
+	configPath      string
+
+	lookupEnv func(string) (string, bool)
+	changed   map[string]bool
+	once      sync.Once
+	resolved  config.Config
+	err       error
+}
+
+func (g *globalFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&g.registry, "registry", config.DefaultRegistry, "registry backend: nats, consul or memory [$MICRO_REGISTRY]")
+	fs.StringVar(&g.registryAddress, "registry-address", "", "registry address (default nats://127.0.0.1:4222, or 127.0.0.1:8500 for consul) [$MICRO_REGISTRY_ADDRESS]")
+	fs.StringVar(&g.brokerAddress, "broker-address", "", "NATS server of the broker (default: the registry's) [$MICRO_BROKER_ADDRESS]")
+	fs.DurationVar(&g.timeout, "timeout", config.DefaultTimeout, "time limit of each operation [$MICRO_TIMEOUT]")
+	fs.StringVarP(&g.output, "output", "o", "", "output format: table, text (tab-separated) or json; default table on a terminal, text otherwise [$MICRO_OUTPUT]")
+	fs.StringVar(&g.configPath, "config", "", "config file (default $XDG_CONFIG_HOME/micro/config.json) [$MICRO_CONFIG]")
+}
+
+// Output returns the -o value after flags, environment and config file.
+func (g *globalFlags) Output() string {
+	_, _ = g.Config()
+	return g.output
+}
+
+// Config returns the settings after flags, environment and config file. It
+// resolves them once, on first use, after the flags are parsed.
+func (g *globalFlags) Config() (config.Config, error) {
+	g.once.Do(func() { g.resolved, g.err = g.resolve() })
+	return g.resolved, g.err
+}
+
+// resolve applies config file and environment under the flags the user set.
+func (g *globalFlags) resolve() (config.Config, error) {
+	lookupEnv := g.lookupEnv
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	set := func(name string, target *string, env string, file string) {
+		if g.changed[name] {
+			return
+		}
+		if v, ok := lookupEnv(env); ok && v != "" {
+			*target = v
+		} else if file != "" {
+			*target = file
+		}
+	}
+
+	path := g.configPath
+	if !g.changed["config"] {
+		if v, ok := lookupEnv(config.EnvConfig); ok && v != "" {
+			path = v
+		} else if dir, err := os.UserConfigDir(); err == nil {
+			path = filepath.Join(dir, "micro", "config.json")
+		}
+	}
+	var file config.File
+	if path != "" {
+		var err error
+		if file, err = config.ReadFile(path); err != nil {
+			return config.Config{}, err
+		}
+	}
+
+	set("registry", &g.registry, config.EnvRegistry, file.Registry)
+	set("registry-address", &g.registryAddress, config.EnvRegistryAddress, file.RegistryAddress)
+	set("broker-address", &g.brokerAddress, config.EnvBrokerAddress, file.BrokerAddress)
+	set("output", &g.output, config.EnvOutput, file.Output)
+	timeout := ""
+	set("timeout", &timeout, config.EnvTimeout, file.Timeout)
+	if timeout != "" {
+		d, err := time.ParseDuration(timeout)
+		if err != nil || d <= 0 {
+			return config.Config{}, cmdutil.Usagef("timeout %q (from %s or the config file) is not a positive duration such as 5s", timeout, config.EnvTimeout)
+		}
+		g.timeout = d
+	}
+
+	cfg := config.Config{
+		Registry:        g.registry,
+		RegistryAddress: g.registryAddress,
+		BrokerAddress:   g.brokerAddress,
+		Timeout:         g.timeout,
+		Env:             lookupEnv,
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &cmdutil.UsageError{Err: err}
+	}
+	return cfg, nil
+}
+
+func changedFlags(cmd *cobra.Command) map[string]bool {
+	changed := map[string]bool{}
+	cmd.Flags().Visit(func(f *pflag.Flag) { changed[f.Name] = true })
+	return changed
+}
+
+// isCobraUsageError recognises the errors cobra makes for unknown commands
+// and wrong argument counts, which it does not type.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, prefix := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand flag", "invalid argument"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}

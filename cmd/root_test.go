@@ -1,0 +1,90 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/microtools/micro/cmd/cmdutil"
+	"github.com/microtools/micro/cmd/iostreams"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	code = Run(context.Background(), ios, args, lookup)
+	return out.String(), errOut.String(), code
+}
+
+func TestVersion(t *testing.T) {
+	stdout, stderr, code := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "micro ") || stderr != "" {
+		t.Fatalf("want a version line, have code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	stdout, _, code = runCLI(t, map[string]string{"MICRO_OUTPUT": "json"}, "version")
+	var info map[string]string
+	if code != 0 || json.Unmarshal([]byte(stdout), &info) != nil || info["go"] == "" {
+		t.Fatalf("MICRO_OUTPUT=json should print JSON, have %q", stdout)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(`{"registry":"consul","registry-address":"127.0.0.1:1","timeout":"3s"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name         string
+		env          map[string]string
+		args         []string
+		wantRegistry string
+		wantAddress  string
+	}{
+		{"default", nil, nil, "nats", ""},
+		{"file", map[string]string{"MICRO_CONFIG": path}, nil, "consul", "127.0.0.1:1"},
+		{"env over file", map[string]string{"MICRO_CONFIG": path, "MICRO_REGISTRY": "memory"}, nil, "memory", "127.0.0.1:1"},
+		{"flag over env", map[string]string{"MICRO_CONFIG": path, "MICRO_REGISTRY": "memory"}, []string{"--registry", "nats"}, "nats", "127.0.0.1:1"},
+		{"underscore flag", nil, []string{"--registry_address", "127.0.0.1:2"}, "nats", "127.0.0.1:2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"MICRO_CONFIG": filepath.Join(dir, "none.json")}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			globals := &globalFlags{lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+			ios, _, _, _ := iostreams.Test()
+			root := NewCmdRoot(&cmdutil.Factory{IO: ios, Config: globals.Config}, globals)
+			if err := root.ParseFlags(c.args); err != nil {
+				t.Fatal(err)
+			}
+			globals.changed = changedFlags(root)
+			cfg, err := globals.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Registry != c.wantRegistry || cfg.RegistryAddress != c.wantAddress {
+				t.Errorf("want %s at %q, have %s at %q", c.wantRegistry, c.wantAddress, cfg.Registry, cfg.RegistryAddress)
+			}
+		})
+	}
+}
+
+func TestMemoryRegistryRoundTrip(t *testing.T) {
+	// The memory registry lives in one process: register, get and list in
+	// one invocation each still exercise the wiring and the output paths.
+	env := map[string]string{"MICRO_REGISTRY": "memory", "MICRO_CONFIG": filepath.Join(t.TempDir(), "none.json")}
+	stdout, stderr, code := runCLI(t, env, "list", "services")
+	if code != 0 || stdout != "" {
+		t.Fatalf("an empty registry lists nothing and succeeds: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	_, stderr, code = runCLI(t, env, "get", "service", "nosuch")
+	if code != 1 || !strings.Contains(stderr, `"nosuch"`) || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("unknown service: want one line and exit 1, have code %d stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,90 @@
+// Package server implements `micro server`: the embedded NATS server with
+// JetStream that is the default registry and broker.
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/microtools/micro/cmd/cmdutil"
+	"github.com/microtools/micro/cmd/iostreams"
+	"github.com/microtools/micro/pkg/natsserver"
+)
+
+// DefaultAddress is where `micro server` listens and where every command
+// looks for it.
+const DefaultAddress = "127.0.0.1:4222"
+
+// Options are the inputs of `micro server`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Address string
+	DataDir string
+}
+
+// NewCmdServer returns `micro server`. runF replaces the run function in tests.
+func NewCmdServer(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the local registry and broker (embedded NATS with JetStream)",
+		Long: `Run an embedded NATS server with JetStream. It is the default registry
+and broker of every micro command and every service built with micro, so a
+laptop needs nothing else installed. Stop it with Ctrl-C.
+
+Registry records and durable streams are kept in the data directory and
+survive a restart.`,
+		Example: `  micro server
+  micro server --address 127.0.0.1:4333 --data-dir /tmp/micro
+  MICRO_REGISTRY_ADDRESS=127.0.0.1:4333 micro list services`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.DataDir == "" {
+				dir, err := DefaultDataDir()
+				if err != nil {
+					return err
+				}
+				opts.DataDir = dir
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Address, "address", DefaultAddress, "host:port to listen on")
+	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "where JetStream keeps its data (default $XDG_DATA_HOME/micro/server)")
+	return cmd
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/micro/server, or ~/.local/share/micro/server.
+func DefaultDataDir() (string, error) {
+	if dir := os.Getenv("XDG_DATA_HOME"); dir != "" {
+		return filepath.Join(dir, "micro", "server"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no data directory: %w; give one with --data-dir", err)
+	}
+	return filepath.Join(home, ".local", "share", "micro", "server"), nil
+}
+
+func run(ctx context.Context, opts *Options) error {
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return fmt.Errorf("server: data directory: %w", err)
+	}
+	srv, err := natsserver.Start(ctx, natsserver.Options{Address: opts.Address, DataDir: opts.DataDir})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "micro server: registry and broker listening on %s (data in %s); Ctrl-C to stop\n", srv.ClientURL(), opts.DataDir)
+	<-ctx.Done()
+	fmt.Fprintln(opts.IO.ErrOut, "micro server: stopping")
+	srv.Shutdown()
+	fmt.Fprintln(opts.IO.ErrOut, "micro server: stopped")
+	return nil
+}

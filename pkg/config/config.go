@@ -1,0 +1,204 @@
+// Package config holds the settings every micro command and service shares —
+// which registry and broker to use and where they are — and builds the
+// registry they name. It reads the environment and config files only through
+// what it is given: a lookup function and a path.
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/microtools/micro/pkg/registry"
+	"github.com/microtools/micro/pkg/registry/consul"
+	"github.com/microtools/micro/pkg/registry/memory"
+	natsregistry "github.com/microtools/micro/pkg/registry/nats"
+)
+
+// Registry backends.
+const (
+	RegistryNATS   = "nats"
+	RegistryConsul = "consul"
+	RegistryMemory = "memory"
+)
+
+// Defaults.
+const (
+	DefaultRegistry    = RegistryNATS
+	DefaultNATSAddress = "nats://127.0.0.1:4222"
+	DefaultTimeout     = 10 * time.Second
+)
+
+// Environment variables, one per setting.
+const (
+	EnvRegistry        = "MICRO_REGISTRY"
+	EnvRegistryAddress = "MICRO_REGISTRY_ADDRESS"
+	EnvBrokerAddress   = "MICRO_BROKER_ADDRESS"
+	EnvTimeout         = "MICRO_TIMEOUT"
+	EnvOutput          = "MICRO_OUTPUT"
+	EnvConfig          = "MICRO_CONFIG"
+)
+
+// Config is where the registry and broker are.
+type Config struct {
+	// Registry is the backend: nats (default), consul or memory.
+	Registry string `json:"registry,omitempty"`
+	// RegistryAddress is the backend's address; empty means the backend's
+	// default (nats://127.0.0.1:4222, or CONSUL_HTTP_ADDR / 127.0.0.1:8500).
+	RegistryAddress string `json:"registry-address,omitempty"`
+	// BrokerAddress is the NATS server of the broker; empty means the
+	// registry's NATS server when the registry is nats, else the default.
+	BrokerAddress string `json:"broker-address,omitempty"`
+	// Timeout bounds one operation against the registry or a service.
+	Timeout time.Duration `json:"-"`
+
+	// Env looks up backend-specific variables such as CONSUL_HTTP_TOKEN.
+	// Nil means none are set.
+	Env func(string) (string, bool) `json:"-"`
+}
+
+// Default returns the settings used when nothing else is given.
+func Default() Config {
+	return Config{Registry: DefaultRegistry, Timeout: DefaultTimeout}
+}
+
+// FromEnv returns the defaults overridden by MICRO_* variables found with
+// lookup (os.LookupEnv in a program).
+func FromEnv(lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	cfg.Env = lookup
+	return cfg.ApplyEnv(lookup)
+}
+
+// ApplyEnv returns c overridden by the MICRO_* variables that are set.
+func (c Config) ApplyEnv(lookup func(string) (string, bool)) (Config, error) {
+	if lookup == nil {
+		return c, nil
+	}
+	if v, ok := lookup(EnvRegistry); ok && v != "" {
+		c.Registry = v
+	}
+	if v, ok := lookup(EnvRegistryAddress); ok && v != "" {
+		c.RegistryAddress = v
+	}
+	if v, ok := lookup(EnvBrokerAddress); ok && v != "" {
+		c.BrokerAddress = v
+	}
+	if v, ok := lookup(EnvTimeout); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("config: %s=%q is not a positive duration such as 5s", EnvTimeout, v)
+		}
+		c.Timeout = d
+	}
+	c.Env = lookup
+	return c, c.Validate()
+}
+
+// File is the shape of a config file: JSON with the global flag names as keys.
+type File struct {
+	Registry        string `json:"registry,omitempty"`
+	RegistryAddress string `json:"registry-address,omitempty"`
+	BrokerAddress   string `json:"broker-address,omitempty"`
+	Timeout         string `json:"timeout,omitempty"`
+	Output          string `json:"output,omitempty"`
+}
+
+// ReadFile reads a config file. A file that does not exist is not an error:
+// it returns an empty File.
+func ReadFile(path string) (File, error) {
+	var f File
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return f, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return f, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Validate reports a setting that cannot work.
+func (c Config) Validate() error {
+	switch c.Registry {
+	case RegistryNATS, RegistryConsul, RegistryMemory:
+	default:
+		return fmt.Errorf("config: unknown registry %q: use nats, consul or memory", c.Registry)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("config: timeout %s must be positive", c.Timeout)
+	}
+	return nil
+}
+
+// NATSAddress is the NATS server of the registry when it is nats.
+func (c Config) NATSAddress() string {
+	if c.RegistryAddress != "" {
+		return natsURL(c.RegistryAddress)
+	}
+	return DefaultNATSAddress
+}
+
+// BrokerURL is the NATS server the broker connects to.
+func (c Config) BrokerURL() string {
+	switch {
+	case c.BrokerAddress != "":
+		return natsURL(c.BrokerAddress)
+	case c.Registry == RegistryNATS:
+		return c.NATSAddress()
+	default:
+		return DefaultNATSAddress
+	}
+}
+
+// natsURL accepts host:port as well as URLs, and lists separated by commas.
+func natsURL(addr string) string {
+	parts := strings.Split(addr, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "://") {
+			p = "nats://" + p
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
+}
+
+// NewRegistry connects to the registry c names. The result implements
+// io.Closer for backends that hold a connection; close it when done.
+func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	switch c.Registry {
+	case RegistryMemory:
+		return memory.New(), nil
+	case RegistryConsul:
+		opts := consul.EnvOptions(c.lookup)
+		if c.RegistryAddress != "" {
+			opts = append(opts, consul.WithAddress(c.RegistryAddress))
+		}
+		return consul.New(opts...)
+	default:
+		connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+		return natsregistry.New(connectCtx, natsregistry.WithURL(c.NATSAddress()))
+	}
+}
+
+func (c Config) lookup(key string) (string, bool) {
+	if c.Env == nil {
+		return "", false
+	}
+	return c.Env(key)
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The demo: micro on its embedded default, end to end.
+#   1. micro server       (embedded NATS + JetStream on 127.0.0.1:4222)
+#   2. two greeter instances register themselves
+#   3. micro list services / micro get service greeter
+#   4. one greeter is killed with SIGKILL and expires from the registry
+# Everything started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${BIN:-bin}
+micro="$bin/micro"
+address=${MICRO_DEMO_ADDRESS:-127.0.0.1:4222}
+data_dir="$(mktemp -d)"
+pids=()
+
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$data_dir"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+export MICRO_REGISTRY=nats MICRO_REGISTRY_ADDRESS="$address"
+export MICRO_REGISTER_TTL=3s MICRO_REGISTER_INTERVAL=1s MICRO_SERVER_ADDRESS=127.0.0.1:0
+
+if (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null; then
+  echo "demo: something already listens on $address; stop it, or run with MICRO_DEMO_ADDRESS=127.0.0.1:4333" >&2
+  exit 1
+fi
+
+step micro server --address "$address" --data-dir "$data_dir"
+"$micro" server --address "$address" --data-dir "$data_dir" &
+pids+=($!)
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null && break
+  sleep 0.1
+done
+
+step "greeter &   # twice"
+"$bin/greeter" 2>"$data_dir/greeter-1.log" &
+first=$!
+pids+=($first)
+"$bin/greeter" 2>"$data_dir/greeter-2.log" &
+pids+=($!)
+
+wait_for_nodes() { # wait_for_nodes N
+  for _ in $(seq 100); do
+    if "$micro" get service greeter -o json 2>/dev/null | grep -c '"address"' | grep -qx "$1"; then return 0; fi
+    sleep 0.2
+  done
+  echo "demo: greeter never had $1 node(s)" >&2
+  return 1
+}
+wait_for_nodes 2
+
+step micro list services
+"$micro" list services -o table
+
+step micro get service greeter
+"$micro" get service greeter -o table
+
+step "kill -9 greeter (first instance); it expires after its TTL (3s)"
+kill -9 "$first"
+wait_for_nodes 1
+"$micro" list services -o table
+
+printf '\ndemo: done\n'
