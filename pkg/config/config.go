@@ -186,7 +186,7 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 	case RegistryConsul:
 		opts := consul.EnvOptions(c.lookup)
 		if c.RegistryAddress != "" {
-			opts = append(opts, consul.WithAddress(c.RegistryAddress))
+			opts = append(opts, consul.Address(c.RegistryAddress))
 		}
 		return consul.New(opts...)
 	default:
