@@ -1,0 +1,13 @@
+// Command greeter runs the greeter.v1.Greeter example service, registered in
+// the registry the MICRO_* environment names. It is configured by environment
+// only:
+//
+//	MICRO_REGISTRY, MICRO_REGISTRY_ADDRESS    where to register (default nats on 127.0.0.1:4222)
+//	MICRO_SERVER_ADDRESS                      where to listen (default :0)
+//	MICRO_SERVER_ADVERTISE                    the address to register instead of the computed one
+//	MICRO_SERVICE_VERSION, MICRO_SERVICE_METADATA (k=v,k=v)
+//	MICRO_REGISTER_TTL, MICRO_REGISTER_INTERVAL
+//
+// It logs to stderr and stops cleanly on SIGINT or SIGTERM: it deregisters,
+// then drains in-flight calls.
+package main

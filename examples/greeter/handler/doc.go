@@ -1,0 +1,4 @@
+// Package handler implements the greeter.v1.Greeter example service: Hello
+// (unary), Stream (server streaming), Collect (client streaming) and Chat
+// (bidirectional streaming).
+package handler

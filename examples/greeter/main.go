@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"google.golang.org/grpc"
+
+	"github.com/microtools/micro/examples/greeter/handler"
+	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/pkg/config"
+	"github.com/microtools/micro/pkg/service"
+)
+
+// serviceName is the name greeter registers under.
+const serviceName = "greeter"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.LookupEnv, os.Stderr)
+	stop()
+	if err != nil {
+		// One line, whatever the error joined together.
+		fmt.Fprintln(os.Stderr, serviceName+": "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	cfg, err := config.FromEnv(lookup)
+	if err != nil {
+		return err
+	}
+	envOpts, err := service.EnvOptions(lookup)
+	if err != nil {
+		return err
+	}
+	reg, err := cfg.NewRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	if closer, ok := reg.(io.Closer); ok {
+		defer closer.Close()
+	}
+
+	opts := append([]service.Option{
+		service.Name(serviceName),
+		service.Registry(reg),
+		service.Logger(logger),
+		service.Handle(func(s grpc.ServiceRegistrar) {
+			greeterpb.RegisterGreeterServer(s, handler.New())
+		}),
+	}, envOpts...)
+	svc, err := service.New(opts...)
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
