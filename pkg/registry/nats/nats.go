@@ -1,0 +1,561 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/microtools/micro/pkg/registry"
+)
+
+var _ registry.Registry = (*Registry)(nil)
+
+const (
+	// recordGrace is how long after its expiry the server keeps a record
+	// that was not refreshed, when it can expire records one by one.
+	recordGrace = time.Minute
+	// markerTTL is how long the server keeps the marker of a removed record,
+	// so that watchers see the removal.
+	markerTTL = time.Minute
+	// defaultRequestTimeout bounds a read when ctx has no deadline.
+	defaultRequestTimeout = 10 * time.Second
+	// drainTimeout bounds the wait for a stopped key watch to let go.
+	drainTimeout = 5 * time.Second
+)
+
+// Registry is a registry.Registry kept in a JetStream key-value bucket. Make
+// one with New and Close it when done.
+type Registry struct {
+	nc      *natsgo.Conn
+	ownConn bool
+	js      jetstream.JetStream
+	kv      jetstream.KeyValue
+	url     string // redacted, for messages
+	bucket  string
+	subject string // subject prefix of the bucket's keys: "$KV.<bucket>."
+	stream  string
+	// msgTTL: the bucket lets each record carry its own TTL (NATS 2.11+).
+	msgTTL bool
+	// maxAge: the bucket drops records older than this; zero when it keeps
+	// them until they are removed.
+	maxAge time.Duration
+
+	mu       sync.Mutex
+	closed   bool
+	watchers map[*watcher]struct{}
+}
+
+// New connects to NATS (or uses WithConn's connection), opens the registry
+// bucket and creates it when it is missing. An unreachable server fails at
+// once with an error that wraps registry.ErrUnreachable and names the URL; a
+// server without JetStream fails with an error that says so.
+func New(ctx context.Context, opts ...Option) (*Registry, error) {
+	o := DefaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("nats registry: not connected to %s: %w", redactURLs(o.URL), err)
+	}
+	r := &Registry{
+		bucket:   o.Bucket,
+		subject:  "$KV." + o.Bucket + ".",
+		stream:   "KV_" + o.Bucket,
+		watchers: map[*watcher]struct{}{},
+	}
+	if o.Conn != nil {
+		r.nc = o.Conn
+		r.url = connURL(o.Conn)
+	} else {
+		r.url = redactURLs(o.URL)
+		nc, err := connect(ctx, o, r.url)
+		if err != nil {
+			return nil, err
+		}
+		r.nc, r.ownConn = nc, true
+	}
+	if err := r.open(ctx); err != nil {
+		if r.ownConn {
+			r.nc.Close()
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// connect dials the servers with reconnection that never gives up.
+func connect(ctx context.Context, o Options, redacted string) (*natsgo.Conn, error) {
+	timeout := o.ConnectTimeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
+		timeout = max(time.Until(d), time.Millisecond)
+	}
+	natsOpts := []natsgo.Option{
+		natsgo.Name("micro registry"),
+		natsgo.Timeout(timeout),
+		natsgo.MaxReconnects(-1),
+		natsgo.ReconnectWait(o.ReconnectWait),
+		// nats.go prints asynchronous errors to stderr unless told otherwise;
+		// a library prints nothing. Callers can set their own handler.
+		natsgo.ErrorHandler(func(*natsgo.Conn, *natsgo.Subscription, error) {}),
+	}
+	natsOpts = append(natsOpts, o.NATSOptions...)
+	nc, err := natsgo.Connect(o.URL, natsOpts...)
+	if err == nil {
+		return nc, nil
+	}
+	switch {
+	case authFailure(err):
+		return nil, fmt.Errorf("nats registry: nats at %s refused the credentials: %w", redacted, err)
+	case errors.Is(err, natsgo.ErrNoServers):
+		// nats.go hides "connection refused" behind ErrNoServers; dial
+		// again to learn and report the real cause.
+		return nil, unreachable(redacted, dialCause(o.URL, timeout, err))
+	case lostConnection(err) || isNetError(err):
+		return nil, unreachable(redacted, err)
+	default:
+		return nil, fmt.Errorf("nats registry: cannot connect to nats at %s: %w", redacted, err)
+	}
+}
+
+func isNetError(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr)
+}
+
+// dialCause dials each server of urls and returns the first failure, or
+// fallback when every dial succeeds.
+func dialCause(urls string, timeout time.Duration, fallback error) error {
+	for _, hostPort := range serverAddresses(urls) {
+		conn, err := net.DialTimeout("tcp", hostPort, timeout)
+		if err != nil {
+			return err
+		}
+		_ = conn.Close()
+	}
+	return fallback
+}
+
+// serverAddresses returns host:port of each server in a comma-separated URL
+// list, with the NATS default port when none is given.
+func serverAddresses(urls string) []string {
+	var out []string
+	for _, u := range splitURLs(urls) {
+		parsed, err := url.Parse(u)
+		if err != nil || parsed.Host == "" {
+			continue
+		}
+		port := parsed.Port()
+		if port == "" {
+			port = "4222"
+		}
+		out = append(out, net.JoinHostPort(parsed.Hostname(), port))
+	}
+	return out
+}
+
+func splitURLs(urls string) []string {
+	var out []string
+	for _, u := range strings.Split(urls, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// redactURLs drops credentials from a URL list, for messages.
+func redactURLs(urls string) string {
+	parts := splitURLs(urls)
+	for i, u := range parts {
+		parsed, err := url.Parse(u)
+		switch {
+		case err != nil:
+			if at := strings.LastIndexByte(u, '@'); at >= 0 {
+				parts[i] = u[at+1:]
+			}
+		default:
+			parsed.User = nil
+			parts[i] = parsed.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// connURL names the server of a connection someone else made.
+func connURL(nc *natsgo.Conn) string {
+	if u := nc.ConnectedUrl(); u != "" {
+		return redactURLs(u)
+	}
+	if len(nc.Opts.Servers) > 0 {
+		return redactURLs(strings.Join(nc.Opts.Servers, ","))
+	}
+	return redactURLs(nc.Opts.Url)
+}
+
+// open finds the bucket, or creates it.
+func (r *Registry) open(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	js, err := jetstream.New(r.nc)
+	if err != nil {
+		return r.bucketError(err)
+	}
+	r.js = js
+	kv, err := js.KeyValue(ctx, r.bucket)
+	if errors.Is(err, natsgo.ErrNoResponders) {
+		// Nobody answers the JetStream API: ask in the way that tells a
+		// server without JetStream apart.
+		if _, infoErr := js.AccountInfo(ctx); infoErr != nil {
+			err = infoErr
+		}
+	}
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		cfg := jetstream.KeyValueConfig{
+			Bucket:         r.bucket,
+			Description:    "micro service registry: one record per service node",
+			History:        1,
+			Storage:        jetstream.FileStorage,
+			LimitMarkerTTL: markerTTL,
+		}
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+			// A server older than 2.11: no TTL per record, so let the
+			// bucket drop records by age instead.
+			cfg.LimitMarkerTTL, cfg.TTL = 0, DefaultMaxAge
+			kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		}
+	}
+	if err != nil {
+		return r.bucketError(err)
+	}
+	status, err := kv.Status(ctx)
+	if err != nil {
+		return r.bucketError(err)
+	}
+	r.kv = kv
+	r.maxAge = status.TTL()
+	if s, ok := status.(*jetstream.KeyValueBucketStatus); ok && s.StreamInfo() != nil {
+		r.msgTTL = s.StreamInfo().Config.AllowMsgTTL
+	} else {
+		r.msgTTL = status.LimitMarkerTTL() > 0
+	}
+	return nil
+}
+
+func (r *Registry) bucketError(err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return jetStreamDisabled(r.url, err)
+	case r.nc.Status() != natsgo.CONNECTED || lostConnection(err):
+		return unreachable(r.url, err)
+	default:
+		return fmt.Errorf("nats registry: cannot open bucket %q in nats at %s: %w", r.bucket, r.url, err)
+	}
+}
+
+// Close stops every watch and closes the connection if New made it. It is
+// safe to call more than once.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	watchers := make([]*watcher, 0, len(r.watchers))
+	for w := range r.watchers {
+		watchers = append(watchers, w)
+	}
+	r.mu.Unlock()
+	for _, w := range watchers {
+		w.Stop()
+	}
+	if r.ownConn {
+		r.nc.Close()
+	}
+	return nil
+}
+
+// String implements registry.Registry: "nats at nats://127.0.0.1:4222".
+func (r *Registry) String() string { return "nats at " + r.url }
+
+// Bucket is the name of the key-value bucket that holds the records.
+func (r *Registry) Bucket() string { return r.bucket }
+
+// ready fails fast when the registry is closed or the connection is down,
+// rather than letting a request wait for its deadline.
+func (r *Registry) ready() error {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return fmt.Errorf("nats registry: %s is closed", r)
+	}
+	if cause := r.connectionDown(); cause != nil {
+		return unreachable(r.url, cause)
+	}
+	return nil
+}
+
+// connectionDown says why the connection is not usable, or returns nil.
+func (r *Registry) connectionDown() error {
+	switch status := r.nc.Status(); status {
+	case natsgo.CONNECTED:
+		return nil
+	case natsgo.CLOSED:
+		return natsgo.ErrConnectionClosed
+	default:
+		state := strings.ToLower(status.String())
+		if last := r.nc.LastError(); last != nil && !errors.Is(last, natsgo.ErrNoServers) {
+			return fmt.Errorf("connection lost, %s: %w", state, last)
+		}
+		return fmt.Errorf("connection lost, %s", state)
+	}
+}
+
+// whileConnected returns a context that also ends when the connection goes
+// down, so that a request in flight when the server goes away fails at once
+// instead of waiting for its deadline. Call done when the request is over.
+func (r *Registry) whileConnected(ctx context.Context) (_ context.Context, done func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	down := r.nc.StatusChanged(natsgo.DISCONNECTED, natsgo.RECONNECTING, natsgo.CLOSED)
+	go func() {
+		select {
+		case <-down:
+			cancel(errConnectionLost)
+		case <-ctx.Done():
+		}
+	}()
+	if r.nc.Status() != natsgo.CONNECTED { // went down before we listened
+		cancel(errConnectionLost)
+	}
+	return ctx, func() {
+		cancel(nil)
+		r.nc.RemoveStatusListener(down)
+	}
+}
+
+var errConnectionLost = errors.New("connection lost")
+
+// opError describes a failed operation on the bucket.
+func (r *Registry) opError(action string, err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return jetStreamDisabled(r.url, err)
+	case lostConnection(err) || r.connectionDown() != nil:
+		cause := shortCause(err)
+		if down := r.connectionDown(); down != nil {
+			cause = down.Error()
+		} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, natsgo.ErrTimeout) {
+			cause = "no reply before the deadline: " + cause
+		}
+		return &wrapError{
+			msg:  fmt.Sprintf("nats registry: %s: cannot reach nats at %s: %s", action, r.url, cause),
+			errs: []error{registry.ErrUnreachable, err},
+		}
+	default:
+		return fmt.Errorf("nats registry: %s in %s: %w", action, r, err)
+	}
+}
+
+// Register implements registry.Registry. Each node is written as a record
+// that expires after the TTL; registering again is the heartbeat.
+func (r *Registry) Register(ctx context.Context, svc *registry.Service, opts ...registry.RegisterOption) error {
+	if err := registry.Validate(svc); err != nil {
+		return err
+	}
+	o := registry.NewRegisterOptions(opts...)
+	if r.maxAge > 0 {
+		switch {
+		case o.NoExpiry:
+			return fmt.Errorf("%w: service %q: bucket %q in %s drops records after %s, so they cannot live without expiry; register with a TTL",
+				registry.ErrInvalid, svc.Name, r.bucket, r, r.maxAge)
+		case o.TTL > r.maxAge:
+			return fmt.Errorf("%w: service %q: ttl %s is longer than the %s after which bucket %q in %s drops records",
+				registry.ErrInvalid, svc.Name, o.TTL, r.maxAge, r.bucket, r)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.ready(); err != nil {
+		return err
+	}
+	ctx, done := r.whileConnected(ctx)
+	defer done()
+	now := time.Now()
+	for _, node := range svc.Nodes {
+		rec := newRecord(svc, node, now, o)
+		data, err := encodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("nats registry: encode service %q node %q: %w", svc.Name, node.ID, err)
+		}
+		pubOpts := []jetstream.PublishOpt{jetstream.WithExpectStream(r.stream)}
+		if r.msgTTL && !rec.Expires.IsZero() {
+			pubOpts = append(pubOpts, jetstream.WithMsgTTL(o.TTL+recordGrace))
+		}
+		if _, err := r.js.Publish(ctx, r.subject+recordKey(svc.Name, node.ID), data, pubOpts...); err != nil {
+			return r.opError(fmt.Sprintf("register service %q node %q", svc.Name, node.ID), err)
+		}
+	}
+	return nil
+}
+
+// Deregister implements registry.Registry.
+func (r *Registry) Deregister(ctx context.Context, svc *registry.Service) error {
+	if svc == nil || strings.TrimSpace(svc.Name) == "" {
+		return fmt.Errorf("%w: the service has no name", registry.ErrInvalid)
+	}
+	for i, node := range svc.Nodes {
+		if node == nil || node.ID == "" {
+			return fmt.Errorf("%w: service %q node %d has no id", registry.ErrInvalid, svc.Name, i)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.ready(); err != nil {
+		return err
+	}
+	ctx, done := r.whileConnected(ctx)
+	defer done()
+	for _, node := range svc.Nodes {
+		key := recordKey(svc.Name, node.ID)
+		var err error
+		if r.msgTTL {
+			// A purge leaves a marker that watchers see; with a TTL the
+			// marker goes away too, and the key leaves no trace.
+			err = r.kv.Purge(ctx, key, jetstream.PurgeTTL(markerTTL))
+		} else {
+			err = r.kv.Delete(ctx, key)
+		}
+		if err != nil {
+			return r.opError(fmt.Sprintf("deregister service %q node %q", svc.Name, node.ID), err)
+		}
+	}
+	return nil
+}
+
+// GetService implements registry.Registry. Every live node is passing; a
+// node past its expiry is gone, so IncludeUnhealthy changes nothing.
+func (r *Registry) GetService(ctx context.Context, name string, _ ...registry.GetOption) ([]*registry.Service, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, notFound(name, r.String())
+	}
+	records, err := r.snapshot(ctx, serviceFilter(name), fmt.Sprintf("get service %q", name))
+	if err != nil {
+		return nil, err
+	}
+	var services []*registry.Service
+	for _, rec := range records {
+		if rec.Service.Name == name {
+			services = append(services, rec.live())
+		}
+	}
+	if len(services) == 0 {
+		return nil, notFound(name, r.String())
+	}
+	return registry.Group(services), nil
+}
+
+// ListServices implements registry.Registry.
+func (r *Registry) ListServices(ctx context.Context) ([]*registry.Service, error) {
+	records, err := r.snapshot(ctx, jetstream.AllKeys, "list services")
+	if err != nil {
+		return nil, err
+	}
+	services := make([]*registry.Service, 0, len(records))
+	for _, rec := range records {
+		services = append(services, rec.live())
+	}
+	return registry.Group(services), nil
+}
+
+// snapshot reads the live records under filter with one key watch: the
+// server sends the latest value of every key, then the watch marks the end
+// of the initial values.
+func (r *Registry) snapshot(ctx context.Context, filter, action string) ([]*record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := r.ready(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	ctx, done := r.whileConnected(ctx)
+	defer done()
+	kw, err := r.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, r.opError(action, err)
+	}
+	defer stopKeyWatch(kw)
+
+	now := time.Now()
+	var records []*record
+	for {
+		select {
+		case entry, ok := <-kw.Updates():
+			if !ok {
+				return nil, r.opError(action, natsgo.ErrConnectionClosed)
+			}
+			if entry == nil { // end of the initial values
+				return records, nil
+			}
+			if entry.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			rec, err := decodeEntry(entry.Key(), entry.Value())
+			if err != nil || !rec.liveAt(now) {
+				continue // not ours, or expired: gone
+			}
+			records = append(records, rec)
+		case <-ctx.Done():
+			return nil, r.opError(action, ctx.Err())
+		}
+	}
+}
+
+// withDefaultTimeout gives ctx a deadline when it has none.
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, defaultRequestTimeout)
+}
+
+// stopKeyWatch stops kw and drains its channel until nats.go closes it, so
+// that its delivery goroutine is not left blocked on a full channel.
+func stopKeyWatch(kw jetstream.KeyWatcher) {
+	_ = kw.Stop()
+	timeout := time.NewTimer(drainTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case _, ok := <-kw.Updates():
+			if !ok {
+				return
+			}
+		case <-timeout.C:
+			return
+		}
+	}
+}

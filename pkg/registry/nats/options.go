@@ -1,0 +1,134 @@
+package nats
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+)
+
+// Defaults of Options.
+const (
+	// DefaultURL is the embedded server of `micro server`.
+	DefaultURL = "nats://127.0.0.1:4222"
+	// DefaultBucket is the key-value bucket that holds the records.
+	DefaultBucket = "micro_registry"
+	// DefaultConnectTimeout bounds the first connection to each server.
+	DefaultConnectTimeout = 2 * time.Second
+	// DefaultReconnectWait is the pause between reconnection attempts after
+	// the connection is lost. The registry keeps trying until it is closed.
+	DefaultReconnectWait = time.Second
+	// DefaultMaxAge is the age after which the server drops a record that was
+	// not registered again, used only when the server is older than NATS
+	// 2.11 and cannot expire records one by one. Registrations with a longer
+	// TTL, or none, are refused on such a bucket.
+	DefaultMaxAge = 24 * time.Hour
+)
+
+// Options configure New. Build them with the With* options; DefaultOptions
+// holds the starting values.
+type Options struct {
+	// URL is the server URL, or several separated by commas. Ignored when
+	// Conn is set.
+	URL string
+	// Conn is a connection to use instead of making one. The registry does
+	// not close it.
+	Conn *natsgo.Conn
+	// Bucket is the key-value bucket of the records. It is created when
+	// missing; an existing bucket is used as it is.
+	Bucket string
+	// NATSOptions are applied to the connection New makes, after the
+	// registry's own defaults (so they win): credentials, TLS, handlers.
+	NATSOptions []natsgo.Option
+	// ConnectTimeout bounds the first connection to each server.
+	ConnectTimeout time.Duration
+	// ReconnectWait is the pause between reconnection attempts.
+	ReconnectWait time.Duration
+}
+
+// Option changes Options; it fails when given a value that cannot work.
+type Option func(*Options) error
+
+// DefaultOptions returns the options New starts from.
+func DefaultOptions() Options {
+	return Options{
+		URL:            DefaultURL,
+		Bucket:         DefaultBucket,
+		ConnectTimeout: DefaultConnectTimeout,
+		ReconnectWait:  DefaultReconnectWait,
+	}
+}
+
+// WithURL sets the server URL, or a comma-separated list of them, such as
+// "nats://10.0.0.1:4222,nats://10.0.0.2:4222". A URL may carry credentials
+// (nats://user:password@host:4222); String never shows them.
+func WithURL(url string) Option {
+	return func(o *Options) error {
+		if strings.Trim(url, " ,") == "" {
+			return errors.New("nats registry: empty server url")
+		}
+		o.URL = url
+		return nil
+	}
+}
+
+// WithConn makes the registry use nc instead of connecting itself. Close does
+// not close nc, and the reconnect behaviour is whatever nc was made with.
+func WithConn(nc *natsgo.Conn) Option {
+	return func(o *Options) error {
+		if nc == nil {
+			return errors.New("nats registry: nil connection")
+		}
+		o.Conn = nc
+		return nil
+	}
+}
+
+var validBucket = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+
+// WithBucket sets the key-value bucket; letters, digits, '-' and '_' only.
+func WithBucket(name string) Option {
+	return func(o *Options) error {
+		if !validBucket.MatchString(name) {
+			return fmt.Errorf("nats registry: invalid bucket name %q: use letters, digits, '-' and '_'", name)
+		}
+		o.Bucket = name
+		return nil
+	}
+}
+
+// WithNATSOptions adds options for the connection New makes, such as
+// natsgo.UserInfo, natsgo.Token, natsgo.UserCredentials, natsgo.Nkey,
+// natsgo.Secure or natsgo.ErrorHandler. They are ignored with WithConn.
+func WithNATSOptions(opts ...natsgo.Option) Option {
+	return func(o *Options) error {
+		o.NATSOptions = append(o.NATSOptions, opts...)
+		return nil
+	}
+}
+
+// WithConnectTimeout bounds the first connection to each server.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(o *Options) error {
+		if d <= 0 {
+			return fmt.Errorf("nats registry: connect timeout must be positive, not %s", d)
+		}
+		o.ConnectTimeout = d
+		return nil
+	}
+}
+
+// WithReconnectWait sets the pause between reconnection attempts after the
+// connection is lost.
+func WithReconnectWait(d time.Duration) Option {
+	return func(o *Options) error {
+		if d <= 0 {
+			return fmt.Errorf("nats registry: reconnect wait must be positive, not %s", d)
+		}
+		o.ReconnectWait = d
+		return nil
+	}
+}

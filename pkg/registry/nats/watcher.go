@@ -1,0 +1,262 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/microtools/micro/pkg/registry"
+)
+
+var _ registry.Watcher = (*watcher)(nil)
+
+// maxQueued is how many events a watcher holds for a reader that is behind
+// before it stops reading the bucket (which then holds back the server).
+const maxQueued = 1024
+
+// watcher turns a key watch of the bucket into registry events. It remembers
+// the last record of every live node, so that a heartbeat (the same record
+// with a later expiry) is no event, and it reports a node deleted when its
+// expiry passes without a heartbeat, since expiry removes no key.
+type watcher struct {
+	r       *Registry
+	kw      jetstream.KeyWatcher
+	service string // "" for every service
+
+	events chan *registry.Event
+	done   chan struct{} // closed once err is set
+	exited chan struct{} // closed when run returns
+
+	mu  sync.Mutex
+	err error
+}
+
+// Watch implements registry.Registry. Nodes registered before the watch
+// starts produce no create event; their changes, deletion and expiry do.
+func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (registry.Watcher, error) {
+	o := registry.NewWatchOptions(opts...)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := r.ready(); err != nil {
+		return nil, err
+	}
+	filter, what := jetstream.AllKeys, "watch"
+	if o.Service != "" {
+		filter, what = serviceFilter(o.Service), fmt.Sprintf("watch service %q", o.Service)
+	}
+	kw, err := r.kv.Watch(ctx, filter)
+	if err != nil {
+		return nil, r.opError(what, err)
+	}
+	w := &watcher{
+		r:       r,
+		kw:      kw,
+		service: o.Service,
+		events:  make(chan *registry.Event),
+		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		stopKeyWatch(kw)
+		return nil, fmt.Errorf("nats registry: %s is closed", r)
+	}
+	r.watchers[w] = struct{}{}
+	r.mu.Unlock()
+
+	go w.run(ctx, filter, what)
+	return w, nil
+}
+
+// Next implements registry.Watcher.
+func (w *watcher) Next() (*registry.Event, error) {
+	select {
+	case <-w.done:
+		return nil, w.error()
+	default:
+	}
+	select {
+	case event := <-w.events:
+		return event, nil
+	case <-w.done:
+		return nil, w.error()
+	}
+}
+
+// Stop implements registry.Watcher. It returns once the key watch is gone.
+func (w *watcher) Stop() {
+	w.finish(registry.ErrWatcherStopped)
+	<-w.exited
+}
+
+// finish records why the watch ended; the first reason wins.
+func (w *watcher) finish(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+		close(w.done)
+	}
+}
+
+func (w *watcher) error() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// run reads the key watch until the watcher is stopped, ctx ends or the watch
+// breaks. After a reconnection it starts a fresh key watch and reports the
+// difference between what it knew and what the bucket holds, rather than
+// waiting for nats.go to notice that the old one went quiet.
+func (w *watcher) run(ctx context.Context, filter, what string) {
+	defer close(w.exited)
+	defer func() {
+		w.r.mu.Lock()
+		delete(w.r.watchers, w)
+		w.r.mu.Unlock()
+	}()
+	kw := w.kw
+	defer func() { stopKeyWatch(kw) }()
+	reconnected := w.r.nc.StatusChanged(natsgo.CONNECTED)
+	defer w.r.nc.RemoveStatusListener(reconnected)
+
+	known := map[string]*record{} // key -> last live record
+	// syncing holds the initial values of a key watch until they are all
+	// in; nil once they are.
+	syncing := map[string]*record{}
+	firstSync := true
+	var queue []*registry.Event
+
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	defer expiry.Stop()
+	schedule := func() {
+		var next time.Time
+		for _, rec := range known {
+			if !rec.Expires.IsZero() && (next.IsZero() || rec.Expires.Before(next)) {
+				next = rec.Expires
+			}
+		}
+		if next.IsZero() {
+			expiry.Stop()
+			return
+		}
+		expiry.Reset(max(time.Until(next), 0))
+	}
+	emit := func(typ registry.EventType, rec *record, now time.Time) {
+		svc := registry.Clone(rec.Service)
+		if typ != registry.EventDelete {
+			svc.Nodes[0].Health = registry.HealthPassing
+		}
+		queue = append(queue, &registry.Event{Type: typ, Service: svc, Timestamp: now})
+	}
+	// change applies the latest value of key (nil: gone) and reports it.
+	change := func(key string, rec *record, now time.Time) {
+		prev, wasKnown := known[key]
+		switch {
+		case rec == nil && wasKnown:
+			delete(known, key)
+			emit(registry.EventDelete, prev, now)
+		case rec == nil:
+			// a key never seen alive: nothing to report
+		case !wasKnown:
+			known[key] = rec
+			emit(registry.EventCreate, rec, now)
+		default:
+			known[key] = rec
+			if !sameContent(prev, rec) {
+				emit(registry.EventUpdate, rec, now)
+			}
+		}
+	}
+
+	for {
+		var out chan *registry.Event
+		var head *registry.Event
+		if len(queue) > 0 {
+			out, head = w.events, queue[0]
+		}
+		updates := kw.Updates()
+		if len(queue) >= maxQueued {
+			updates = nil // let the reader catch up first
+		}
+
+		select {
+		case <-w.done:
+			return
+		case <-ctx.Done():
+			w.finish(ctx.Err())
+			return
+		case out <- head:
+			queue[0] = nil
+			queue = queue[1:]
+		case <-expiry.C:
+			now := time.Now()
+			for key, rec := range known {
+				if !rec.liveAt(now) {
+					change(key, nil, now)
+				}
+			}
+			schedule()
+		case <-reconnected:
+			fresh, err := w.r.kv.Watch(ctx, filter)
+			if err != nil {
+				continue // the old watch recovers by itself, later
+			}
+			stopKeyWatch(kw)
+			kw, syncing = fresh, map[string]*record{}
+		case entry, ok := <-updates:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					w.finish(err)
+				} else {
+					w.finish(w.r.opError(what, fmt.Errorf("key watch of bucket %q ended", w.r.bucket)))
+				}
+				return
+			}
+			now := time.Now()
+			if entry == nil { // the initial values are in
+				if firstSync {
+					known, firstSync = syncing, false
+				} else {
+					for _, key := range slices.Sorted(maps.Keys(known)) {
+						if _, still := syncing[key]; !still {
+							change(key, nil, now)
+						}
+					}
+					for _, key := range slices.Sorted(maps.Keys(syncing)) {
+						change(key, syncing[key], now)
+					}
+				}
+				syncing = nil
+				schedule()
+				continue
+			}
+			var rec *record
+			if entry.Operation() == jetstream.KeyValuePut {
+				if decoded, err := decodeEntry(entry.Key(), entry.Value()); err == nil && decoded.liveAt(now) {
+					rec = decoded
+				}
+			}
+			if syncing != nil {
+				if rec != nil {
+					syncing[entry.Key()] = rec
+				} else {
+					delete(syncing, entry.Key())
+				}
+				continue
+			}
+			change(entry.Key(), rec, now)
+			schedule()
+		}
+	}
+}
