@@ -18,8 +18,12 @@ import (
 	"github.com/microtools/micro/pkg/service"
 )
 
-// serviceName is the name greeter registers under.
-const serviceName = "greeter"
+// serviceName and serviceVersion are what greeter registers as;
+// MICRO_SERVICE_VERSION overrides the version.
+const (
+	serviceName    = "greeter"
+	serviceVersion = "1.0.0"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,6 +57,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 
 	opts := append([]service.Option{
 		service.Name(serviceName),
+		service.Version(serviceVersion),
 		service.Registry(reg),
 		service.Logger(logger),
 		service.Handle(func(s grpc.ServiceRegistrar) {
