@@ -56,6 +56,9 @@ func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv
 	if err == nil {
 		return cmdutil.ExitOK
 	}
+	if cfg, cfgErr := globals.Config(); cfgErr == nil {
+		err = cmdutil.RegistryError(cfg, err)
+	}
 	var silent *cmdutil.SilentError
 	if !errors.As(err, &silent) {
 		fmt.Fprintf(ios.ErrOut, "micro: %s\n", oneLine(err.Error()))

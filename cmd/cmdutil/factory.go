@@ -41,7 +41,7 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 	}
 	r, err := cfg.NewRegistry(ctx)
 	if err != nil {
-		return nil, RegistryError(cfg, err)
+		return nil, err
 	}
 	if c, ok := r.(io.Closer); ok {
 		f.closers = append(f.closers, c)
@@ -63,9 +63,11 @@ func (f *Factory) Close() error {
 	return errors.Join(errs...)
 }
 
-// RegistryError adds what to try to an error from the registry.
+// RegistryError adds what to try to an error that says the registry cannot
+// be reached. Other errors are returned as they are.
 func RegistryError(cfg config.Config, err error) error {
-	if !errors.Is(err, registry.ErrUnreachable) {
+	var hinted *HintError
+	if !errors.Is(err, registry.ErrUnreachable) || errors.As(err, &hinted) {
 		return err
 	}
 	switch cfg.Registry {

@@ -71,7 +71,7 @@ func run(ctx context.Context, opts *Options) error {
 		return cmdutil.WithHint(err, "see what is registered with `micro list services`")
 	}
 	if err != nil {
-		return fmt.Errorf("look up %q in %s: %w", opts.Name, reg, err)
+		return err
 	}
 	var removed int
 	for _, svc := range services {
@@ -79,7 +79,7 @@ func run(ctx context.Context, opts *Options) error {
 			if (opts.ID != "" && node.ID == opts.ID) || (opts.Address != "" && node.Address == opts.Address) {
 				one := registry.WithNode(svc, node)
 				if err := reg.Deregister(ctx, one); err != nil {
-					return fmt.Errorf("deregister %s node %s from %s: %w", svc.Name, node.ID, reg, err)
+					return err
 				}
 				fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", svc.Name, node.ID, node.Address)
 				removed++

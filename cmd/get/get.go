@@ -78,7 +78,7 @@ func serviceRun(ctx context.Context, opts *ServiceOptions) error {
 		return cmdutil.WithHint(err, "see what is registered with `micro list services`")
 	}
 	if err != nil {
-		return fmt.Errorf("get service %q from %s: %w", opts.Name, reg, err)
+		return err
 	}
 
 	switch opts.Output() {

@@ -73,7 +73,7 @@ func servicesRun(ctx context.Context, opts *ServicesOptions) error {
 	}
 	services, err := reg.ListServices(ctx)
 	if err != nil {
-		return fmt.Errorf("list services in %s: %w", reg, err)
+		return err
 	}
 	summaries := Summarize(services)
 

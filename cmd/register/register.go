@@ -127,7 +127,7 @@ func run(ctx context.Context, opts *Options) error {
 		regOpt = registry.WithTTL(opts.TTL)
 	}
 	if err := reg.Register(ctx, svc, regOpt); err != nil {
-		return fmt.Errorf("register %s in %s: %w", svc.Name, reg, err)
+		return err
 	}
 	if opts.Output() == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(opts.IO.Out, svc)

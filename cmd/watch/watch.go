@@ -71,7 +71,7 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	watcher, err := reg.Watch(ctx, watchOpts...)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", reg, err)
+		return err
 	}
 	defer watcher.Stop()
 
@@ -81,7 +81,7 @@ func run(ctx context.Context, opts *Options) error {
 			return nil // interrupted: a normal end of a watch
 		}
 		if err != nil {
-			return fmt.Errorf("watch %s: %w", reg, err)
+			return err
 		}
 		if err := writeEvent(opts, event); err != nil {
 			return err
