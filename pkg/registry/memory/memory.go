@@ -268,6 +268,11 @@ type watcher struct {
 
 func (w *watcher) Next() (*registry.Event, error) {
 	select {
+	case <-w.done: // stopped: buffered events are not delivered
+		return nil, w.err
+	default:
+	}
+	select {
 	case event := <-w.events:
 		return event, nil
 	case <-w.done:
