@@ -1,0 +1,350 @@
+package call
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+)
+
+var (
+	_ DescriptorSource = (*CachedSource)(nil)
+	_ Refresher        = (*CachedSource)(nil)
+)
+
+// CacheKey names one cache entry: the descriptors of one version of one
+// service. Address is optional; set it when the version is unknown (a call
+// made straight to an address) so that different servers do not share an
+// entry.
+type CacheKey struct {
+	Service string
+	Version string
+	Address string
+}
+
+// String is the key as a person reads it: greeter@1.0.0 (127.0.0.1:50051).
+func (k CacheKey) String() string {
+	s := k.Service
+	if k.Version != "" {
+		s += "@" + k.Version
+	}
+	if k.Address != "" {
+		s += " (" + k.Address + ")"
+	}
+	return s
+}
+
+// fileName is the entry's file name: readable parts made safe for any file
+// system, and a hash of the whole key so that keys the cleaning makes equal
+// still get files of their own.
+func (k CacheKey) fileName() string {
+	sum := sha256.Sum256([]byte(k.Service + "\x00" + k.Version + "\x00" + k.Address))
+	name := safeName(k.Service)
+	if k.Version != "" {
+		name += "@" + safeName(k.Version)
+	}
+	return name + "-" + hex.EncodeToString(sum[:6]) + ".protoset"
+}
+
+// safeName keeps letters, digits, '.', '-' and '_' of s, replaces anything
+// else with '_', and keeps at most 64 bytes.
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '.' && i > 0:
+		default:
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// CacheOption changes how a CachedSource works.
+type CacheOption func(*cacheOptions)
+
+type cacheOptions struct {
+	refresh      bool
+	onWriteError func(error)
+}
+
+// WithRefresh makes the source ignore what is on disk: the first call fetches
+// every descriptor afresh and rewrites the cache entry.
+func WithRefresh() CacheOption {
+	return func(o *cacheOptions) { o.refresh = true }
+}
+
+// WithWriteErrorHandler calls f when the cache entry cannot be written. The
+// call that fetched the descriptors still succeeds: the cache only saves time.
+// Without it, write errors are ignored.
+func WithWriteErrorHandler(f func(error)) CacheOption {
+	return func(o *cacheOptions) { o.onWriteError = f }
+}
+
+// CachedSource is a DescriptorSource that keeps the descriptors another source
+// fetched in a file, so that later processes describe the service without
+// asking the server: on a warm cache no request reaches the fetch source.
+//
+// The entry is a FileDescriptorSet (a protoset) of the server's services with
+// every file they import, written at once on the first use and again
+// whenever a symbol is missing from it and the fetch source knows it. A
+// missing or unreadable entry is fetched again and rewritten. Files are
+// written to a temporary file first and renamed, so readers never see half
+// an entry. To bypass the cache, do not wrap the fetch source.
+//
+// A symbol that neither the entry nor the fetch source knows (an Any of a
+// type the server does not describe, say) is asked of the fetch source on
+// each lookup; a Resolver asks once per process.
+//
+// A CachedSource is safe for concurrent use.
+type CachedSource struct {
+	path  string
+	key   CacheKey
+	fetch DescriptorSource
+	opts  cacheOptions
+
+	mu     sync.Mutex
+	loaded bool
+	set    map[string]*descriptorpb.FileDescriptorProto // by file name
+	source *FileSource                                  // over set; nil when cold
+	fresh  bool                                         // fetched in full by this source
+}
+
+// NewCachedSource returns a source that keeps the descriptors fetch gives
+// for key in a file under dir (the command line uses the user cache
+// directory's micro/descriptors). Nothing is read or fetched until the first
+// call.
+func NewCachedSource(dir string, key CacheKey, fetch DescriptorSource, opts ...CacheOption) (*CachedSource, error) {
+	if key.Service == "" {
+		return nil, errors.New("descriptor cache: the key has no service name")
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("descriptor cache for %s: no directory given", key)
+	}
+	if fetch == nil {
+		return nil, fmt.Errorf("descriptor cache for %s: no source to fetch from", key)
+	}
+	s := &CachedSource{path: filepath.Join(dir, key.fileName()), key: key, fetch: fetch}
+	for _, opt := range opts {
+		opt(&s.opts)
+	}
+	return s, nil
+}
+
+// Path is the file the entry is kept in.
+func (s *CachedSource) Path() string { return s.path }
+
+// ListServices returns the services in the cache entry, fetching the entry
+// first when there is none.
+func (s *CachedSource) ListServices(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.warmLocked(ctx); err != nil {
+		return nil, err
+	}
+	return s.source.ListServices(ctx)
+}
+
+// FindSymbol returns name's descriptor from the cache entry. When the entry
+// lacks it, it is fetched, added to the entry, and the entry rewritten.
+func (s *CachedSource) FindSymbol(ctx context.Context, name string) (protoreflect.Descriptor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.warmLocked(ctx); err != nil {
+		return nil, err
+	}
+	if d, err := s.source.FindSymbol(ctx, name); err == nil {
+		return d, nil
+	}
+	d, err := s.fetch.FindSymbol(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s.addLocked(false, fileOf(d))
+	s.writeLocked()
+	return d, nil
+}
+
+// Refresh fetches every service's descriptors again and rewrites the entry,
+// unless this source already fetched them all: they are fresh.
+func (s *CachedSource) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loaded = true
+	if s.fresh {
+		return nil
+	}
+	return s.populateLocked(ctx)
+}
+
+// warmLocked makes sure s.source is set: from disk, or else fetched.
+func (s *CachedSource) warmLocked(ctx context.Context) error {
+	if !s.loaded {
+		s.loaded = true
+		if !s.opts.refresh {
+			s.readLocked()
+		}
+	}
+	if s.source != nil {
+		return nil
+	}
+	return s.populateLocked(ctx)
+}
+
+// readLocked loads the entry from disk; an entry that is missing or cannot be
+// read or built leaves the cache cold.
+func (s *CachedSource) readLocked() {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return
+	}
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(data, &set); err != nil || len(set.GetFile()) == 0 {
+		return
+	}
+	byName := make(map[string]*descriptorpb.FileDescriptorProto, len(set.GetFile()))
+	for _, file := range set.GetFile() {
+		byName[file.GetName()] = file
+	}
+	source, err := s.build(byName)
+	if err != nil {
+		return
+	}
+	s.set, s.source = byName, source
+}
+
+// populateLocked fetches the files of every service the fetch source lists
+// and writes them as the new entry.
+func (s *CachedSource) populateLocked(ctx context.Context) error {
+	services, err := s.fetch.ListServices(ctx)
+	if err != nil {
+		return fmt.Errorf("descriptor cache for %s: %w", s.key, err)
+	}
+	var files []protoreflect.FileDescriptor
+	for _, service := range services {
+		d, err := s.fetch.FindSymbol(ctx, service)
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return fmt.Errorf("descriptor cache for %s: %w", s.key, err)
+			}
+			// A service the server lists but cannot describe (reflection
+			// of an incomplete registry) is left out; asking for it later
+			// fails with the fetch source's own error.
+			continue
+		}
+		files = append(files, fileOf(d))
+	}
+	s.addLocked(true, files...)
+	s.fresh = true
+	s.writeLocked()
+	return nil
+}
+
+// addLocked adds files and their imports to the entry (to an empty entry when
+// replace is set) and rebuilds the source over it. Files of the same name are
+// replaced: the server's copy is newer. If the old and new files cannot be
+// built together, the entry keeps only the new ones.
+func (s *CachedSource) addLocked(replace bool, files ...protoreflect.FileDescriptor) {
+	fresh := DescriptorSetOf(files...)
+	set := map[string]*descriptorpb.FileDescriptorProto{}
+	if !replace {
+		for name, file := range s.set {
+			set[name] = file
+		}
+	}
+	for _, file := range fresh.GetFile() {
+		set[file.GetName()] = file
+	}
+	source, err := s.build(set)
+	if err != nil {
+		set = map[string]*descriptorpb.FileDescriptorProto{}
+		for _, file := range fresh.GetFile() {
+			set[file.GetName()] = file
+		}
+		if source, err = s.build(set); err != nil {
+			// Cannot happen: fresh came from built descriptors.
+			source = newFileSource(&protoregistry.Files{}, s.origin())
+		}
+	}
+	s.set, s.source = set, source
+}
+
+func (s *CachedSource) origin() string {
+	return fmt.Sprintf("descriptor cache for %s (%s)", s.key, s.path)
+}
+
+// build returns a source over the files of set.
+func (s *CachedSource) build(set map[string]*descriptorpb.FileDescriptorProto) (*FileSource, error) {
+	return NewDescriptorSetSource(sortedSet(set), s.origin())
+}
+
+// sortedSet returns the files of set sorted by name, so that the same files
+// always make the same bytes.
+func sortedSet(set map[string]*descriptorpb.FileDescriptorProto) *descriptorpb.FileDescriptorSet {
+	names := make([]string, 0, len(set))
+	for name := range set {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := &descriptorpb.FileDescriptorSet{File: make([]*descriptorpb.FileDescriptorProto, 0, len(names))}
+	for _, name := range names {
+		out.File = append(out.File, set[name])
+	}
+	return out
+}
+
+// writeLocked writes the entry: to a temporary file in the same directory,
+// then renamed over the entry.
+func (s *CachedSource) writeLocked() {
+	if err := s.write(); err != nil && s.opts.onWriteError != nil {
+		s.opts.onWriteError(err)
+	}
+}
+
+func (s *CachedSource) write() error {
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(sortedSet(s.set))
+	if err != nil {
+		return fmt.Errorf("descriptor cache for %s: encode: %w", s.key, err)
+	}
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("descriptor cache for %s: %w", s.key, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+strings.TrimSuffix(filepath.Base(s.path), ".protoset")+"-*.tmp")
+	if err != nil {
+		return fmt.Errorf("descriptor cache for %s: %w", s.key, err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if closeErr := tmp.Close(); err == nil {
+		err = closeErr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.path)
+	}
+	if err != nil {
+		return fmt.Errorf("descriptor cache for %s: write %s: %w", s.key, s.path, err)
+	}
+	return nil
+}
