@@ -30,6 +30,15 @@
 // fails returns an *RPCError that carries the status; DescribeStatus turns it
 // into code, message and decoded details.
 //
+// A Client puts the parts together for calls to services by name: it picks
+// a node through a selector (pkg/selector) fed by a registry, keeps one
+// connection per node address for all its calls, resolves the method
+// through reflection with the on-disk cache keyed by the service name and
+// the version the node registered (or through the .proto files or
+// protosets it is given), and when a node cannot be reached, or says
+// Unavailable before it answered, ejects it and makes the call again on
+// another node with the same requests.
+//
 // JSON: ParseJSON reads the protobuf JSON mapping strictly (an unknown field
 // or a value of the wrong type is a *JSONError naming where it is), with
 // google.protobuf.Any resolved through a Resolver built on the source

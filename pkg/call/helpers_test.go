@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -32,7 +33,8 @@ const (
 
 // testServer is a gRPC server on 127.0.0.1 serving the greeter.
 type testServer struct {
-	addr string
+	addr   string
+	server *grpc.Server
 	// reflectionStreams counts the reflection streams opened, v1 and
 	// v1alpha.
 	reflectionStreams atomic.Int64
@@ -76,12 +78,12 @@ func startServer(t testing.TB, config serverConfig) *testServer {
 	if err != nil {
 		t.Fatalf("listen on 127.0.0.1: %v", err)
 	}
-	ts.addr = listener.Addr().String()
+	ts.addr, ts.server = listener.Addr().String(), server
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(listener) }()
 	t.Cleanup(func() {
 		server.Stop()
-		if err := <-served; err != nil {
+		if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			t.Errorf("serve on %s: %v", ts.addr, err)
 		}
 	})

@@ -99,6 +99,7 @@ type InvokeOption func(*invokeOptions)
 type invokeOptions struct {
 	headers     metadata.MD
 	callOptions []grpc.CallOption
+	trace       *ClientTrace // Client.Call only
 }
 
 // WithHeaders sends md as request metadata, added to any outgoing metadata

@@ -119,6 +119,28 @@ func (c *Cache) Mark(service string, node *registry.Node, err error) {
 	}
 }
 
+// NodeVersion returns the version of the service record that node belongs
+// to, for a node that a Next of this cache returned: a caller that keeps
+// something per version (descriptors, say) learns it without asking the
+// registry. ok is false when the cache holds no such node (any more).
+func (c *Cache) NodeVersion(service string, node *registry.Node) (version string, ok bool) {
+	if node == nil {
+		return "", false
+	}
+	c.mu.RLock()
+	e := c.entries[service]
+	c.mu.RUnlock()
+	if e == nil {
+		return "", false
+	}
+	nodes := *e.nodes.Load()
+	i, found := slices.BinarySearchFunc(nodes, nodeKey(node), compareKey)
+	if !found {
+		return "", false
+	}
+	return nodes[i].version, true
+}
+
 // Close implements Selector: it stops every watch and waits for their
 // goroutines. It is safe to call more than once.
 func (c *Cache) Close() error {

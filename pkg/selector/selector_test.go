@@ -196,6 +196,39 @@ func TestFilters(t *testing.T) {
 	}
 }
 
+func TestNodeVersion(t *testing.T) {
+	t.Parallel()
+	reg := newMemory(t)
+	register(t, reg, "greeter", "v1", node("a"))
+	register(t, reg, "greeter", "v2", node("bb"))
+	sel := newSelector(t, reg)
+
+	if _, ok := sel.NodeVersion("greeter", node("a")); ok {
+		t.Error("before any Select the cache holds no node")
+	}
+	next, err := sel.Select(testContext(t), "greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "v1", "bb": "v2"}
+	for range 2 {
+		n, done, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(nil)
+		if have, ok := sel.NodeVersion("greeter", n); !ok || have != want[n.ID] {
+			t.Errorf("node %s: want version %q, have %q (ok %v)", n.ID, want[n.ID], have, ok)
+		}
+	}
+	if _, ok := sel.NodeVersion("greeter", node("c")); ok {
+		t.Error("a node the cache does not hold has no version")
+	}
+	if _, ok := sel.NodeVersion("other", node("a")); ok {
+		t.Error("a service the cache does not hold has no versions")
+	}
+}
+
 func TestUnknownService(t *testing.T) {
 	t.Parallel()
 	reg := newMemory(t)

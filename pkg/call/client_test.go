@@ -1,0 +1,420 @@
+package call_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/registry"
+	"github.com/microtools/micro/pkg/registry/memory"
+	"github.com/microtools/micro/pkg/selector"
+)
+
+// node is a greeter server registered in a registry, counting the calls
+// it serves and the client connections it accepted.
+type node struct {
+	*testServer
+	id    string
+	calls atomic.Int64
+
+	mu      sync.Mutex
+	clients map[string]bool // by remote address
+}
+
+// startNodes starts n greeter servers with reflection and registers each in
+// reg as a node of "greeter" version 1.0.0.
+func startNodes(t *testing.T, reg registry.Registry, n int) []*node {
+	t.Helper()
+	nodes := make([]*node, n)
+	for i := range nodes {
+		nd := &node{id: "greeter-" + string(rune('a'+i)), clients: map[string]bool{}}
+		count := func(ctx context.Context) {
+			nd.calls.Add(1)
+			if p, ok := peer.FromContext(ctx); ok {
+				nd.mu.Lock()
+				nd.clients[p.Addr.String()] = true
+				nd.mu.Unlock()
+			}
+		}
+		nd.testServer = startGreeter(t, true,
+			grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+				count(ctx)
+				return handler(ctx, req)
+			}),
+			grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+				if !strings.HasPrefix(info.FullMethod, "/grpc.reflection.") {
+					count(ss.Context())
+				}
+				return handler(srv, ss)
+			}))
+		svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: nd.id, Address: nd.addr}}}
+		if err := reg.Register(testContext(t), svc, registry.NoExpiry()); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = nd
+	}
+	return nodes
+}
+
+// unavailableGreeter reads the requests of Collect and Chat, then fails
+// with Unavailable without answering, as a node going away does.
+type unavailableGreeter struct {
+	greeterpb.UnimplementedGreeterServer
+	calls atomic.Int64
+}
+
+func (g *unavailableGreeter) Collect(stream greeterpb.Greeter_CollectServer) error {
+	g.calls.Add(1)
+	for {
+		if _, err := stream.Recv(); err != nil {
+			return status.Error(codes.Unavailable, "going away")
+		}
+	}
+}
+
+func (g *unavailableGreeter) Chat(stream greeterpb.Greeter_ChatServer) error {
+	g.calls.Add(1)
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	return status.Error(codes.Unavailable, "going away")
+}
+
+// startUnavailable registers a node whose streams fail with Unavailable,
+// chosen first by the selector it returns, before a healthy node.
+func startUnavailable(t *testing.T, reg registry.Registry) (*unavailableGreeter, selector.Selector) {
+	t.Helper()
+	impl := &unavailableGreeter{}
+	server := startServer(t, serverConfig{register: func(s *grpc.Server) { greeterpb.RegisterGreeterServer(s, impl) }})
+	svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: "greeter-0", Address: server.addr}}}
+	if err := reg.Register(testContext(t), svc, registry.NoExpiry()); err != nil {
+		t.Fatal(err)
+	}
+	first := selector.StrategyFunc(func(_ string, candidates []selector.Candidate) int {
+		for i, c := range candidates {
+			if c.Node.ID == "greeter-0" {
+				return i
+			}
+		}
+		return 0
+	})
+	sel, err := selector.New(selector.Registry(reg), selector.UseStrategy(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sel.Close() })
+	return impl, sel
+}
+
+func newMemoryRegistry(t *testing.T) *memory.Registry {
+	t.Helper()
+	reg := memory.New()
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+func newClient(t *testing.T, opts call.ClientOptions) *call.Client {
+	t.Helper()
+	client, err := call.NewClient(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// hello calls Greeter.Hello through client and returns the greeting.
+func hello(ctx context.Context, client *call.Client, name string, opts ...call.InvokeOption) (string, error) {
+	var out strings.Builder
+	handler := call.WriteResponses(&out, call.NewJSONFormatter(client.Resolver("greeter"), call.FormatOptions{}))
+	supplier := call.NewJSONSupplier(strings.NewReader(`{"name":"`+name+`"}`), client.Resolver("greeter"))
+	err := client.Call(ctx, "greeter", "Greeter.Hello", supplier, handler, opts...)
+	return strings.TrimSpace(out.String()), err
+}
+
+func reflectionStreams(nodes []*node) int64 {
+	var n int64
+	for _, nd := range nodes {
+		n += nd.reflectionStreams.Load()
+	}
+	return n
+}
+
+// Round robin over three nodes: 99 calls of one client are 33 on each, over
+// one connection per node, and the descriptors are fetched once for the
+// version, whichever node serves the first call.
+func TestClientRoundRobin(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	nodes := startNodes(t, reg, 3)
+	sel, err := selector.New(selector.Registry(reg), selector.UseStrategy(selector.RoundRobin()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sel.Close() })
+	client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, CacheDir: t.TempDir()})
+
+	ctx := testContext(t)
+	for i := range 99 {
+		greeting, err := hello(ctx, client, "Ada")
+		if err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		if want := `{"message":"Hello Ada"}`; greeting != want {
+			t.Fatalf("call %d: want %s, have %s", i+1, want, greeting)
+		}
+	}
+	for _, nd := range nodes {
+		if have := nd.calls.Load(); have != 33 {
+			t.Errorf("node %s: want 33 calls, have %d", nd.id, have)
+		}
+		nd.mu.Lock()
+		if len(nd.clients) != 1 {
+			t.Errorf("node %s: want one connection reused by every call, have %d", nd.id, len(nd.clients))
+		}
+		nd.mu.Unlock()
+	}
+	if have := reflectionStreams(nodes); have != 1 {
+		t.Errorf("want one reflection stream for the one version, have %d", have)
+	}
+}
+
+// A node killed during a loop of calls fails no call: the call fails over
+// to another node and the selector ejects the dead one.
+func TestClientFailover(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	nodes := startNodes(t, reg, 3)
+	client := newClient(t, call.ClientOptions{Registry: reg, CacheDir: t.TempDir()})
+
+	ctx := testContext(t)
+	var retried atomic.Int64
+	trace := &call.ClientTrace{Retrying: func(*registry.Node, error) { retried.Add(1) }}
+	for i := range 60 {
+		if i == 20 {
+			nodes[1].server.Stop() // killed; still registered
+		}
+		if _, err := hello(ctx, client, "Ada", call.WithTrace(trace)); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	before := nodes[1].calls.Load()
+	if before == 0 || nodes[0].calls.Load() == 0 || nodes[2].calls.Load() == 0 {
+		t.Errorf("every node should have served calls: %d %d %d", nodes[0].calls.Load(), before, nodes[2].calls.Load())
+	}
+	if retried.Load() == 0 {
+		t.Error("some call should have failed over from the killed node")
+	}
+	// Ejected: later calls do not even try the dead node.
+	retried.Store(0)
+	for i := range 20 {
+		if _, err := hello(ctx, client, "Ada", call.WithTrace(trace)); err != nil {
+			t.Fatalf("call %d after ejection: %v", i+1, err)
+		}
+	}
+	if have := retried.Load(); have != 0 {
+		t.Errorf("the ejected node should not be tried again within its back-off, retried %d times", have)
+	}
+}
+
+// Client streaming fails over with every request sent again to the next
+// node when the first says Unavailable before answering.
+func TestClientFailoverReplaysRequests(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	startNodes(t, reg, 1)
+	unavailable, sel := startUnavailable(t, reg)
+	client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, Source: greeterProtoSource(t)})
+
+	var out strings.Builder
+	requests := call.NewJSONSupplier(strings.NewReader(`{"name":"Ann"} {"name":"Ben"} {"name":"Cy"}`), nil)
+	err := client.Call(testContext(t), "greeter", "Greeter.Collect", requests, call.WriteResponses(&out, call.NewJSONFormatter(nil, call.FormatOptions{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unavailable.calls.Load() != 1 {
+		t.Errorf("the unavailable node should have been tried first")
+	}
+	if want := `{"message":"Hello Ann, Ben and Cy","count":3}`; strings.TrimSpace(out.String()) != want {
+		t.Errorf("want %s, have %s", want, out.String())
+	}
+}
+
+// With every node unreachable the error lists each attempt with its cause.
+func TestClientEveryNodeDown(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	nodes := startNodes(t, reg, 2)
+	for _, nd := range nodes {
+		nd.server.Stop()
+	}
+	client := newClient(t, call.ClientOptions{Registry: reg, Retries: 3, Source: greeterProtoSource(t)})
+	_, err := hello(testContext(t), client, "Ada")
+	var attempts *call.AttemptsError
+	if !errors.As(err, &attempts) || len(attempts.Errors) != 2 {
+		t.Fatalf("want an AttemptsError with 2 attempts (one per node), have %v", err)
+	}
+	var connErr *call.ConnectError
+	if !errors.As(err, &connErr) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("want the real cause, have %v", err)
+	}
+	for _, nd := range nodes {
+		if !strings.Contains(err.Error(), nd.addr) {
+			t.Errorf("the error should name %s: %v", nd.addr, err)
+		}
+	}
+}
+
+// Errors the node answered with are not retried.
+func TestClientDoesNotRetryAnswers(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	nodes := startNodes(t, reg, 2)
+	client := newClient(t, call.ClientOptions{Registry: reg, Retries: 3, Source: greeterProtoSource(t)})
+	_, err := hello(testContext(t), client, "")
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("want InvalidArgument, have %v", err)
+	}
+	if total := nodes[0].calls.Load() + nodes[1].calls.Load(); total != 1 {
+		t.Errorf("want one call, have %d", total)
+	}
+}
+
+// The descriptor cache is shared by processes: a second client with the
+// same directory asks no server for reflection, and the trace says where
+// the method came from.
+func TestClientDescriptorCache(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	nodes := startNodes(t, reg, 1)
+	dir := t.TempDir()
+	ctx := testContext(t)
+
+	var from []string
+	trace := &call.ClientTrace{MethodResolved: func(md protoreflect.MethodDescriptor, source string, _ time.Duration, err error) {
+		from = append(from, source)
+	}}
+	first := newClient(t, call.ClientOptions{Registry: reg, CacheDir: dir})
+	if _, err := hello(ctx, first, "Ada", call.WithTrace(trace)); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	fetched := nodes[0].reflectionStreams.Load()
+	if fetched == 0 {
+		t.Fatal("the first call should fetch the descriptors through reflection")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "greeter@1.0.0-") {
+		t.Fatalf("want one cache entry for greeter@1.0.0, have %v", entries)
+	}
+
+	second := newClient(t, call.ClientOptions{Registry: reg, CacheDir: dir})
+	if _, err := hello(ctx, second, "Ada", call.WithTrace(trace)); err != nil {
+		t.Fatal(err)
+	}
+	if have := nodes[0].reflectionStreams.Load(); have != fetched {
+		t.Errorf("a warm cache should ask no reflection: %d streams before, %d after", fetched, have)
+	}
+	if len(from) != 2 || !strings.HasPrefix(from[0], "reflection at ") || !strings.HasPrefix(from[1], "descriptor cache ") {
+		t.Errorf("trace sources: %q", from)
+	}
+
+	// Refresh fetches again.
+	third := newClient(t, call.ClientOptions{Registry: reg, CacheDir: dir, Refresh: true})
+	if _, err := hello(ctx, third, "Ada"); err != nil {
+		t.Fatal(err)
+	}
+	if nodes[0].reflectionStreams.Load() == fetched {
+		t.Error("Refresh should fetch through reflection again")
+	}
+}
+
+// Every kind of method through the client, straight to an address.
+func TestClientAddress(t *testing.T) {
+	server := startGreeter(t, true)
+	client := newClient(t, call.ClientOptions{Address: server.addr})
+	ctx := testContext(t)
+	cases := []struct {
+		endpoint, input string
+		want            []string
+	}{
+		{"Greeter.Hello", `{"name":"Ada"}`, []string{`{"message":"Hello Ada"}`}},
+		{"greeter.v1.Greeter/Stream", `{"name":"Ada","count":2}`, []string{`{"message":"Hello Ada","sequence":1}`, `{"message":"Hello Ada","sequence":2}`}},
+		{"Greeter.Collect", `{"name":"Ann"}{"name":"Ben"}`, []string{`{"message":"Hello Ann and Ben","count":2}`}},
+		{"greeter.v1.Greeter.Chat", "{\"name\":\"Ann\"}\n{\"name\":\"Ben\"}", []string{`{"message":"Hello Ann","sequence":1}`, `{"message":"Hello Ben","sequence":2}`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.endpoint, func(t *testing.T) {
+			rec := newRecorder()
+			err := client.Call(ctx, "greeter", tc.endpoint, call.NewJSONSupplier(strings.NewReader(tc.input), nil), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(rec.responses, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("want %q, have %q", tc.want, rec.responses)
+			}
+		})
+	}
+
+	// An unknown method lists those that exist; the source describes the
+	// service.
+	err := client.Call(ctx, "greeter", "Greeter.Goodbye", nil, nil)
+	if !errors.Is(err, call.ErrMethodNotFound) || !strings.Contains(err.Error(), "Hello, Stream, Collect, Chat") {
+		t.Errorf("want the methods listed, have %v", err)
+	}
+	src, err := client.Source(ctx, "greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	services, err := src.ListServices(ctx)
+	if err != nil || !strings.Contains(strings.Join(services, " "), "greeter.v1.Greeter") {
+		t.Errorf("services: %v %v", services, err)
+	}
+}
+
+func TestClientUnknownService(t *testing.T) {
+	client := newClient(t, call.ClientOptions{Registry: newMemoryRegistry(t)})
+	err := client.Call(testContext(t), "nosuch", "Greeter.Hello", nil, nil)
+	if !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("want ErrNotFound, have %v", err)
+	}
+	if _, err := call.NewClient(call.ClientOptions{}); err == nil {
+		t.Error("a client needs a registry or an address")
+	}
+}
+
+// A call failed over while its sender is blocked reading input hands the
+// request it was reading to the next attempt.
+func TestClientFailoverWhileReading(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	startNodes(t, reg, 1)
+	unavailable, sel := startUnavailable(t, reg)
+	client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, Source: greeterProtoSource(t)})
+
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(pw, `{"name":"Ann"}`+"\n")
+		time.Sleep(100 * time.Millisecond)
+		_, _ = io.WriteString(pw, `{"name":"Ben"}`+"\n")
+		pw.Close()
+	}()
+	rec := newRecorder()
+	if err := client.Call(testContext(t), "greeter", "Greeter.Chat", call.NewJSONSupplier(pr, nil), rec); err != nil {
+		t.Fatal(err)
+	}
+	if unavailable.calls.Load() != 1 {
+		t.Errorf("the unavailable node should have been tried first")
+	}
+	want := []string{`{"message":"Hello Ann","sequence":1}`, `{"message":"Hello Ben","sequence":2}`}
+	if strings.Join(rec.responses, "\n") != strings.Join(want, "\n") {
+		t.Errorf("want %q, have %q", want, rec.responses)
+	}
+}
