@@ -3,11 +3,18 @@
 // only:
 //
 //	MICRO_REGISTRY, MICRO_REGISTRY_ADDRESS    where to register (default nats on 127.0.0.1:4222)
+//	MICRO_BROKER_ADDRESS                      the NATS server of events (default: the registry's)
 //	MICRO_SERVER_ADDRESS                      where to listen (default :0)
 //	MICRO_SERVER_ADVERTISE                    the address to register instead of the computed one
 //	MICRO_SERVICE_VERSION, MICRO_SERVICE_METADATA (k=v,k=v)
 //	MICRO_REGISTER_TTL, MICRO_REGISTER_INTERVAL
 //
+// It subscribes to the topic greeter.greeted, shared by its instances, and
+// logs each greeterpb.Greeted event it handles, JSON or protobuf:
+//
+//	nats pub -H Content-Type:application/json greeter.greeted '{"name":"Ada"}'
+//	... level=INFO msg="handled event" topic=greeter.greeted name=Ada
+//
 // It logs to stderr and stops cleanly on SIGINT or SIGTERM: it deregisters,
-// then drains in-flight calls.
+// then drains in-flight calls and events.
 package main

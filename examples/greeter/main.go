@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/pkg/broker"
+	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/service"
 )
@@ -54,8 +57,13 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 	if closer, ok := reg.(io.Closer); ok {
 		defer closer.Close()
 	}
+	eventOpts, closeBroker, err := eventOptions(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
 
-	opts := append([]service.Option{
+	opts := []service.Option{
 		service.Name(serviceName),
 		service.Version(serviceVersion),
 		service.Registry(reg),
@@ -63,10 +71,32 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 		service.Handle(func(s grpc.ServiceRegistrar) {
 			greeterpb.RegisterGreeterServer(s, handler.New())
 		}),
-	}, envOpts...)
+	}
+	opts = append(opts, eventOpts...)
+	opts = append(opts, envOpts...)
 	svc, err := service.New(opts...)
 	if err != nil {
 		return err
 	}
 	return svc.Run(ctx)
+}
+
+// eventOptions connects to the broker and subscribes to greeter.greeted.
+// A broker that was named (MICRO_BROKER_ADDRESS) must be reachable; the
+// default one may be missing when the registry is not NATS (Consul), and
+// then greeter runs without events and says so.
+func eventOptions(ctx context.Context, cfg config.Config, logger *slog.Logger) ([]service.Option, func(), error) {
+	events, err := cfg.NewBroker(ctx, natsbroker.WithLogger(logger))
+	switch {
+	case err == nil:
+	case errors.Is(err, broker.ErrUnreachable) && cfg.BrokerAddress == "" && cfg.Registry != config.RegistryNATS:
+		logger.Warn("events disabled: no broker; set "+config.EnvBrokerAddress+" to a NATS server to handle "+handler.TopicGreeted, "error", err)
+		return nil, func() {}, nil
+	default:
+		return nil, nil, err
+	}
+	return []service.Option{
+		service.Broker(events),
+		service.Subscribe(handler.TopicGreeted, service.ProtoHandler(handler.NewEvents(logger).Greeted)),
+	}, func() { _ = events.Close() }, nil
 }

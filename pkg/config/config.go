@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microtools/micro/pkg/broker"
+	brokermemory "github.com/microtools/micro/pkg/broker/memory"
+	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/consul"
 	"github.com/microtools/micro/pkg/registry/memory"
@@ -188,12 +191,41 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 		if c.RegistryAddress != "" {
 			opts = append(opts, consul.Address(c.RegistryAddress))
 		}
-		return consul.New(opts...)
+		r, err := consul.New(opts...)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return r, nil
 	default:
 		connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		return natsregistry.New(connectCtx, natsregistry.WithURL(c.NATSAddress()))
+		r, err := natsregistry.New(connectCtx, natsregistry.WithURL(c.NATSAddress()))
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return r, nil
 	}
+}
+
+// NewBroker connects to the broker c names: NATS at BrokerURL, or an
+// in-process broker when the registry is memory and no broker address is
+// set, so that everything runs in one process. opts go to the NATS broker
+// after the URL: credentials, TLS, an event handler. Close the result when
+// done.
+func (c Config) NewBroker(ctx context.Context, opts ...natsbroker.Option) (broker.Broker, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Registry == RegistryMemory && c.BrokerAddress == "" {
+		return brokermemory.New(), nil
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	b, err := natsbroker.New(connectCtx, append([]natsbroker.Option{natsbroker.WithURL(c.BrokerURL())}, opts...)...)
+	if err != nil {
+		return nil, err // not a nil *natsbroker.Broker in a non-nil interface
+	}
+	return b, nil
 }
 
 func (c Config) lookup(key string) (string, bool) {

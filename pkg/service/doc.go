@@ -19,6 +19,23 @@
 //	defer stop()
 //	err = svc.Run(ctx)
 //
+// A service also handles events: with a broker.Broker (the Broker option)
+// it subscribes each Subscribe option's topic once its gRPC server is up,
+// and on stop, after deregistering, it stops receiving and lets the
+// handlers finish while the gRPC server drains:
+//
+//	service.Broker(b),
+//	service.Subscribe("greeter.greeted", service.ProtoHandler(func(ctx context.Context, ev *greeterpb.Greeted) error {
+//		...
+//	})),
+//
+// ProtoHandler decodes JSON (protojson) or binary protobuf as the message's
+// Content-Type says. The instances of a service share a topic's messages in
+// a queue group named after the service (Broadcast gives each instance every
+// message); up to DefaultSubscriberConcurrency handlers run at once per
+// subscriber; errors are logged and panics are recovered and logged, so a
+// bad message never takes the service down.
+//
 // The registered record names each method go-micro style ("Greeter.Hello")
 // and describes its request and response messages from the descriptors the
 // generated code registers in protoregistry.GlobalFiles.

@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 
+	"github.com/microtools/micro/pkg/broker"
+	brokermemory "github.com/microtools/micro/pkg/broker/memory"
 	"github.com/microtools/micro/pkg/registry/memory"
 	"github.com/microtools/micro/pkg/service"
 )
@@ -68,4 +70,46 @@ func ExampleEnvOptions() {
 	fmt.Println(err)
 	// Output:
 	// service: environment: MICRO_REGISTER_TTL="soon": not a duration such as 30s or a number of seconds
+}
+
+// A subscriber handles the events of a topic while the service runs; the
+// handler gets the decoded message.
+func ExampleSubscribe() {
+	ctx := context.Background()
+	reg := memory.New()
+	defer reg.Close()
+	events := brokermemory.New()
+	defer events.Close()
+
+	handled := make(chan string, 1)
+	svc, err := service.New(
+		service.Name("example"),
+		service.Registry(reg),
+		service.Address("127.0.0.1:0"),
+		service.Broker(events),
+		service.Subscribe("users.created", service.ProtoHandler(func(ctx context.Context, user *testgrpc.SimpleResponse) error {
+			handled <- user.GetUsername()
+			return nil
+		})),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := svc.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer svc.Stop(ctx)
+
+	msg := &broker.Message{
+		Header: broker.Header{broker.HeaderContentType: {"application/json"}},
+		Body:   []byte(`{"username":"Ada"}`),
+	}
+	if err := events.Publish(ctx, "users.created", msg); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(<-handled)
+	// Output: Ada
 }

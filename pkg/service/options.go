@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -60,6 +61,11 @@ type Options struct {
 	GRPCOptions []grpc.ServerOption
 	// Handlers register gRPC implementations on the server, in order.
 	Handlers []func(grpc.ServiceRegistrar)
+	// Broker is where the Subscribers subscribe. The service does not
+	// close it.
+	Broker broker.Broker
+	// Subscribers are the topics the service subscribes to while it runs.
+	Subscribers []Subscriber
 	// Logger receives the service's diagnostics; nil discards them.
 	Logger *slog.Logger
 
@@ -206,6 +212,18 @@ func Handle(register func(grpc.ServiceRegistrar)) Option {
 	}
 }
 
+// Broker sets the broker the service subscribes with (see Subscribe). The
+// service does not close it; close it after the service has stopped.
+func Broker(b broker.Broker) Option {
+	return func(o *Options) error {
+		if b == nil {
+			return errors.New("broker is nil")
+		}
+		o.Broker = b
+		return nil
+	}
+}
+
 // Logger sets where the service logs. Without it the service logs nothing.
 func Logger(logger *slog.Logger) Option {
 	return func(o *Options) error {
@@ -234,6 +252,9 @@ func (o *Options) validate() error {
 	}
 	if o.Registry == nil {
 		errs = append(errs, errors.New("no registry: use service.Registry"))
+	}
+	if len(o.Subscribers) > 0 && o.Broker == nil {
+		errs = append(errs, fmt.Errorf("%d subscriber(s) but no broker: use service.Broker", len(o.Subscribers)))
 	}
 	if o.RegisterInterval >= o.RegisterTTL {
 		errs = append(errs, fmt.Errorf("register interval %s must be shorter than register ttl %s, or the registration expires between heartbeats", o.RegisterInterval, o.RegisterTTL))

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -64,6 +65,7 @@ type Service struct {
 	heartbeatDone chan struct{}
 	serveDone     chan struct{}
 	serveErr      error // written before serveDone is closed
+	subscriptions []broker.Subscription
 
 	stopOnce sync.Once
 	stopErr  error
@@ -180,7 +182,8 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Start listens, starts serving, marks every service SERVING in
-// grpc.health.v1, registers the node and starts the heartbeat. ctx bounds
+// grpc.health.v1, subscribes its subscribers, registers the node and starts
+// the heartbeat. ctx bounds
 // only the start itself; the service runs until Stop. If Start fails the
 // service is stopped and cannot be started again.
 func (s *Service) Start(ctx context.Context) (err error) {
@@ -238,10 +241,23 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		s.serveErr = s.server.Serve(lis)
 	}()
 
+	// Subscribe once the server is up and before registering, so that a
+	// service that cannot subscribe is never chosen by callers.
+	subs, err := s.subscribe(ctx)
+	if err != nil {
+		s.health.Shutdown()
+		s.server.Stop()
+		<-serveDone
+		return err
+	}
+
 	regCtx, cancel := context.WithTimeout(ctx, registryTimeout)
 	err = s.opts.Registry.Register(regCtx, registry.Clone(record), registry.WithTTL(s.opts.RegisterTTL))
 	cancel()
 	if err != nil {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
 		s.health.Shutdown()
 		s.server.Stop()
 		<-serveDone
@@ -255,6 +271,7 @@ func (s *Service) Start(ctx context.Context) (err error) {
 	s.state = stateRunning
 	s.node, s.record, s.listener = node, record, lis
 	s.heartbeatStop, s.heartbeatDone, s.serveDone = hbStop, hbDone, serveDone
+	s.subscriptions = subs
 	s.logger.Info("service started",
 		"id", s.id, "version", s.opts.Version,
 		"listen", lis.Addr().String(), "advertise", advertise,
@@ -265,8 +282,10 @@ func (s *Service) Start(ctx context.Context) (err error) {
 // Stop stops a started service in this order: it stops the heartbeat,
 // deregisters the node (so that callers stop choosing it), marks every
 // service NOT_SERVING, then stops accepting calls and waits for in-flight
-// calls to finish, for at most the drain timeout or until ctx is done, after
-// which it closes the remaining connections. Stop before Start makes the
+// calls to finish while its subscriptions stop receiving and finish the
+// messages they hold, each for at most the drain timeout or until ctx is
+// done, after which it closes the remaining connections and cancels the
+// remaining handlers. Stop before Start makes the
 // service unusable and returns nil; later calls return the first call's
 // result.
 func (s *Service) Stop(ctx context.Context) error {
@@ -280,6 +299,7 @@ func (s *Service) stop(ctx context.Context) error {
 	s.state = stateStopped
 	record, lis := s.record, s.listener
 	hbStop, hbDone, serveDone := s.heartbeatStop, s.heartbeatDone, s.serveDone
+	subs := s.subscriptions
 	s.mu.Unlock()
 	if prev != stateRunning {
 		if prev == stateNew {
@@ -306,8 +326,15 @@ func (s *Service) stop(ctx context.Context) error {
 		s.logger.Info("deregistered", "id", s.id, "registry", s.opts.Registry.String())
 	}
 
+	// Drain the subscriptions while the gRPC server drains its calls.
+	unsubscribed := make(chan struct{})
+	go func() {
+		defer close(unsubscribed)
+		s.unsubscribe(ctx, subs)
+	}()
 	s.health.Shutdown()
 	s.drain(ctx)
+	<-unsubscribed
 	<-serveDone
 	if s.serveErr != nil && !errors.Is(s.serveErr, grpc.ErrServerStopped) {
 		errs = append(errs, fmt.Errorf("service %q: serve on %s: %w", s.opts.Name, lis.Addr(), s.serveErr))

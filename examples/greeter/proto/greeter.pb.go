@@ -335,6 +335,62 @@ func (x *CollectResponse) GetCount() int32 {
 	return 0
 }
 
+// Greeted is the event published on topic "greeter.greeted" when someone has
+// been greeted; the greeter service subscribes to it and logs each one.
+type Greeted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is who was greeted.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// at is when the greeting happened.
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Greeted) Reset() {
+	*x = Greeted{}
+	mi := &file_greeter_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Greeted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Greeted) ProtoMessage() {}
+
+func (x *Greeted) ProtoReflect() protoreflect.Message {
+	mi := &file_greeter_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Greeted.ProtoReflect.Descriptor instead.
+func (*Greeted) Descriptor() ([]byte, []int) {
+	return file_greeter_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Greeted) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Greeted) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_greeter_proto protoreflect.FileDescriptor
 
 const file_greeter_proto_rawDesc = "" +
@@ -358,7 +414,10 @@ const file_greeter_proto_rawDesc = "" +
 	"intervalMs\"A\n" +
 	"\x0fCollectResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x05R\x05count*=\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"I\n" +
+	"\aGreeted\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*=\n" +
 	"\x04Mood\x12\x14\n" +
 	"\x10MOOD_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -383,31 +442,33 @@ func file_greeter_proto_rawDescGZIP() []byte {
 }
 
 var file_greeter_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_greeter_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_greeter_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_greeter_proto_goTypes = []any{
 	(Mood)(0),                     // 0: greeter.v1.Mood
 	(*HelloRequest)(nil),          // 1: greeter.v1.HelloRequest
 	(*HelloResponse)(nil),         // 2: greeter.v1.HelloResponse
 	(*StreamRequest)(nil),         // 3: greeter.v1.StreamRequest
 	(*CollectResponse)(nil),       // 4: greeter.v1.CollectResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*Greeted)(nil),               // 5: greeter.v1.Greeted
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_greeter_proto_depIdxs = []int32{
 	0, // 0: greeter.v1.HelloRequest.mood:type_name -> greeter.v1.Mood
-	5, // 1: greeter.v1.HelloRequest.sent_at:type_name -> google.protobuf.Timestamp
-	1, // 2: greeter.v1.Greeter.Hello:input_type -> greeter.v1.HelloRequest
-	3, // 3: greeter.v1.Greeter.Stream:input_type -> greeter.v1.StreamRequest
-	1, // 4: greeter.v1.Greeter.Collect:input_type -> greeter.v1.HelloRequest
-	1, // 5: greeter.v1.Greeter.Chat:input_type -> greeter.v1.HelloRequest
-	2, // 6: greeter.v1.Greeter.Hello:output_type -> greeter.v1.HelloResponse
-	2, // 7: greeter.v1.Greeter.Stream:output_type -> greeter.v1.HelloResponse
-	4, // 8: greeter.v1.Greeter.Collect:output_type -> greeter.v1.CollectResponse
-	2, // 9: greeter.v1.Greeter.Chat:output_type -> greeter.v1.HelloResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	6, // 1: greeter.v1.HelloRequest.sent_at:type_name -> google.protobuf.Timestamp
+	6, // 2: greeter.v1.Greeted.at:type_name -> google.protobuf.Timestamp
+	1, // 3: greeter.v1.Greeter.Hello:input_type -> greeter.v1.HelloRequest
+	3, // 4: greeter.v1.Greeter.Stream:input_type -> greeter.v1.StreamRequest
+	1, // 5: greeter.v1.Greeter.Collect:input_type -> greeter.v1.HelloRequest
+	1, // 6: greeter.v1.Greeter.Chat:input_type -> greeter.v1.HelloRequest
+	2, // 7: greeter.v1.Greeter.Hello:output_type -> greeter.v1.HelloResponse
+	2, // 8: greeter.v1.Greeter.Stream:output_type -> greeter.v1.HelloResponse
+	4, // 9: greeter.v1.Greeter.Collect:output_type -> greeter.v1.CollectResponse
+	2, // 10: greeter.v1.Greeter.Chat:output_type -> greeter.v1.HelloResponse
+	7, // [7:11] is the sub-list for method output_type
+	3, // [3:7] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_greeter_proto_init() }
@@ -422,7 +483,7 @@ func file_greeter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_greeter_proto_rawDesc), len(file_greeter_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

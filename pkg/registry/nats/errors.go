@@ -1,15 +1,12 @@
 package nats
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"syscall"
 
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/microtools/micro/pkg/natsconn"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -29,19 +26,9 @@ func (e *wrapError) Unwrap() []error { return e.errs }
 // connection refused".
 func unreachable(url string, cause error) error {
 	return &wrapError{
-		msg:  fmt.Sprintf("nats registry: cannot reach nats at %s: %s", url, shortCause(cause)),
+		msg:  "nats registry: " + natsconn.Unreachable(url, cause).Error(),
 		errs: []error{registry.ErrUnreachable, cause},
 	}
-}
-
-// shortCause is the system error behind cause when there is one
-// ("connection refused"), else cause's own message.
-func shortCause(cause error) string {
-	var errno syscall.Errno
-	if errors.As(cause, &errno) {
-		return errno.Error()
-	}
-	return cause.Error()
 }
 
 // notFound says that no live node of service is registered at where.
@@ -63,22 +50,5 @@ func jetStreamDisabled(url string, cause error) error {
 
 // lostConnection reports whether err means the server did not answer.
 func lostConnection(err error) bool {
-	for _, target := range []error{
-		natsgo.ErrConnectionClosed, natsgo.ErrConnectionReconnecting, natsgo.ErrDisconnected,
-		natsgo.ErrNoServers, natsgo.ErrNoResponders, natsgo.ErrTimeout,
-		jetstream.ErrNoStreamResponse, context.DeadlineExceeded,
-	} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	var netErr interface{ Timeout() bool }
-	return errors.As(err, &netErr)
-}
-
-// authFailure reports whether err is the server refusing our credentials:
-// the server was reached, so it is not ErrUnreachable.
-func authFailure(err error) bool {
-	return errors.Is(err, natsgo.ErrAuthorization) || errors.Is(err, natsgo.ErrAuthExpired) ||
-		errors.Is(err, natsgo.ErrAuthRevoked) || strings.Contains(strings.ToLower(err.Error()), "authorization violation")
+	return natsconn.LostConnection(err) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +11,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/microtools/micro/pkg/natsconn"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -68,7 +67,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("nats registry: not connected to %s: %w", redactURLs(o.URL), err)
+		return nil, fmt.Errorf("nats registry: not connected to %s: %w", natsconn.RedactURLs(o.URL), err)
 	}
 	r := &Registry{
 		bucket:   o.Bucket,
@@ -78,10 +77,10 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	}
 	if o.Conn != nil {
 		r.nc = o.Conn
-		r.url = connURL(o.Conn)
+		r.url = natsconn.ConnURL(o.Conn)
 	} else {
-		r.url = redactURLs(o.URL)
-		nc, err := connect(ctx, o, r.url)
+		r.url = natsconn.RedactURLs(o.URL)
+		nc, err := connect(ctx, o)
 		if err != nil {
 			return nil, err
 		}
@@ -97,117 +96,22 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 }
 
 // connect dials the servers with reconnection that never gives up.
-func connect(ctx context.Context, o Options, redacted string) (*natsgo.Conn, error) {
-	timeout := o.ConnectTimeout
-	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
-		timeout = max(time.Until(d), time.Millisecond)
-	}
-	natsOpts := []natsgo.Option{
-		natsgo.Name("micro registry"),
-		natsgo.Timeout(timeout),
-		natsgo.MaxReconnects(-1),
-		natsgo.ReconnectWait(o.ReconnectWait),
-		// nats.go prints asynchronous errors to stderr unless told otherwise;
-		// a library prints nothing. Callers can set their own handler.
-		natsgo.ErrorHandler(func(*natsgo.Conn, *natsgo.Subscription, error) {}),
-	}
-	natsOpts = append(natsOpts, o.NATSOptions...)
-	nc, err := natsgo.Connect(o.URL, natsOpts...)
-	if err == nil {
-		return nc, nil
-	}
+func connect(ctx context.Context, o Options) (*natsgo.Conn, error) {
+	nc, err := natsconn.Connect(ctx, natsconn.Options{
+		URL:            o.URL,
+		Name:           "micro registry",
+		ConnectTimeout: o.ConnectTimeout,
+		ReconnectWait:  o.ReconnectWait,
+		NATSOptions:    o.NATSOptions,
+	})
 	switch {
-	case authFailure(err):
-		return nil, fmt.Errorf("nats registry: nats at %s refused the credentials: %w", redacted, err)
-	case errors.Is(err, natsgo.ErrNoServers):
-		// nats.go hides "connection refused" behind ErrNoServers; dial
-		// again to learn and report the real cause.
-		return nil, unreachable(redacted, dialCause(o.URL, timeout, err))
-	case lostConnection(err) || isNetError(err):
-		return nil, unreachable(redacted, err)
+	case err == nil:
+		return nc, nil
+	case errors.Is(err, natsconn.ErrUnreachable):
+		return nil, &wrapError{msg: "nats registry: " + err.Error(), errs: []error{registry.ErrUnreachable, err}}
 	default:
-		return nil, fmt.Errorf("nats registry: cannot connect to nats at %s: %w", redacted, err)
+		return nil, fmt.Errorf("nats registry: %w", err)
 	}
-}
-
-func isNetError(err error) bool {
-	var opErr *net.OpError
-	return errors.As(err, &opErr)
-}
-
-// dialCause dials each server of urls and returns the first failure, or
-// fallback when every dial succeeds.
-func dialCause(urls string, timeout time.Duration, fallback error) error {
-	for _, hostPort := range serverAddresses(urls) {
-		conn, err := net.DialTimeout("tcp", hostPort, timeout)
-		if err != nil {
-			return err
-		}
-		_ = conn.Close()
-	}
-	return fallback
-}
-
-// serverAddresses returns host:port of each server in a comma-separated URL
-// list, with the NATS default port when none is given.
-func serverAddresses(urls string) []string {
-	var out []string
-	for _, u := range splitURLs(urls) {
-		parsed, err := url.Parse(u)
-		if err != nil || parsed.Host == "" {
-			continue
-		}
-		port := parsed.Port()
-		if port == "" {
-			port = "4222"
-		}
-		out = append(out, net.JoinHostPort(parsed.Hostname(), port))
-	}
-	return out
-}
-
-func splitURLs(urls string) []string {
-	var out []string
-	for _, u := range strings.Split(urls, ",") {
-		u = strings.TrimSpace(u)
-		if u == "" {
-			continue
-		}
-		if !strings.Contains(u, "://") {
-			u = "nats://" + u
-		}
-		out = append(out, u)
-	}
-	return out
-}
-
-// redactURLs drops credentials from a URL list, for messages.
-func redactURLs(urls string) string {
-	parts := splitURLs(urls)
-	for i, u := range parts {
-		parsed, err := url.Parse(u)
-		switch {
-		case err != nil:
-			if at := strings.LastIndexByte(u, '@'); at >= 0 {
-				parts[i] = u[at+1:]
-			}
-		default:
-			parsed.User = nil
-			parts[i] = parsed.String()
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-// connURL names the server of a connection someone else made.
-func connURL(nc *natsgo.Conn) string {
-	if u := nc.ConnectedUrl(); u != "" {
-		return redactURLs(u)
-	}
-	if len(nc.Opts.Servers) > 0 {
-		return redactURLs(strings.Join(nc.Opts.Servers, ","))
-	}
-	return redactURLs(nc.Opts.Url)
 }
 
 // open finds the bucket, or creates it.
@@ -361,7 +265,7 @@ func (r *Registry) opError(action string, err error) error {
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return jetStreamDisabled(r.url, err)
 	case lostConnection(err) || r.connectionDown() != nil:
-		cause := shortCause(err)
+		cause := natsconn.ShortCause(err)
 		if down := r.connectionDown(); down != nil {
 			cause = down.Error()
 		} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, natsgo.ErrTimeout) {
