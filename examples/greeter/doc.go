@@ -8,6 +8,8 @@
 //	MICRO_SERVER_ADVERTISE                    the address to register instead of the computed one
 //	MICRO_SERVICE_VERSION, MICRO_SERVICE_METADATA (k=v,k=v)
 //	MICRO_REGISTER_TTL, MICRO_REGISTER_INTERVAL
+//	MICRO_SERVER_REFLECTION=false             serve no gRPC reflection (callers need --proto)
+//	MICRO_LOG_LEVEL                           debug, info (default), warn, error; debug logs each reflection stream
 //
 // It subscribes to the topic greeter.greeted, shared by its instances, and
 // logs each greeterpb.Greeted event it handles, JSON or protobuf:

@@ -28,6 +28,10 @@ const (
 	serviceVersion = "1.0.0"
 )
 
+// envLogLevel sets how much greeter logs: debug, info (the default), warn or
+// error. At debug it logs each reflection stream a caller opens.
+const envLogLevel = "MICRO_LOG_LEVEL"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.LookupEnv, os.Stderr)
@@ -40,7 +44,13 @@ func main() {
 }
 
 func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	var level slog.Level // info
+	if v, ok := lookup(envLogLevel); ok && v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("%s=%q: want debug, info, warn or error", envLogLevel, v)
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg, err := config.FromEnv(lookup)
 	if err != nil {

@@ -27,6 +27,9 @@ const (
 	// EnvRegisterInterval is the heartbeat interval, in the same forms as
 	// EnvRegisterTTL.
 	EnvRegisterInterval = "MICRO_REGISTER_INTERVAL"
+	// EnvServerReflection turns the gRPC reflection service off with
+	// "false" (or "0", "off", "no"); it is on by default.
+	EnvServerReflection = "MICRO_SERVER_REFLECTION"
 )
 
 // EnvOptions returns the options that the MICRO_* environment variables
@@ -95,6 +98,14 @@ func EnvOptions(lookup func(string) (string, bool)) ([]Option, error) {
 		}
 		check(d.name, v, d.opt(dur))
 	}
+	if v, ok := get(EnvServerReflection); ok {
+		enabled, err := parseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvServerReflection, v, err))
+		} else {
+			check(EnvServerReflection, v, Reflection(enabled))
+		}
+	}
 	if err := joinErrors(errs...); err != nil {
 		return nil, fmt.Errorf("service: environment: %w", err)
 	}
@@ -134,4 +145,15 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, errors.New("not a duration such as 30s or a number of seconds")
 	}
 	return d, nil
+}
+
+// parseBool accepts true/false, 1/0, on/off and yes/no, in any case.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "1", "on", "yes":
+		return true, nil
+	case "false", "0", "off", "no":
+		return false, nil
+	}
+	return false, errors.New("not true or false")
 }

@@ -52,6 +52,9 @@ func TestEnvOptions(t *testing.T) {
 		{name: "huge ttl", env: map[string]string{service.EnvRegisterTTL: "99999999999999"}, wantErr: []string{"MICRO_REGISTER_TTL", "too long"}},
 		{name: "metadata without equals", env: map[string]string{service.EnvServiceMetadata: "zone=eu,team"}, wantErr: []string{"MICRO_SERVICE_METADATA", `"team"`, "key=value"}},
 		{name: "metadata empty key", env: map[string]string{service.EnvServiceMetadata: "=x"}, wantErr: []string{"MICRO_SERVICE_METADATA", "key=value"}},
+		{name: "reflection off", env: map[string]string{service.EnvServerReflection: "false"}, want: service.Options{NoReflection: true}},
+		{name: "reflection on", env: map[string]string{service.EnvServerReflection: "ON"}},
+		{name: "bad reflection", env: map[string]string{service.EnvServerReflection: "maybe"}, wantErr: []string{"MICRO_SERVER_REFLECTION", "maybe", "true or false"}},
 		{
 			name:    "every bad value reported",
 			env:     map[string]string{service.EnvRegisterTTL: "x", service.EnvRegisterInterval: "y"},
@@ -82,7 +85,7 @@ func TestEnvOptions(t *testing.T) {
 				}
 			}
 			if have.Address != tt.want.Address || have.Advertise != tt.want.Advertise || have.Version != tt.want.Version ||
-				have.RegisterTTL != tt.want.RegisterTTL || have.RegisterInterval != tt.want.RegisterInterval ||
+				have.RegisterTTL != tt.want.RegisterTTL || have.RegisterInterval != tt.want.RegisterInterval || have.NoReflection != tt.want.NoReflection ||
 				!maps.Equal(have.Metadata, tt.want.Metadata) {
 				t.Errorf("want %+v, have %+v", tt.want, have)
 			}

@@ -61,6 +61,8 @@ type Options struct {
 	GRPCOptions []grpc.ServerOption
 	// Handlers register gRPC implementations on the server, in order.
 	Handlers []func(grpc.ServiceRegistrar)
+	// NoReflection leaves the gRPC reflection service out (see Reflection).
+	NoReflection bool
 	// Broker is where the Subscribers subscribe. The service does not
 	// close it.
 	Broker broker.Broker

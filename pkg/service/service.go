@@ -98,17 +98,24 @@ func New(opts ...Option) (*Service, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With("service", o.Name)
+	serverOpts := o.GRPCOptions
+	if !o.NoReflection {
+		serverOpts = append([]grpc.ServerOption{grpc.ChainStreamInterceptor(logReflection(logger))}, serverOpts...)
+	}
 	s := &Service{
 		opts:   o,
-		logger: logger.With("service", o.Name),
+		logger: logger,
 		id:     o.Name + "-" + newUUID(),
-		server: grpc.NewServer(o.GRPCOptions...),
+		server: grpc.NewServer(serverOpts...),
 		health: health.NewServer(),
 	}
 	s.node = &registry.Node{ID: s.id, Metadata: nodeMetadata(o.Metadata, o.Registry)}
 	s.health.SetServingStatus("", healthgrpc.HealthCheckResponse_NOT_SERVING)
 	healthgrpc.RegisterHealthServer(s.server, s.health)
-	reflection.Register(s.server)
+	if !o.NoReflection {
+		reflection.Register(s.server)
+	}
 	for _, register := range o.Handlers {
 		register(s.server)
 	}
