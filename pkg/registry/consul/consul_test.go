@@ -329,7 +329,7 @@ func TestAgentRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = r.Deregister(context.Background(), svc) })
 	for {
-		ev := nextEventOf(t, w, name)
+		ev := registrytest.NextEvent(t, w, name)
 		if ev.Type != registry.EventDelete && ev.Service.Nodes[0].Metadata["after"] == "restart" {
 			break
 		}
@@ -498,7 +498,7 @@ func TestWatchHealth(t *testing.T) {
 	t.Cleanup(func() { _ = r.Deregister(context.Background(), svc) })
 
 	for _, want := range []registry.EventType{registry.EventCreate, registry.EventDelete} {
-		ev := nextEventOf(t, w, name)
+		ev := registrytest.NextEvent(t, w, name)
 		if ev.Type != want {
 			t.Fatalf("want %s, have %s", want, ev.Type)
 		}
@@ -506,35 +506,8 @@ func TestWatchHealth(t *testing.T) {
 	if err := r.Register(testContext(t), svc, registry.WithTTL(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEventOf(t, w, name); ev.Type != registry.EventCreate {
+	if ev := registrytest.NextEvent(t, w, name); ev.Type != registry.EventCreate {
 		t.Fatalf("want create after the heartbeat, have %s", ev.Type)
 	}
 }
 
-func nextEventOf(t *testing.T, w registry.Watcher, name string) *registry.Event {
-	t.Helper()
-	type result struct {
-		ev  *registry.Event
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		for {
-			ev, err := w.Next()
-			if err != nil || ev.Service.Name == name {
-				ch <- result{ev, err}
-				return
-			}
-		}
-	}()
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			t.Fatalf("watch: %v", res.err)
-		}
-		return res.ev
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no event for %s within 20s", name)
-		return nil
-	}
-}

@@ -276,8 +276,9 @@ func testHeartbeatKeepsAlive(t *testing.T, r registry.Registry) {
 	}
 }
 
-// nextEvent returns the next event about service name, skipping others.
-func nextEvent(t *testing.T, w registry.Watcher, name string) *registry.Event {
+// NextEvent returns the next event about service name, skipping events of
+// other services; it fails the test when none comes within 20 seconds.
+func NextEvent(t *testing.T, w registry.Watcher, name string) *registry.Event {
 	t.Helper()
 	type result struct {
 		ev  *registry.Event
@@ -307,7 +308,7 @@ func nextEvent(t *testing.T, w registry.Watcher, name string) *registry.Event {
 
 func expectEvent(t *testing.T, w registry.Watcher, name string, want registry.EventType, nodeID string) {
 	t.Helper()
-	ev := nextEvent(t, w, name)
+	ev := NextEvent(t, w, name)
 	if ev.Type != want || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].ID != nodeID {
 		t.Fatalf("want %s of %s node %s, have %s of %s", want, name, nodeID, ev.Type, describe([]*registry.Service{ev.Service}))
 	}
