@@ -510,4 +510,3 @@ func TestWatchHealth(t *testing.T) {
 		t.Fatalf("want create after the heartbeat, have %s", ev.Type)
 	}
 }
-
