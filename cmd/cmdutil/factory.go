@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/microtools/micro/cmd/iostreams"
+	"github.com/microtools/micro/pkg/broker"
+	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
 )
@@ -24,6 +26,7 @@ type Factory struct {
 
 	mu       sync.Mutex
 	registry registry.Registry
+	broker   broker.Broker
 	closers  []io.Closer
 }
 
@@ -50,6 +53,28 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 	return r, nil
 }
 
+// Broker connects to the configured broker once and returns it on every
+// later call. opts (credentials, TLS, an event handler) go to the NATS
+// broker after the configured ones, on the first call only.
+func (f *Factory) Broker(ctx context.Context, opts ...natsbroker.Option) (broker.Broker, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broker != nil {
+		return f.broker, nil
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	b, err := cfg.NewBroker(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	f.closers = append(f.closers, b)
+	f.broker = b
+	return b, nil
+}
+
 // Close releases every connection the factory opened.
 func (f *Factory) Close() error {
 	f.mu.Lock()
@@ -60,6 +85,7 @@ func (f *Factory) Close() error {
 	}
 	f.closers = nil
 	f.registry = nil
+	f.broker = nil
 	return errors.Join(errs...)
 }
 

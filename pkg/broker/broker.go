@@ -70,6 +70,11 @@ const (
 	// HeaderContentType names the codec of the body, such as
 	// "application/json" or "application/protobuf".
 	HeaderContentType = "Content-Type"
+	// HeaderMessageType names the protobuf message type of a body encoded
+	// as application/protobuf, fully qualified ("greeter.v1.Greeted"), so
+	// that a subscriber with the descriptors can decode it. `micro publish
+	// --type` sets it.
+	HeaderMessageType = "Micro-Message-Type"
 )
 
 // Header holds a message's headers. Keys are case-sensitive and may have

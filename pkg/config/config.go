@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/microtools/micro/pkg/broker"
 	brokermemory "github.com/microtools/micro/pkg/broker/memory"
 	natsbroker "github.com/microtools/micro/pkg/broker/nats"
+	"github.com/microtools/micro/pkg/natsconn"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/consul"
 	"github.com/microtools/micro/pkg/registry/memory"
@@ -47,6 +49,22 @@ const (
 	EnvConfig          = "MICRO_CONFIG"
 )
 
+// Environment variables of the broker's credentials and TLS, read by
+// ApplyEnv (and so by FromEnv) into BrokerAuth and BrokerTLS. The micro
+// command line reads them too, under its flags of the same names (--user,
+// --tls-ca, ...). See docs/broker-auth.md.
+const (
+	EnvBrokerUser        = "MICRO_BROKER_USER"
+	EnvBrokerPassword    = "MICRO_BROKER_PASSWORD"
+	EnvBrokerToken       = "MICRO_BROKER_TOKEN"
+	EnvBrokerCreds       = "MICRO_BROKER_CREDS"
+	EnvBrokerNKey        = "MICRO_BROKER_NKEY"
+	EnvBrokerTLSCA       = "MICRO_BROKER_TLS_CA"
+	EnvBrokerTLSCert     = "MICRO_BROKER_TLS_CERT"
+	EnvBrokerTLSKey      = "MICRO_BROKER_TLS_KEY"
+	EnvBrokerTLSInsecure = "MICRO_BROKER_TLS_INSECURE"
+)
+
 // Config is where the registry and broker are.
 type Config struct {
 	// Registry is the backend: nats (default), consul or memory.
@@ -59,6 +77,12 @@ type Config struct {
 	BrokerAddress string `json:"broker-address,omitempty"`
 	// Timeout bounds one operation against the registry or a service.
 	Timeout time.Duration `json:"-"`
+	// BrokerAuth is the credentials NewBroker presents to NATS: user and
+	// password, token, credentials file or nkey seed file.
+	BrokerAuth natsconn.Auth `json:"-"`
+	// BrokerTLS is the TLS setup of NewBroker's connection; any field set
+	// turns TLS on.
+	BrokerTLS natsconn.TLS `json:"-"`
 
 	// Env looks up backend-specific variables such as CONSUL_HTTP_TOKEN.
 	// Nil means none are set.
@@ -99,8 +123,69 @@ func (c Config) ApplyEnv(lookup func(string) (string, bool)) (Config, error) {
 		}
 		c.Timeout = d
 	}
+	var err error
+	if c.BrokerAuth, c.BrokerTLS, err = BrokerSecurityFromEnv(lookup, c.BrokerAuth, c.BrokerTLS); err != nil {
+		return c, err
+	}
 	c.Env = lookup
 	return c, c.Validate()
+}
+
+// BrokerSecurityFromEnv returns auth and tls overridden by the
+// MICRO_BROKER_* credential and TLS variables that are set (see
+// EnvBrokerUser and the others). A MICRO_BROKER_TLS_INSECURE that is not a
+// boolean is an error.
+func BrokerSecurityFromEnv(lookup func(string) (string, bool), auth natsconn.Auth, tls natsconn.TLS) (natsconn.Auth, natsconn.TLS, error) {
+	if lookup == nil {
+		return auth, tls, nil
+	}
+	for _, v := range []struct {
+		env    string
+		target *string
+	}{
+		{EnvBrokerUser, &auth.User},
+		{EnvBrokerPassword, &auth.Password},
+		{EnvBrokerToken, &auth.Token},
+		{EnvBrokerCreds, &auth.CredsFile},
+		{EnvBrokerNKey, &auth.NKeySeedFile},
+		{EnvBrokerTLSCA, &tls.CAFile},
+		{EnvBrokerTLSCert, &tls.CertFile},
+		{EnvBrokerTLSKey, &tls.KeyFile},
+	} {
+		if s, ok := lookup(v.env); ok && s != "" {
+			*v.target = s
+		}
+	}
+	if s, ok := lookup(EnvBrokerTLSInsecure); ok && s != "" {
+		insecure, err := strconv.ParseBool(s)
+		if err != nil {
+			return auth, tls, fmt.Errorf("config: %s=%q is not a boolean such as true or false", EnvBrokerTLSInsecure, s)
+		}
+		tls.InsecureSkipVerify = insecure
+	}
+	return auth, tls, nil
+}
+
+// BrokerSecurityOptions returns the broker options that present auth and
+// set up tls: none for the zero values.
+func BrokerSecurityOptions(auth natsconn.Auth, tls natsconn.TLS) []natsbroker.Option {
+	var opts []natsbroker.Option
+	if auth.User != "" || auth.Password != "" {
+		opts = append(opts, natsbroker.WithUserInfo(auth.User, auth.Password))
+	}
+	if auth.Token != "" {
+		opts = append(opts, natsbroker.WithToken(auth.Token))
+	}
+	if auth.CredsFile != "" {
+		opts = append(opts, natsbroker.WithCredsFile(auth.CredsFile))
+	}
+	if auth.NKeySeedFile != "" {
+		opts = append(opts, natsbroker.WithNKeySeedFile(auth.NKeySeedFile))
+	}
+	if tls != (natsconn.TLS{}) {
+		opts = append(opts, natsbroker.WithTLS(tls))
+	}
+	return opts
 }
 
 // File is the shape of a config file: JSON with the global flag names as keys.
@@ -209,9 +294,9 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 
 // NewBroker connects to the broker c names: NATS at BrokerURL, or an
 // in-process broker when the registry is memory and no broker address is
-// set, so that everything runs in one process. opts go to the NATS broker
-// after the URL: credentials, TLS, an event handler. Close the result when
-// done.
+// set, so that everything runs in one process. The NATS broker gets the
+// URL, then BrokerAuth and BrokerTLS, then opts (credentials, TLS, an event
+// handler), so that opts win. Close the result when done.
 func (c Config) NewBroker(ctx context.Context, opts ...natsbroker.Option) (broker.Broker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -221,7 +306,8 @@ func (c Config) NewBroker(ctx context.Context, opts ...natsbroker.Option) (broke
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	b, err := natsbroker.New(connectCtx, append([]natsbroker.Option{natsbroker.WithURL(c.BrokerURL())}, opts...)...)
+	all := append([]natsbroker.Option{natsbroker.WithURL(c.BrokerURL())}, BrokerSecurityOptions(c.BrokerAuth, c.BrokerTLS)...)
+	b, err := natsbroker.New(connectCtx, append(all, opts...)...)
 	if err != nil {
 		return nil, err // not a nil *natsbroker.Broker in a non-nil interface
 	}

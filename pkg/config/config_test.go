@@ -1,11 +1,16 @@
 package config
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/microtools/micro/pkg/natsconn"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -80,5 +85,65 @@ func TestReadFile(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"registy":"consul"}`), 0o644)
 	if _, err := ReadFile(bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("an unknown key is an error naming the file, have %v", err)
+	}
+}
+
+func TestBrokerSecurityFromEnv(t *testing.T) {
+	env := map[string]string{
+		EnvBrokerUser: "ada", EnvBrokerPassword: "secret", EnvBrokerToken: "tok",
+		EnvBrokerCreds: "/c.creds", EnvBrokerNKey: "/n.nk",
+		EnvBrokerTLSCA: "/ca.pem", EnvBrokerTLSCert: "/cert.pem", EnvBrokerTLSKey: "/key.pem", EnvBrokerTLSInsecure: "true",
+	}
+	cfg, err := FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAuth := natsconn.Auth{User: "ada", Password: "secret", Token: "tok", CredsFile: "/c.creds", NKeySeedFile: "/n.nk"}
+	wantTLS := natsconn.TLS{CAFile: "/ca.pem", CertFile: "/cert.pem", KeyFile: "/key.pem", InsecureSkipVerify: true}
+	if cfg.BrokerAuth != wantAuth || cfg.BrokerTLS != wantTLS {
+		t.Errorf("want %+v %+v, have %+v %+v", wantAuth, wantTLS, cfg.BrokerAuth, cfg.BrokerTLS)
+	}
+	if got := len(BrokerSecurityOptions(cfg.BrokerAuth, cfg.BrokerTLS)); got != 5 {
+		t.Errorf("want 5 options (user, token, creds, nkey, tls), have %d", got)
+	}
+	if got := len(BrokerSecurityOptions(natsconn.Auth{}, natsconn.TLS{})); got != 0 {
+		t.Errorf("want no options for nothing set, have %d", got)
+	}
+
+	_, err = FromEnv(func(k string) (string, bool) {
+		if k == EnvBrokerTLSInsecure {
+			return "maybe", true
+		}
+		return "", false
+	})
+	if err == nil || !strings.Contains(err.Error(), EnvBrokerTLSInsecure) {
+		t.Errorf("want an error naming %s, have %v", EnvBrokerTLSInsecure, err)
+	}
+}
+
+func TestNewBrokerPresentsEnvCredentials(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, Authorization: "secret", NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	env := map[string]string{EnvBrokerAddress: ns.ClientURL(), EnvBrokerToken: "secret"}
+	cfg, err := FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cfg.NewBroker(context.Background())
+	if err != nil {
+		t.Fatalf("with %s: %v", EnvBrokerToken, err)
+	}
+	b.Close()
+	cfg.BrokerAuth = natsconn.Auth{}
+	if b, err := cfg.NewBroker(context.Background()); err == nil {
+		b.Close()
+		t.Fatal("without a token: want the server to refuse the connection")
 	}
 }

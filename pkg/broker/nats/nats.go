@@ -239,6 +239,28 @@ func isStreamMismatch(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStreamNotMatch
 }
 
+// Flush waits until the server has received every message published so
+// far, for as long as ctx allows (the request timeout when ctx has no
+// deadline). It fails with an error wrapping broker.ErrUnreachable while
+// the connection is down; the messages stay buffered and are sent after the
+// reconnect.
+func (b *Broker) Flush(ctx context.Context) error {
+	if b.isClosed() {
+		return fmt.Errorf("nats broker: flush: %w", broker.ErrClosed)
+	}
+	if status := b.nc.Status(); status != natsgo.CONNECTED {
+		return wrap(broker.ErrUnreachable, nil,
+			"nats broker: flush: cannot reach nats at %s: connection %s; messages are buffered until the connection is back",
+			b.url, strings.ToLower(status.String()))
+	}
+	ctx, cancel := b.withTimeout(ctx)
+	defer cancel()
+	if err := b.nc.FlushWithContext(ctx); err != nil {
+		return b.opError("flush", err)
+	}
+	return nil
+}
+
 // withTimeout adds the request timeout to a ctx that has no deadline.
 func (b *Broker) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

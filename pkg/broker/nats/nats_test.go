@@ -289,6 +289,49 @@ func TestFlushWhileDisconnected(t *testing.T) {
 	}
 }
 
+func TestFlush(t *testing.T) {
+	srv := testenv.NATS(t)
+	b := newBroker(t, srv.URL(), natsbroker.WithReconnectWait(time.Hour))
+	nc := bareConn(t, srv.URL())
+	sub, err := nc.SubscribeSync("flush.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := brokertest.Context(t)
+	for i := range 100 {
+		if err := b.Publish(ctx, "flush."+strconv.Itoa(i), &broker.Message{Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	// The server has every message: they reach the other client.
+	for i := range 100 {
+		if _, err := sub.NextMsg(brokertest.Wait); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+
+	srv.Stop()
+	brokertest.Eventually(t, brokertest.Wait, func() error {
+		if s := b.Conn().Status(); s == natsgo.CONNECTED {
+			return errors.New("still connected")
+		}
+		return nil
+	})
+	if err := b.Flush(ctx); !errors.Is(err, broker.ErrUnreachable) || !strings.Contains(err.Error(), srv.URL()) {
+		t.Errorf("disconnected: want ErrUnreachable naming %s, have %v", srv.URL(), err)
+	}
+	_ = b.Close()
+	if err := b.Flush(ctx); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("closed: want ErrClosed, have %v", err)
+	}
+}
+
 func TestUserInfo(t *testing.T) {
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, Username: "ada", Password: "secret", NoLog: true, NoSigs: true})
 	if err != nil {
