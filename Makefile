@@ -31,6 +31,20 @@ test: consul vet
 test-short:
 	$(GO) test -short -count=1 ./...
 
+## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
+bench: build
+	bash bench/run.sh
+
+## fuzz: run each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./pkg/call:FuzzJSONToMessage ./pkg/registry/consul:FuzzDecodeTags ./pkg/registry/nats:FuzzDecodeRecord ./pkg/registry/nats:FuzzRecordKey
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg; \
+	done
+
 vet:
 	$(GO) vet ./...
 
