@@ -18,14 +18,18 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	microcall "github.com/microtools/micro/cmd/call"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/completion"
 	"github.com/microtools/micro/cmd/deregister"
+	"github.com/microtools/micro/cmd/describe"
 	"github.com/microtools/micro/cmd/get"
+	"github.com/microtools/micro/cmd/health"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/cmd/list"
 	"github.com/microtools/micro/cmd/register"
 	"github.com/microtools/micro/cmd/server"
+	"github.com/microtools/micro/cmd/stream"
 	"github.com/microtools/micro/cmd/version"
 	"github.com/microtools/micro/cmd/watch"
 	"github.com/microtools/micro/pkg/config"
@@ -85,6 +89,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
   micro list services
   micro get service greeter
   micro watch greeter
+  micro call greeter Greeter.Hello '{"name":"Ada"}'
   micro --registry consul --registry-address 127.0.0.1:8500 list services`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -104,6 +109,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 
 	root.AddGroup(
 		&cobra.Group{ID: "registry", Title: "Registry commands:"},
+		&cobra.Group{ID: "calls", Title: "Calls:"},
 		&cobra.Group{ID: "runtime", Title: "Runtime commands:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
@@ -119,6 +125,12 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		watch.NewCmdWatch(f, globals.Output, nil),
 		register.NewCmdRegister(f, globals.Output, nil),
 		deregister.NewCmdDeregister(f, nil),
+	)
+	add("calls",
+		microcall.NewCmdCall(f, globals.Output, nil),
+		stream.NewCmdStream(f, globals.Output, nil),
+		describe.NewCmdDescribe(f, globals.Output, nil),
+		health.NewCmdHealth(f, globals.Output, nil),
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),

@@ -1,0 +1,134 @@
+// Package call implements `micro call SERVICE ENDPOINT [JSON]`.
+package call
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/microtools/micro/cmd/callutil"
+	"github.com/microtools/micro/cmd/cmdutil"
+)
+
+// Options are the inputs of `micro call`.
+type Options struct {
+	Runtime     callutil.Runtime
+	Connection  callutil.ConnectionFlags
+	Descriptors callutil.DescriptorFlags
+	Request     callutil.RequestFlags
+
+	Service  string
+	Endpoint string
+	// Body is the JSON argument; Data the -d value (JSON, @file or @-).
+	Body string
+	Data string
+}
+
+// NewCmdCall returns `micro call`. runF replaces the run function in tests.
+func NewCmdCall(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+	cmd := &cobra.Command{
+		Use:   "call SERVICE ENDPOINT [JSON]",
+		Short: "Call a method of a service with a JSON request",
+		Long: `Call a method of a service found by name in the registry, with the request
+given as JSON, and print the response as JSON.
+
+ENDPOINT is Service.Method (go-micro style, the proto package left out when
+that is unambiguous), package.Service.Method or package.Service/Method. The
+request is the JSON argument, or -d with JSON, @FILE or @- (stdin); without
+one an empty request is sent. Methods that stream take several JSON values
+(NDJSON or simply concatenated) and every response is printed as it comes.
+
+The method is described through the server's reflection, kept in a cache
+per service and version under the user cache directory, so that the next
+call asks the server nothing; --proto or --protoset describe it instead.
+
+A node that cannot be reached is left for another (--retries). A call that
+fails exits with 64 + its gRPC status code and prints the code, the message
+and the status details.`,
+		Example: `  micro call greeter Greeter.Hello '{"name":"Ada"}'
+  micro call greeter greeter.v1.Greeter/Stream '{"name":"Ada","count":3}' -o json
+  micro call greeter Greeter.Collect -d @names.ndjson
+  echo '{"name":"Ada"}' | micro call greeter Greeter.Hello -d @-
+  micro call greeter Greeter.Hello '{"name":"Ada"}' -H authorization:'Bearer t0k3n' -v
+  micro call greeter Greeter.Hello --address 127.0.0.1:50051 --proto greeter.proto --import-path api`,
+		Args:              cmdutil.RangeArgs(2, 3, "a service, an endpoint and at most one JSON request"),
+		ValidArgsFunction: callutil.CompleteServiceAndEndpoint(f, &opts.Connection, &opts.Descriptors),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Service, opts.Endpoint = args[0], args[1]
+			if len(args) == 3 {
+				opts.Body = args[2]
+			}
+			if err := validate(opts); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return callRun(cmd.Context(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&opts.Data, "data", "d", "", "the request: JSON, @FILE to read it from a file, or @- from stdin")
+	opts.Request.Bind(fs)
+	opts.Connection.Bind(fs)
+	opts.Descriptors.Bind(fs)
+	return cmd
+}
+
+func validate(opts *Options) error {
+	if opts.Body != "" && opts.Data != "" {
+		return cmdutil.Usagef("give the request either as an argument or with -d, not both")
+	}
+	if err := opts.Connection.Validate(); err != nil {
+		return err
+	}
+	if err := opts.Descriptors.Validate(); err != nil {
+		return err
+	}
+	_, err := opts.Request.Metadata()
+	return err
+}
+
+func callRun(ctx context.Context, opts *Options) error {
+	input, closeInput, err := Input(opts.Runtime, opts.Body, opts.Data)
+	if err != nil {
+		return err
+	}
+	defer closeInput()
+	c := &callutil.Call{
+		Runtime:     opts.Runtime,
+		Connection:  &opts.Connection,
+		Descriptors: &opts.Descriptors,
+		Request:     &opts.Request,
+		Service:     opts.Service,
+		Endpoint:    opts.Endpoint,
+		Input:       input,
+		Timeout:     opts.Runtime.Timeout(),
+	}
+	return c.Run(ctx)
+}
+
+// Input opens the requests of a call: the JSON argument, or the -d value
+// (JSON, @FILE, or @- for stdin). Neither is no input.
+func Input(rt callutil.Runtime, body, data string) (io.Reader, func(), error) {
+	nothing := func() {}
+	switch {
+	case body != "":
+		return strings.NewReader(body), nothing, nil
+	case data == "":
+		return nil, nothing, nil
+	case data == "@-":
+		return rt.IO.In, nothing, nil
+	case strings.HasPrefix(data, "@"):
+		file, err := os.Open(data[1:])
+		if err != nil {
+			return nil, nil, cmdutil.Usagef("-d %s: %w", data, err)
+		}
+		return file, func() { file.Close() }, nil
+	}
+	return strings.NewReader(data), nothing, nil
+}

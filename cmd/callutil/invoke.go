@@ -1,0 +1,64 @@
+package callutil
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/microtools/micro/pkg/call"
+)
+
+// Call is one call from the command line, as `micro call` and `micro
+// stream` make it.
+type Call struct {
+	Runtime     Runtime
+	Connection  *ConnectionFlags
+	Descriptors *DescriptorFlags
+	Request     *RequestFlags
+
+	Service, Endpoint string
+	// Input holds the requests as JSON values; nil sends none (one empty
+	// request to a method that takes one).
+	Input io.Reader
+	// Timeout bounds the whole call; zero means no limit.
+	Timeout time.Duration
+}
+
+// Run makes the call and writes the responses as they come.
+func (c *Call) Run(ctx context.Context) error {
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	headers, err := c.Request.Metadata()
+	if err != nil {
+		return err
+	}
+	ios := c.Runtime.IO
+	warn := func(msg string) {
+		if c.Request.Verbose {
+			fmt.Fprintf(ios.ErrOut, "* warning: %s\n", msg)
+		}
+	}
+	failure := Failure{Service: c.Service, Endpoint: c.Endpoint, Address: c.Connection.Address, Timeout: c.Timeout}
+	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, warn)
+	if err != nil {
+		return failure.Error(err)
+	}
+	defer client.Close()
+
+	resolver := client.Resolver(c.Service)
+	failure.Resolver = resolver
+	format := call.NewJSONFormatter(resolver, c.Request.FormatOptions(c.Runtime.Output()))
+	printer := NewPrinter(ios.Out, ios.ErrOut, format, c.Request.Verbose)
+	supplier := call.Messages()
+	if c.Input != nil {
+		supplier = CheckedSupplier(call.NewJSONSupplier(c.Input, resolver))
+	}
+	err = client.Call(ctx, c.Service, c.Endpoint, supplier, printer.Handler(),
+		call.WithHeaders(headers), call.WithTrace(printer.Trace()))
+	printer.Finish()
+	return failure.Error(err)
+}
