@@ -27,9 +27,11 @@ import (
 	"github.com/microtools/micro/cmd/health"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/cmd/list"
+	"github.com/microtools/micro/cmd/publish"
 	"github.com/microtools/micro/cmd/register"
 	"github.com/microtools/micro/cmd/server"
 	"github.com/microtools/micro/cmd/stream"
+	"github.com/microtools/micro/cmd/subscribe"
 	"github.com/microtools/micro/cmd/version"
 	"github.com/microtools/micro/cmd/watch"
 	"github.com/microtools/micro/pkg/config"
@@ -111,6 +113,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		&cobra.Group{ID: "registry", Title: "Registry commands:"},
 		&cobra.Group{ID: "calls", Title: "Calls:"},
 		&cobra.Group{ID: "runtime", Title: "Runtime commands:"},
+		&cobra.Group{ID: "pubsub", Title: "Pub/sub commands:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
 		for _, c := range cmds {
@@ -134,6 +137,10 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),
+	)
+	add("pubsub",
+		publish.NewCmdPublish(f, globals.Output, nil),
+		subscribe.NewCmdSubscribe(f, globals.Output, nil),
 	)
 	root.AddCommand(
 		version.NewCmdVersion(f, globals.Output),
