@@ -80,6 +80,9 @@ and the status details.`,
 }
 
 func validate(opts *Options) error {
+	if err := callutil.ValidateEndpoint(opts.Endpoint); err != nil {
+		return err
+	}
 	if opts.Body != "" && opts.Data != "" {
 		return cmdutil.Usagef("give the request either as an argument or with -d, not both")
 	}

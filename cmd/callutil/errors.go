@@ -88,11 +88,20 @@ func (f Failure) Error(err error) error {
 	if errors.As(err, &input) {
 		return &cmdutil.UsageError{Err: fmt.Errorf("%s: %w", what, input.Err)}
 	}
+	if errors.Is(err, call.ErrTooManyRequests) {
+		return &cmdutil.UsageError{Err: fmt.Errorf("%s: %w; call methods that stream requests with several", what, err)}
+	}
 	var rpcErr *call.RPCError
 	if errors.As(err, &rpcErr) {
 		report, _ := call.DescribeStatus(rpcErr, f.Resolver)
-		if report.Code == codes.DeadlineExceeded && f.Timeout > 0 && report.Message == context.DeadlineExceeded.Error() {
-			report.Message = fmt.Sprintf("no answer within %s (--timeout)", f.Timeout)
+		if report.Code == codes.DeadlineExceeded && f.Timeout > 0 {
+			// The client's own deadline, however gRPC words it, or the
+			// server's.
+			if report.Message == context.DeadlineExceeded.Error() || strings.HasPrefix(report.Message, "stream terminated by RST_STREAM") {
+				report.Message = fmt.Sprintf("no answer within %s (--timeout)", f.Timeout)
+			} else {
+				report.Message += fmt.Sprintf(" (the call had %s: --timeout)", f.Timeout)
+			}
 		}
 		msg := fmt.Sprintf("%s: %s: code %s (%d): %s", what, rpcTarget(rpcErr), report.Code, uint32(report.Code), report.Message)
 		for _, d := range report.Details {

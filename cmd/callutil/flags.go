@@ -178,6 +178,17 @@ func (f *RequestFlags) FormatOptions(output string) call.FormatOptions {
 	return opts
 }
 
+// ValidateEndpoint checks that endpoint has the form of one:
+// Service.Method, package.Service.Method or package.Service/Method.
+func ValidateEndpoint(endpoint string) error {
+	trimmed := strings.TrimPrefix(endpoint, "/")
+	cut := strings.LastIndexAny(trimmed, "./")
+	if cut <= 0 || cut == len(trimmed)-1 || strings.ContainsAny(trimmed, " \t{") {
+		return cmdutil.Usagef("endpoint %q is not Service.Method (Greeter.Hello), package.Service.Method or package.Service/Method", endpoint)
+	}
+	return nil
+}
+
 // plural is "1 node", "2 nodes".
 func plural(n int, noun string) string {
 	if n == 1 {

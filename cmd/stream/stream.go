@@ -61,6 +61,9 @@ one request. Unlike micro call, a stream has no time limit unless
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Service, opts.Endpoint, opts.Bodies = args[0], args[1], args[2:]
 			opts.TimeoutSet = cmd.Flags().Changed("timeout") || opts.Runtime.TimeoutSet()
+			if err := callutil.ValidateEndpoint(opts.Endpoint); err != nil {
+				return err
+			}
 			if len(opts.Bodies) > 0 && opts.Data != "" {
 				return cmdutil.Usagef("give the requests either as arguments or with -d, not both")
 			}
