@@ -1,0 +1,322 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/pkg/broker"
+	natsbroker "github.com/microtools/micro/pkg/broker/nats"
+	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/registry"
+	consulregistry "github.com/microtools/micro/pkg/registry/consul"
+	natsregistry "github.com/microtools/micro/pkg/registry/nats"
+
+	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+)
+
+// The resilience tests put real greeter processes under load through a
+// call.Client (registry + selector + connection pool + failover), then
+// break something: a node killed with SIGKILL, the registry stopped and
+// restarted, the broker restarted under a durable subscription. Each is
+// bounded in calls and in time.
+
+const (
+	loadCallers  = 20
+	loadMaxCalls = 200_000 // an upper bound; the phases end the load long before
+)
+
+// load calls Greeter.Hello from loadCallers goroutines until stop is
+// called, and counts what happened.
+type load struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       map[string]int
+	cancel     context.CancelFunc
+	done       sync.WaitGroup
+}
+
+func startLoad(t *testing.T, client *call.Client) *load {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	l := &load{errs: map[string]int{}, cancel: cancel}
+	var issued atomic.Int64
+	for range loadCallers {
+		l.done.Add(1)
+		go func() {
+			defer l.done.Done()
+			for ctx.Err() == nil && issued.Add(1) <= loadMaxCalls {
+				callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
+				err := client.Call(callCtx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "load"}), nil)
+				callCancel()
+				switch {
+				case err == nil:
+					l.ok.Add(1)
+				case ctx.Err() != nil:
+					// the load was stopped during this call: not a failure
+				default:
+					l.failed.Add(1)
+					l.mu.Lock()
+					l.errs[err.Error()]++
+					l.mu.Unlock()
+				}
+			}
+		}()
+	}
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *load) stop() {
+	l.cancel()
+	l.done.Wait()
+}
+
+// waitCalls waits until n more calls succeeded than when it was called,
+// so that every phase of a test is seen to carry load.
+func (l *load) waitCalls(t *testing.T, n int64, within time.Duration) {
+	t.Helper()
+	target := l.ok.Load() + n
+	eventually(t, within, func() error {
+		if have := l.ok.Load(); have < target {
+			return fmt.Errorf("%d calls succeeded, waiting for %d (%d failed: %s)", have, target, l.failed.Load(), l.someErrors())
+		}
+		return nil
+	})
+}
+
+// someErrors lists the distinct errors seen, at most three.
+func (l *load) someErrors() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for msg, n := range l.errs {
+		if len(out) == 3 {
+			break
+		}
+		out = append(out, fmt.Sprintf("%d× %s", n, msg))
+	}
+	return strings.Join(out, "; ")
+}
+
+func (l *load) assertNoFailures(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("calls: %d succeeded, %d failed", l.ok.Load(), l.failed.Load())
+	if l.failed.Load() != 0 {
+		t.Errorf("%d calls failed:", l.failed.Load())
+		for msg, n := range l.errs {
+			t.Errorf("  %d× %s", n, msg)
+		}
+	}
+}
+
+func newClient(t *testing.T, r registry.Registry) *call.Client {
+	t.Helper()
+	client, err := call.NewClient(call.ClientOptions{Registry: r, Retries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// waitNodes waits until r lists want nodes of greeter.
+func waitNodes(t *testing.T, r registry.Registry, want int, within time.Duration) {
+	t.Helper()
+	eventually(t, within, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		services, err := r.GetService(ctx, "greeter")
+		if err != nil {
+			return err
+		}
+		if have := countNodes(services); have != want {
+			return fmt.Errorf("%d greeter nodes registered, want %d", have, want)
+		}
+		return nil
+	})
+}
+
+func natsRegistry(t *testing.T, url string) registry.Registry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := natsregistry.New(ctx, natsregistry.WithURL(url), natsregistry.WithReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestResilienceKillNode kills one of three nodes with SIGKILL under a load
+// of 20 callers: the node stays registered until its TTL runs out, so the
+// client meets it dead, ejects it and fails over. No call may fail.
+func TestResilienceKillNode(t *testing.T) {
+	srv := testenv.NATS(t)
+	b := backend{name: "nats", env: []string{"MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS=" + srv.URL()}}
+	r := natsRegistry(t, srv.URL())
+	victim := startGreeter(t, b)
+	startGreeter(t, b)
+	startGreeter(t, b)
+	waitNodes(t, r, 3, 30*time.Second)
+
+	l := startLoad(t, newClient(t, r))
+	l.waitCalls(t, 500, 30*time.Second)
+	victim.signal(syscall.SIGKILL)
+	victim.wait(t, 10*time.Second)
+	l.waitCalls(t, 2000, 30*time.Second)
+	// Past the TTL the record is gone: the survivors carry the load alone.
+	waitNodes(t, r, 2, 3*greeterTTL+10*time.Second)
+	l.waitCalls(t, 500, 30*time.Second)
+	l.stop()
+	l.assertNoFailures(t)
+}
+
+// TestResilienceRegistryRestart stops the registry under load: calls keep
+// succeeding from the selector's cache, and after the restart every
+// service is registered again.
+func TestResilienceRegistryRestart(t *testing.T) {
+	t.Run("consul", func(t *testing.T) {
+		agent := testenv.Consul(t)
+		b := backend{name: "consul", env: []string{"MICRO_REGISTRY=consul", "MICRO_REGISTRY_ADDRESS=" + agent.Addr()}}
+		r, err := consulregistry.New(consulregistry.Address(agent.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Down for longer than the greeters' TTL: the selector's cache must
+		// not expire what the registry cannot confirm.
+		runRegistryRestart(t, b, r, greeterTTL+time.Second, func() { agent.Stop() }, func() { agent.Restart(t) })
+	})
+	t.Run("nats", func(t *testing.T) {
+		srv := testenv.NATS(t)
+		b := backend{name: "nats", env: []string{"MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS=" + srv.URL()}}
+		// Down for less than the greeters' TTL: the NATS registry's watcher
+		// expires records on its own clock, even while it cannot reach the
+		// server, so an outage longer than the TTL empties the selector
+		// (see docs/performance.md, "Known limits").
+		runRegistryRestart(t, b, natsRegistry(t, srv.URL()), greeterTTL/2, srv.Stop, func() { srv.Restart(t) })
+	})
+}
+
+func runRegistryRestart(t *testing.T, b backend, r registry.Registry, outage time.Duration, stopRegistry, restartRegistry func()) {
+	for range 3 {
+		startGreeter(t, b)
+	}
+	waitNodes(t, r, 3, 30*time.Second)
+
+	l := startLoad(t, newClient(t, r))
+	l.waitCalls(t, 500, 30*time.Second)
+	stopRegistry()
+	during := l.ok.Load()
+	time.Sleep(outage)
+	if l.ok.Load()-during < 100 {
+		t.Errorf("only %d calls succeeded in %s without a registry", l.ok.Load()-during, outage)
+	}
+	restartRegistry()
+	waitNodes(t, r, 3, 30*time.Second)
+	l.waitCalls(t, 500, 30*time.Second)
+	l.stop()
+	l.assertNoFailures(t)
+}
+
+// TestResilienceBrokerRestart restarts the NATS server in the middle of a
+// durable subscription: the subscriber reconnects and every message the
+// publisher had acknowledged arrives.
+func TestResilienceBrokerRestart(t *testing.T) {
+	const total = 400
+	srv := testenv.NATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	newBroker := func() *natsbroker.Broker {
+		b, err := natsbroker.New(ctx, natsbroker.WithURL(srv.URL()), natsbroker.WithReconnectWait(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	sub, pub := newBroker(), newBroker()
+	topic := "resilience.orders"
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	_, err := sub.Subscribe(ctx, topic, broker.HandlerFunc(func(_ context.Context, msg *broker.Message) error {
+		mu.Lock()
+		seen[string(msg.Body)]++
+		mu.Unlock()
+		return nil
+	}), broker.Durable("resilience"), broker.CreateStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen)
+	}
+
+	// publish retries each message until the stream acknowledges it, as a
+	// publisher that wants at-least-once delivery does.
+	publish := func(i int) {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			err := pub.Publish(pctx, topic, &broker.Message{Body: []byte(strconv.Itoa(i))}, broker.JetStream(), broker.CreateStream())
+			pcancel()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publish %d: not acknowledged within 30s: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for i := range total / 2 {
+		publish(i)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if n := received(); n < total/4 {
+			return fmt.Errorf("%d of %d received before the restart", n, total/2)
+		}
+		return nil
+	})
+
+	srv.Stop()
+	time.Sleep(500 * time.Millisecond)
+	srv.Restart(t)
+	for i := total / 2; i < total; i++ {
+		publish(i)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if n := received(); n < total {
+			return fmt.Errorf("%d of %d distinct messages received", n, total)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var missing []string
+	for i := range total {
+		if seen[strconv.Itoa(i)] == 0 {
+			missing = append(missing, strconv.Itoa(i))
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("lost %d messages: %s", len(missing), strings.Join(missing, " "))
+	}
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("test ran out of time: %v", err)
+	}
+}
