@@ -12,6 +12,7 @@ import (
 	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
+	"github.com/microtools/micro/pkg/selector"
 )
 
 // Runtime is what a calling command takes from the factory.
@@ -100,6 +101,9 @@ func NewClient(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *Des
 			return nil, err
 		}
 		opts.Registry = reg
+		// One call, or a few: fetching the nodes once is cheaper than a
+		// watch started and stopped.
+		opts.SelectorOptions = []selector.Option{selector.NoWatch()}
 	}
 	return call.NewClient(opts)
 }

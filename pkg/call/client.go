@@ -37,6 +37,10 @@ type ClientOptions struct {
 	// Selector picks the node of each call. Nil: a selector.Cache over
 	// Registry with the Random strategy, which the Client closes on Close.
 	Selector selector.Selector
+	// SelectorOptions configure the selector the Client builds when
+	// Selector is nil, after its defaults (selector.NoWatch for a process
+	// that makes one call, say).
+	SelectorOptions []selector.Option
 	// SelectOptions narrow the nodes of every call (selector.WithVersion,
 	// selector.WithMetadata).
 	SelectOptions []selector.SelectOption
@@ -133,7 +137,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.Address == "" {
 		c.selector = opts.Selector
 		if c.selector == nil {
-			sel, err := selector.New(selector.Registry(opts.Registry), selector.UseStrategy(selector.Random()))
+			selOpts := append([]selector.Option{selector.Registry(opts.Registry), selector.UseStrategy(selector.Random())}, opts.SelectorOptions...)
+			sel, err := selector.New(selOpts...)
 			if err != nil {
 				return nil, fmt.Errorf("call client: %w", err)
 			}

@@ -87,6 +87,9 @@ func (c *Cache) Select(ctx context.Context, service string, opts ...SelectOption
 	if err != nil {
 		return nil, err
 	}
+	if c.opts.NoWatch {
+		c.refreshIfStale(e)
+	}
 	nodes := *e.nodes.Load()
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("selector: %w: %q has no nodes left in %s", registry.ErrNotFound, service, c.opts.Registry)
@@ -198,8 +201,12 @@ func (c *Cache) entry(ctx context.Context, service string) (*entry, error) {
 			if e = c.entries[service]; e == nil {
 				e = newEntry(c.ctx, service)
 				c.entries[service] = e
-				c.wg.Add(1)
-				go c.watch(e)
+				if c.opts.NoWatch {
+					close(e.watchTried)
+				} else {
+					c.wg.Add(1)
+					go c.watch(e)
+				}
 				c.mu.Unlock()
 				if err := c.load(ctx, e); err != nil {
 					return nil, err

@@ -33,6 +33,9 @@
 // its record. When every remaining node is ejected, Next offers them anyway
 // rather than fail a call that might have succeeded.
 //
+// A process that makes a call or two can do without the watch: with NoWatch
+// the nodes are fetched on the first Select and refetched once CacheTTL old.
+//
 // Strategies (Random, the default; RoundRobin, which balances across calls;
 // LeastInFlight) choose among the candidates; filters (WithVersion,
 // WithMetadata, WithFilter) narrow them.

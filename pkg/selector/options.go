@@ -50,6 +50,8 @@ type Options struct {
 	WatchBackoff, MaxWatchBackoff time.Duration
 	// RegistryTimeout bounds each background registry request.
 	RegistryTimeout time.Duration
+	// NoWatch fetches nodes without watching the registry (see NoWatch).
+	NoWatch bool
 	// Now tells the time for ejection and cache expiry; time.Now when nil.
 	Now func() time.Time
 	// Logger receives ejections and watch failures; nil discards them.
@@ -139,6 +141,18 @@ func RegistryTimeout(d time.Duration) Option {
 			return fmt.Errorf("registry timeout %s: want more than zero", d)
 		}
 		o.RegistryTimeout = d
+		return nil
+	}
+}
+
+// NoWatch makes the cache fetch the nodes of a service on its first Select
+// and again on a Select once they are CacheTTL old, without watching the
+// registry: one registry request instead of a watch started and stopped,
+// for a process that makes a call or two (a command line) and does not
+// live long enough to need changes as they happen.
+func NoWatch() Option {
+	return func(o *Options) error {
+		o.NoWatch = true
 		return nil
 	}
 }

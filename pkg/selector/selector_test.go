@@ -308,6 +308,36 @@ func TestWarmCacheMakesNoRegistryCalls(t *testing.T) {
 	}
 }
 
+func TestNoWatch(t *testing.T) {
+	t.Parallel()
+	mem := newMemory(t)
+	register(t, mem, "greeter", "v1", node("a"), node("b"))
+	reg := &countingRegistry{Registry: mem}
+	clock := newFakeClock()
+	sel := newSelector(t, reg, selector.NoWatch(), selector.CacheTTL(time.Minute), selector.Clock(clock.Now))
+
+	for range 10 {
+		pick(t, sel, "greeter", nil)
+	}
+	if reg.watch.Load() != 0 || reg.getService.Load() != 1 {
+		t.Errorf("want one GetService and no Watch, have %d and %d", reg.getService.Load(), reg.watch.Load())
+	}
+	deregister(t, mem, "greeter", "a")
+	if have, _ := sortedCandidates(t, sel, "greeter"); have != "a b" {
+		t.Errorf("within the cache ttl the nodes are those fetched: have %q", have)
+	}
+	clock.Advance(time.Minute)
+	if have, _ := sortedCandidates(t, sel, "greeter"); have != "b" {
+		t.Errorf("after the cache ttl the nodes are fetched again: have %q", have)
+	}
+	if reg.getService.Load() != 2 {
+		t.Errorf("want a second GetService, have %d", reg.getService.Load())
+	}
+	if err := sel.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestColdSelectsShareOneFetch(t *testing.T) {
 	t.Parallel()
 	mem := newMemory(t)
