@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/microtools/micro/cmd/bench"
 	microcall "github.com/microtools/micro/cmd/call"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/completion"
@@ -134,6 +135,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		stream.NewCmdStream(f, globals.Output, nil),
 		describe.NewCmdDescribe(f, globals.Output, nil),
 		health.NewCmdHealth(f, globals.Output, nil),
+		bench.NewCmdBench(f, globals.Output, nil),
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),

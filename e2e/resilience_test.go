@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -318,5 +319,68 @@ func TestResilienceBrokerRestart(t *testing.T) {
 	}
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("test ran out of time: %v", err)
+	}
+}
+
+// TestBenchCommand runs `micro bench` as a user would, against micro server
+// and three greeters: every call succeeds and the calls are spread over the
+// nodes; a threshold that cannot be met makes the exit status non-zero.
+func TestBenchCommand(t *testing.T) {
+	b := natsBackend(t)
+	for range 3 {
+		startGreeter(t, b)
+	}
+	eventually(t, 30*time.Second, func() error {
+		services, res := getService(t, b, "greeter")
+		if n := countNodes(services); n != 3 {
+			return fmt.Errorf("%d greeter nodes registered: %s", n, res)
+		}
+		return nil
+	})
+	cache := "XDG_CACHE_HOME=" + t.TempDir()
+
+	res := micro(t, env(append(b.env, cache)...), "bench", "greeter", "Greeter.Hello", `{"name":"user-{{.RequestNumber}}"}`, "-n", "200", "-c", "4", "-o", "json")
+	if res.code != 0 {
+		t.Fatalf("bench -n 200 -c 4: %s", res)
+	}
+	var summary struct {
+		Count       int            `json:"count"`
+		Failed      int            `json:"failed"`
+		RPS         float64        `json:"rps"`
+		StatusCodes map[string]int `json:"status_codes"`
+		LatencyMs   map[string]float64
+		Nodes       []struct {
+			Address string `json:"address"`
+			Count   int    `json:"count"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &summary); err != nil {
+		t.Fatalf("bench -o json printed what is not JSON: %v\n%s", err, res)
+	}
+	if summary.Count != 200 || summary.Failed != 0 || summary.StatusCodes["OK"] != 200 || summary.RPS <= 0 {
+		t.Errorf("want 200 calls, all OK, a positive rps; have %s", res.stdout)
+	}
+	if len(summary.Nodes) != 3 {
+		t.Fatalf("want the calls spread over 3 nodes, have %+v", summary.Nodes)
+	}
+	for _, n := range summary.Nodes {
+		if n.Count < 50 { // round robin: about 67 each
+			t.Errorf("node %s served only %d of 200 calls", n.Address, n.Count)
+		}
+	}
+
+	res = micro(t, env(append(b.env, cache)...), "bench", "greeter", "Greeter.Hello", `{"name":"x"}`, "-n", "50", "-c", "2", "--max-p99", "1ns")
+	if res.code != 1 || !strings.Contains(res.stderr, "--max-p99") || !strings.Contains(res.stdout, "Requests/sec") {
+		t.Errorf("a p99 above --max-p99: want exit 1 after the summary, with the threshold named; have %s", res)
+	}
+	// Every fifth call has no name, which the greeter refuses.
+	failing := `{"name":"{{if eq (mod .RequestNumber 5) 4}}{{else}}x{{end}}"}`
+	res = micro(t, env(append(b.env, cache)...), "bench", "greeter", "Greeter.Hello", failing, "-n", "20", "-c", "2")
+	if res.code != 1 || !strings.Contains(res.stdout, "[InvalidArgument]  4") || !strings.Contains(res.stdout, "name is required") {
+		t.Errorf("4 of 20 calls failing: want exit 1 with the code and error counted; have %s", res)
+	}
+	res = micro(t, env(append(b.env, cache)...), "bench", "greeter", "Greeter.Hello", failing, "-n", "20", "-c", "2", "--max-error-rate", "0.5")
+	if res.code != 0 {
+		t.Errorf("an error rate of 0.2 under --max-error-rate 0.5: want exit 0, have %s", res)
 	}
 }

@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/registry"
+)
+
+// maxRecorded bounds the latencies kept for percentiles; past it a run
+// keeps counting but samples one latency in every few (reservoir-free:
+// the first maxRecorded and then every stride-th).
+const maxRecorded = 4_000_000
+
+// plan is what one run does.
+type plan struct {
+	service, endpoint string
+	concurrency       int
+	total             int           // 0: no limit of calls
+	duration          time.Duration // 0: no limit of time
+	rps               float64       // 0: no limit of rate
+	timeout           time.Duration // of each call
+	headers           metadata.MD
+	template          *requestTemplate
+}
+
+// outcome is what happened to one call.
+type outcome struct {
+	latency time.Duration
+	code    codes.Code
+	node    string // "id address" of the node of the last attempt
+	err     string // "" when the call succeeded
+}
+
+// result is what a run saw.
+type result struct {
+	elapsed   time.Duration
+	latencies []time.Duration // of every call, failed ones too
+	codes     map[codes.Code]int
+	nodes     map[string]int
+	errors    map[string]int // by "code: message"
+	count     int
+	failed    int
+}
+
+// snapshot is the progress of a run, for the live line.
+type snapshot struct {
+	done, failed int64
+	elapsed      time.Duration
+}
+
+// runLoad makes the calls of p with p.concurrency workers spread over
+// clients, and reports progress every 200ms when progress is not nil. It
+// ends after p.total calls, after p.duration, or when ctx ends.
+func runLoad(ctx context.Context, clients []*call.Client, p plan, progress func(snapshot)) *result {
+	if p.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.duration)
+		defer cancel()
+	}
+	var (
+		issued, done, failed atomic.Int64
+		wg                   sync.WaitGroup
+		perWorker            = make([][]outcome, p.concurrency)
+	)
+	start := time.Now()
+	var interval time.Duration
+	if p.rps > 0 {
+		interval = time.Duration(float64(time.Second) / p.rps)
+	}
+
+	for w := range p.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := clients[w%len(clients)]
+			resolver := client.Resolver(p.service)
+			var outcomes []outcome
+			for ctx.Err() == nil {
+				n := issued.Add(1) - 1 // the number of this call, from 0
+				if p.total > 0 && n >= int64(p.total) {
+					break
+				}
+				if interval > 0 {
+					// Call n is due at start + n*interval: the callers
+					// together keep to the rate, and a slow call does not
+					// make the next ones hurry.
+					due := start.Add(time.Duration(n) * interval)
+					if wait := time.Until(due); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+						}
+						if ctx.Err() != nil {
+							break
+						}
+					}
+				}
+				o := callOnce(ctx, client, resolver, p, int(n), w)
+				if ctx.Err() != nil && o.err != "" {
+					break // the run ended during this call: not a failure
+				}
+				done.Add(1)
+				if o.err != "" {
+					failed.Add(1)
+				}
+				outcomes = append(outcomes, o)
+			}
+			perWorker[w] = outcomes
+		}()
+	}
+
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if progress == nil {
+			return
+		}
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-tick.C:
+				progress(snapshot{done: done.Load(), failed: failed.Load(), elapsed: time.Since(start)})
+			}
+		}
+	}()
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stopProgress)
+	<-progressDone
+
+	res := &result{elapsed: elapsed, codes: map[codes.Code]int{}, nodes: map[string]int{}, errors: map[string]int{}}
+	total := 0
+	for _, outcomes := range perWorker {
+		total += len(outcomes)
+	}
+	stride := 1
+	if total > maxRecorded {
+		stride = (total + maxRecorded - 1) / maxRecorded
+	}
+	res.latencies = make([]time.Duration, 0, min(total, maxRecorded))
+	i := 0
+	for _, outcomes := range perWorker {
+		for _, o := range outcomes {
+			if i%stride == 0 {
+				res.latencies = append(res.latencies, o.latency)
+			}
+			i++
+			res.count++
+			res.codes[o.code]++
+			if o.node != "" {
+				res.nodes[o.node]++
+			}
+			if o.err != "" {
+				res.failed++
+				res.errors[o.err]++
+			}
+		}
+	}
+	return res
+}
+
+// callOnce makes call n of worker w and says how it went.
+func callOnce(ctx context.Context, client *call.Client, resolver call.Resolver, p plan, n, w int) outcome {
+	var o outcome
+	req, err := p.template.render(n, w)
+	if err != nil {
+		o.code, o.err = codes.InvalidArgument, "request template: "+err.Error()
+		return o
+	}
+	var node *registry.Node
+	trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { node = selected }}
+	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	begin := time.Now()
+	err = client.Call(callCtx, p.service, p.endpoint,
+		call.NewJSONSupplier(strings.NewReader(req), resolver), nil,
+		call.WithHeaders(p.headers), call.WithTrace(trace))
+	o.latency = time.Since(begin)
+	cancel()
+	if node != nil {
+		o.node = node.ID + " " + node.Address
+	}
+	if err == nil {
+		o.code = codes.OK
+		return o
+	}
+	o.code = codeOf(err)
+	o.err = o.code.String() + ": " + messageOf(err)
+	return o
+}
+
+// codeOf is the gRPC status code of a failed call: the status of the last
+// attempt when there is one, Unavailable for a node that cannot be
+// reached, DeadlineExceeded for a call out of time, Unknown otherwise.
+func codeOf(err error) codes.Code {
+	var rpcErr *call.RPCError
+	if errors.As(err, &rpcErr) && rpcErr.Status != nil {
+		return rpcErr.Status.Code()
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code()
+	}
+	var connErr *call.ConnectError
+	switch {
+	case errors.As(err, &connErr):
+		return codes.Unavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	}
+	return codes.Unknown
+}
+
+func messageOf(err error) string {
+	var rpcErr *call.RPCError
+	if errors.As(err, &rpcErr) && rpcErr.Status != nil {
+		return rpcErr.Status.Message()
+	}
+	return err.Error()
+}
