@@ -49,7 +49,11 @@ func (p *Printer) Handler() call.EventHandler {
 		h.ReceiveHeaders = func(md metadata.MD) { p.metadata("response headers", "<", md) }
 		h.Trailers = func(st *status.Status, md metadata.MD) {
 			p.metadata("response trailers", "<", md)
-			p.logf("status %s: %s", st.Code(), orNone(st.Message()))
+			if st.Message() == "" {
+				p.logf("status %s", st.Code())
+			} else {
+				p.logf("status %s: %s", st.Code(), st.Message())
+			}
 		}
 	}
 	return h
@@ -170,11 +174,4 @@ func MethodKind(md protoreflect.MethodDescriptor) string {
 // ms prints a duration in milliseconds with two decimals.
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
