@@ -24,10 +24,12 @@ import (
 	"github.com/microtools/micro/cmd/completion"
 	"github.com/microtools/micro/cmd/deregister"
 	"github.com/microtools/micro/cmd/describe"
+	"github.com/microtools/micro/cmd/gen"
 	"github.com/microtools/micro/cmd/get"
 	"github.com/microtools/micro/cmd/health"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/cmd/list"
+	newcmd "github.com/microtools/micro/cmd/new"
 	"github.com/microtools/micro/cmd/publish"
 	"github.com/microtools/micro/cmd/register"
 	"github.com/microtools/micro/cmd/server"
@@ -115,6 +117,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		&cobra.Group{ID: "calls", Title: "Calls:"},
 		&cobra.Group{ID: "runtime", Title: "Runtime commands:"},
 		&cobra.Group{ID: "pubsub", Title: "Pub/sub commands:"},
+		&cobra.Group{ID: "develop", Title: "Development commands:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
 		for _, c := range cmds {
@@ -143,6 +146,10 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 	add("pubsub",
 		publish.NewCmdPublish(f, globals.Output, nil),
 		subscribe.NewCmdSubscribe(f, globals.Output, nil),
+	)
+	add("develop",
+		newcmd.NewCmdNew(f, nil),
+		gen.NewCmdGen(f, globals.Output, nil),
 	)
 	root.AddCommand(
 		version.NewCmdVersion(f, globals.Output),
