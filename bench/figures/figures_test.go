@@ -181,7 +181,13 @@ func killOnce(b *testing.B, greeterBin string) (time.Duration, int64) {
 		lastSeen = map[string]time.Time{} // node address -> last selection
 		failed   atomic.Int64
 		wg       sync.WaitGroup
+		killed   time.Time
 	)
+	killedAt := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return killed
+	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	for range 8 {
 		wg.Add(1)
@@ -197,7 +203,9 @@ func killOnce(b *testing.B, greeterBin string) (time.Duration, int64) {
 				err := client.Call(callCtx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "x"}), nil, call.WithTrace(trace))
 				cancel()
 				if err != nil && loadCtx.Err() == nil {
-					failed.Add(1)
+					if failed.Add(1) <= 3 {
+						b.Logf("call failed %s after the kill: %v", time.Since(killedAt()), err)
+					}
 				}
 			}
 		}()
@@ -210,7 +218,9 @@ func killOnce(b *testing.B, greeterBin string) (time.Duration, int64) {
 	}
 	mu.Unlock()
 	victim := procs[0]
-	killed := time.Now()
+	mu.Lock()
+	killed = time.Now()
+	mu.Unlock()
 	if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
 		b.Fatal(err)
 	}
