@@ -90,12 +90,11 @@ type Client struct {
 
 	mu        sync.Mutex
 	closed    bool
-	conns     map[string]*pooledConn             // by address
-	sources   map[CacheKey]*cachedEntry          // by service, version and address
-	latest    map[string]DescriptorSource        // by service: the source its last call used
-	resolvers map[DescriptorSource]Resolver      // one per source
-	byService map[string]*serviceResolver        // what Resolver returns
-	fetchers  map[*CachedSource]*switchingSource // the fetch source of each cache entry
+	conns     map[string]*pooledConn        // by address
+	sources   map[CacheKey]*cachedEntry     // by service, version and address
+	latest    map[string]DescriptorSource   // by service: the source its last call used
+	resolvers map[DescriptorSource]Resolver // one per source
+	byService map[string]*serviceResolver   // what Resolver returns
 }
 
 // pooledConn is one connection of the pool, dialled once.
@@ -126,7 +125,6 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		latest:    map[string]DescriptorSource{},
 		resolvers: map[DescriptorSource]Resolver{},
 		byService: map[string]*serviceResolver{},
-		fetchers:  map[*CachedSource]*switchingSource{},
 	}
 	switch {
 	case c.retries == 0:
@@ -190,8 +188,8 @@ type ClientTrace struct {
 	// MethodResolved is told the method found for the endpoint, where its
 	// descriptors came from, and how long finding it took.
 	MethodResolved func(method protoreflect.MethodDescriptor, from string, took time.Duration, err error)
-	// Retrying is told why an attempt failed when the call goes on to
-	// another node.
+	// Retrying is told why an attempt on node failed, when the call goes
+	// on to another node (just before NodeSelected tells which).
 	Retrying func(node *registry.Node, err error)
 }
 
@@ -257,6 +255,7 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 	}
 	requests := newReplay(supplier)
 	var failed []error
+	var failedNode *registry.Node
 	for attempt := 0; attempt <= c.retries; attempt++ {
 		node, done, err := next()
 		if err != nil {
@@ -264,6 +263,9 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 				return err
 			}
 			break // no other node
+		}
+		if failedNode != nil && trace.Retrying != nil {
+			trace.Retrying(failedNode, failed[len(failed)-1])
 		}
 		version := c.versionOf(service, node)
 		if trace.NodeSelected != nil {
@@ -281,12 +283,9 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 			}
 			return err
 		}
-		failed = append(failed, err)
+		failed, failedNode = append(failed, err), node
 		if !errors.As(err, new(*ConnectError)) {
 			c.dropConn(node.Address)
-		}
-		if attempt < c.retries && trace.Retrying != nil {
-			trace.Retrying(node, err)
 		}
 	}
 	if len(failed) == 1 {
@@ -357,7 +356,7 @@ func (c *Client) Resolver(service string) Resolver {
 func (c *Client) nodes(ctx context.Context, service string) (selector.Next, error) {
 	if c.opts.Address != "" {
 		node := &registry.Node{ID: c.opts.Address, Address: c.opts.Address}
-		used := atomic.Bool{}
+		var used atomic.Bool
 		return func() (*registry.Node, selector.Done, error) {
 			if used.Swap(true) {
 				return nil, nil, fmt.Errorf("%w: %s is the only address", selector.ErrExhausted, c.opts.Address)

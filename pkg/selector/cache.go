@@ -365,7 +365,12 @@ func (c *Cache) refreshIfStale(e *entry) {
 	}
 }
 
-// refresh replaces the nodes of e with what the registry has now.
+// refresh replaces the nodes of e with what the registry has now. A
+// registry that has no node of the service at all, when the cache has some,
+// is not believed: right after a registry restart the records may not be
+// back yet while the nodes run on. The cached nodes stay until the next
+// refresh finds some, or a watch event removes them; those that are really
+// gone fail to connect and are ejected.
 func (c *Cache) refresh(e *entry) error {
 	ctx, cancel := context.WithTimeout(e.ctx, c.opts.RegistryTimeout)
 	defer cancel()
@@ -376,8 +381,23 @@ func (c *Cache) refresh(e *entry) error {
 	if err != nil {
 		return fmt.Errorf("selector: refresh %q from %s: %w", e.name, c.opts.Registry, err)
 	}
+	if cached := len(*e.nodes.Load()); cached > 0 && !anyUsable(services) {
+		c.log.Warn("selector: the registry has no node of the service; keeping the cached ones",
+			"service", e.name, "registry", c.opts.Registry.String(), "nodes", cached)
+		return nil
+	}
 	e.replace(services, c.opts.Now())
 	return nil
+}
+
+// anyUsable reports whether services have a node that can take calls.
+func anyUsable(services []*registry.Service) bool {
+	for _, svc := range services {
+		if svc != nil && slices.ContainsFunc(svc.Nodes, usable) {
+			return true
+		}
+	}
+	return false
 }
 
 // entry holds the nodes of one service and the watch that keeps them.

@@ -338,6 +338,29 @@ func TestNoWatch(t *testing.T) {
 	}
 }
 
+// A refresh that finds no node at all (a registry restarted without its
+// records) keeps the cached nodes; one that finds some replaces them.
+func TestRefreshFindingNothingKeepsNodes(t *testing.T) {
+	t.Parallel()
+	mem := newMemory(t)
+	register(t, mem, "greeter", "v1", node("a"), node("b"))
+	clock := newFakeClock()
+	sel := newSelector(t, mem, selector.NoWatch(), selector.CacheTTL(time.Minute), selector.Clock(clock.Now))
+	if have, _ := sortedCandidates(t, sel, "greeter"); have != "a b" {
+		t.Fatalf("warm up: have %q", have)
+	}
+	deregister(t, mem, "greeter", "a", "b")
+	clock.Advance(time.Minute)
+	if have, err := sortedCandidates(t, sel, "greeter"); err != nil || have != "a b" {
+		t.Errorf("with no node in the registry: want the cached a b, have %q, %v", have, err)
+	}
+	register(t, mem, "greeter", "v1", node("c"))
+	clock.Advance(time.Minute)
+	if have, _ := sortedCandidates(t, sel, "greeter"); have != "c" {
+		t.Errorf("once the registry has nodes again: want c, have %q", have)
+	}
+}
+
 func TestColdSelectsShareOneFetch(t *testing.T) {
 	t.Parallel()
 	mem := newMemory(t)
