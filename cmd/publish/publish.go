@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"text/template"
 	"time"
@@ -220,11 +221,17 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	return tmpl, nil
 }
 
+// unknownField finds the field name in text/template's error about it.
+var unknownField = regexp.MustCompile(`can't evaluate field (\w+)`)
+
 func execute(tmpl *template.Template, data *templateData) ([]byte, error) {
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, data); err != nil {
-		return nil, cmdutil.Usagef("%s: %v; the fields are .Count, .ID, .Time, .Unix and .UnixNano (or --no-template)",
-			tmpl.Name(), strings.TrimPrefix(err.Error(), "template: "))
+		what := strings.TrimPrefix(err.Error(), "template: ")
+		if m := unknownField.FindStringSubmatch(what); m != nil {
+			what = "no field ." + m[1]
+		}
+		return nil, cmdutil.Usagef("%s: %s; the fields are .Count, .ID, .Time, .Unix and .UnixNano (or --no-template)", tmpl.Name(), what)
 	}
 	return b.Bytes(), nil
 }
