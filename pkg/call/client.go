@@ -91,18 +91,39 @@ type Client struct {
 	mu        sync.Mutex
 	closed    bool
 	conns     map[string]*pooledConn        // by address
+	dropped   map[*pooledConn]bool          // out of the pool, still in use
 	sources   map[CacheKey]*cachedEntry     // by service, version and address
 	latest    map[string]DescriptorSource   // by service: the source its last call used
 	resolvers map[DescriptorSource]Resolver // one per source
 	byService map[string]*serviceResolver   // what Resolver returns
 }
 
-// pooledConn is one connection of the pool, dialled once.
+// pooledConn is one connection of the pool, dialled once. A connection
+// that failed leaves the pool and is closed once no attempt uses it.
 type pooledConn struct {
+	address    string
 	ready      chan struct{} // closed once the dial has ended
 	conn       *grpc.ClientConn
 	err        error
 	reflection *ReflectionSource
+	closeOnce  sync.Once
+
+	// Guarded by Client.mu.
+	users   int  // attempts using it
+	dropped bool // out of the pool
+}
+
+// close closes the connection and its reflection client.
+func (pc *pooledConn) close() error {
+	var err error
+	pc.closeOnce.Do(func() {
+		<-pc.ready
+		if pc.conn != nil {
+			_ = pc.reflection.Close()
+			err = pc.conn.Close()
+		}
+	})
+	return err
 }
 
 // cachedEntry is the descriptor cache entry of one key and the source that
@@ -121,6 +142,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		opts:      opts,
 		retries:   opts.Retries,
 		conns:     map[string]*pooledConn{},
+		dropped:   map[*pooledConn]bool{},
 		sources:   map[CacheKey]*cachedEntry{},
 		latest:    map[string]DescriptorSource{},
 		resolvers: map[DescriptorSource]Resolver{},
@@ -156,8 +178,14 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	conns := c.conns
-	c.conns = map[string]*pooledConn{}
+	var conns []*pooledConn
+	for _, pc := range c.conns {
+		conns = append(conns, pc)
+	}
+	for pc := range c.dropped {
+		conns = append(conns, pc)
+	}
+	c.conns, c.dropped = map[string]*pooledConn{}, map[*pooledConn]bool{}
 	c.mu.Unlock()
 	c.cancel()
 
@@ -166,11 +194,7 @@ func (c *Client) Close() error {
 		errs = append(errs, c.selector.Close())
 	}
 	for _, pc := range conns {
-		<-pc.ready
-		if pc.conn != nil {
-			_ = pc.reflection.Close()
-			errs = append(errs, pc.conn.Close())
-		}
+		errs = append(errs, pc.close())
 	}
 	return errors.Join(errs...)
 }
@@ -272,21 +296,18 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 			trace.NodeSelected(node, version)
 		}
 		tracker := &responseTracker{requests: requests}
-		err = c.attempt(ctx, service, endpoint, node, version, requests.view(), tracker.wrap(handler), trace, opts)
+		invoked, err := c.attempt(ctx, service, endpoint, node, version, requests.view(), tracker.wrap(handler), trace, opts)
 		done(err)
 		if err == nil {
 			return nil
 		}
-		if !retryable(ctx, err, tracker, requests) {
+		if !retryable(ctx, err, invoked, tracker, requests) {
 			if len(failed) > 0 {
 				return &AttemptsError{Service: service, Errors: append(failed, err)}
 			}
 			return err
 		}
 		failed, failedNode = append(failed, err), node
-		if !errors.As(err, new(*ConnectError)) {
-			c.dropConn(node.Address)
-		}
 	}
 	if len(failed) == 1 {
 		return failed[0]
@@ -379,16 +400,24 @@ func (c *Client) versionOf(service string, node *registry.Node) string {
 	return ""
 }
 
-// attempt makes the call on one node.
-func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) error {
+// attempt makes the call on one node; invoked tells whether it got as far
+// as sending anything (it failed connecting or resolving otherwise). A
+// connection that failed is dropped from the pool.
+func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) (invoked bool, err error) {
 	start := time.Now()
 	pc, reused, err := c.conn(ctx, node.Address)
 	if trace.Connected != nil {
 		trace.Connected(node.Address, time.Since(start), reused, err)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
+	defer c.release(pc)
+	defer func() {
+		if err != nil && ctx.Err() == nil && connectionFailed(err) {
+			c.dropConn(pc)
+		}
+	}()
 
 	start = time.Now()
 	src, from, err := c.source(service, node, version, pc)
@@ -403,13 +432,21 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 		trace.MethodResolved(method, from(), time.Since(start), err)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	return Invoke(ctx, pc.conn, method, supplier, handler, opts...)
+	return true, Invoke(ctx, pc.conn, method, supplier, handler, opts...)
+}
+
+// connectionFailed tells whether err says the connection of an attempt
+// cannot be used: the node is unreachable (Unavailable), or the connection
+// was closed under the attempt (dropped after another call's failure).
+func connectionFailed(err error) bool {
+	return selector.IsConnectionError(err) || errors.Is(err, ErrClosed) || status.Code(err) == codes.Canceled
 }
 
 // sourceAt connects to node and returns the descriptor source of service
-// there.
+// there. The connection stays in use until the client is closed, since the
+// source may be used any time.
 func (c *Client) sourceAt(ctx context.Context, service string, node *registry.Node, version string) (DescriptorSource, string, error) {
 	pc, _, err := c.conn(ctx, node.Address)
 	if err != nil {
@@ -467,7 +504,8 @@ func (c *Client) source(service string, node *registry.Node, version string, pc 
 	return entry.cache, from, nil
 }
 
-// conn returns the pool's connection to address, dialling it once.
+// conn returns the pool's connection to address, dialling it once, for an
+// attempt to use until it calls release.
 func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reused bool, err error) {
 	c.mu.Lock()
 	if c.closed {
@@ -476,60 +514,70 @@ func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reus
 	}
 	pc, found := c.conns[address]
 	if !found {
-		pc = &pooledConn{ready: make(chan struct{})}
+		pc = &pooledConn{address: address, ready: make(chan struct{})}
 		c.conns[address] = pc
 	}
+	pc.users++
 	c.mu.Unlock()
 
 	if !found {
 		pc.conn, pc.err = Dial(ctx, address, c.opts.Dial)
 		if pc.err == nil {
 			pc.reflection = NewReflectionSource(pc.conn)
-		} else {
-			c.forget(address, pc)
 		}
 		close(pc.ready)
 	} else {
 		select {
 		case <-pc.ready:
 		case <-ctx.Done():
+			c.release(pc)
 			return nil, false, &ConnectError{Address: address, Err: ctx.Err()}
 		}
 	}
 	if pc.err != nil {
+		// The next call dials again.
+		c.dropConn(pc)
+		c.release(pc)
 		return nil, false, pc.err
 	}
 	return pc, found, nil
 }
 
-// forget drops pc from the pool, if it is still there, so that the next
-// call dials again.
-func (c *Client) forget(address string, pc *pooledConn) {
+// release ends an attempt's use of pc; a dropped connection is closed once
+// no attempt uses it.
+func (c *Client) release(pc *pooledConn) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conns[address] == pc {
-		delete(c.conns, address)
+	pc.users--
+	closeNow := pc.dropped && pc.users == 0 && c.dropped[pc]
+	if closeNow {
+		delete(c.dropped, pc)
+	}
+	c.mu.Unlock()
+	if closeNow {
+		_ = pc.close()
 	}
 }
 
-// dropConn closes the pool's connection to address after it failed to
-// reach the node, so that the next call to the node dials afresh (and
-// reports the real cause if it fails again).
-func (c *Client) dropConn(address string) {
+// dropConn takes pc out of the pool after it failed to reach the node, so
+// that the next call to the node dials afresh (and reports the real cause
+// if it fails again). It is closed once no attempt uses it.
+func (c *Client) dropConn(pc *pooledConn) {
 	c.mu.Lock()
-	pc := c.conns[address]
-	if pc != nil {
-		delete(c.conns, address)
+	if c.conns[pc.address] == pc {
+		delete(c.conns, pc.address)
+	}
+	if pc.dropped || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	pc.dropped = true
+	closeNow := pc.users == 0
+	if !closeNow {
+		c.dropped[pc] = true
 	}
 	c.mu.Unlock()
-	if pc != nil {
-		go func() {
-			<-pc.ready
-			if pc.conn != nil {
-				_ = pc.reflection.Close()
-				_ = pc.conn.Close()
-			}
-		}()
+	if closeNow {
+		_ = pc.close()
 	}
 }
 
@@ -553,22 +601,21 @@ func (c *Client) resolverOf(service string) Resolver {
 }
 
 // retryable tells whether a failed attempt may be made again on another
-// node: the node could not be reached, or said Unavailable before it
-// answered anything, and the requests sent can all be sent again.
-func retryable(ctx context.Context, err error, tracker *responseTracker, requests *replay) bool {
-	if ctx.Err() != nil || tracker.answered.Load() || !requests.replayable() {
+// node: the node could not be reached or its connection was lost before
+// anything was sent, or it said Unavailable before it answered anything
+// and the requests sent can all be sent again.
+func retryable(ctx context.Context, err error, invoked bool, tracker *responseTracker, requests *replay) bool {
+	if ctx.Err() != nil {
 		return false
 	}
-	var connErr *ConnectError
-	if errors.As(err, &connErr) {
-		return true
+	if !invoked {
+		return errors.As(err, new(*ConnectError)) || connectionFailed(err)
+	}
+	if tracker.answered.Load() || !requests.replayable() {
+		return false
 	}
 	var rpcErr *RPCError
-	if errors.As(err, &rpcErr) {
-		return rpcErr.Status.Code() == codes.Unavailable
-	}
-	// Reflection that failed for want of a connection.
-	return selector.IsConnectionError(err)
+	return errors.As(err, &rpcErr) && rpcErr.Status.Code() == codes.Unavailable
 }
 
 // responseTracker notes whether a node answered an attempt: after a

@@ -418,3 +418,35 @@ func TestClientFailoverWhileReading(t *testing.T) {
 		t.Errorf("want %q, have %q", want, rec.responses)
 	}
 }
+
+// Concurrent calls without a descriptor cache (each resolves through its
+// node's reflection) while a node is killed: none fails, though the
+// connection of the dead node is dropped while other calls use it.
+func TestClientFailoverConcurrent(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	nodes := startNodes(t, reg, 3)
+	client := newClient(t, call.ClientOptions{Registry: reg, Retries: 2})
+	ctx := testContext(t)
+
+	const callers, calls = 8, 40
+	var wg sync.WaitGroup
+	var issued atomic.Int64
+	errs := make(chan error, callers*calls)
+	for range callers {
+		wg.Go(func() {
+			for range calls {
+				if issued.Add(1) == callers*calls/4 {
+					nodes[0].server.Stop()
+				}
+				if _, err := hello(ctx, client, "Ada"); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("call failed: %v", err)
+	}
+}
