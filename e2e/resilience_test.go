@@ -206,7 +206,19 @@ func TestResilienceRegistryRestart(t *testing.T) {
 		// expires records on its own clock, even while it cannot reach the
 		// server, so an outage longer than the TTL empties the selector
 		// (see docs/performance.md, "Known limits").
-		runRegistryRestart(t, b, natsRegistry(t, srv.URL()), greeterTTL/2, srv.Stop, func() { srv.Restart(t) })
+		r := natsRegistry(t, srv.URL())
+		runRegistryRestart(t, b, r, greeterTTL/2, srv.Stop, func() { srv.Restart(t) })
+
+		// Down for longer than the TTL, with no load: the records expire,
+		// and every greeter registers again once the server is back.
+		srv.Stop()
+		time.Sleep(greeterTTL + time.Second)
+		srv.Restart(t)
+		waitNodes(t, r, 3, 30*time.Second)
+		client := newClient(t, r)
+		eventually(t, 10*time.Second, func() error {
+			return client.Call(context.Background(), "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "back"}), nil)
+		})
 	})
 }
 
