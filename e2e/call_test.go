@@ -378,3 +378,23 @@ func TestCallBadInput(t *testing.T) {
 
 // hello2 calls endpoint of greeter with an empty request.
 func hello2(endpoint string) []string { return []string{"call", "greeter", endpoint, "{}"} }
+
+// The same calls find the greeter through Consul.
+func TestCallConsul(t *testing.T) {
+	b, _ := consulBackend(t)
+	startGreeter(t, b)
+	startGreeter(t, b)
+	waitForNodes(t, b, 2)
+	environ := callEnv(b, t.TempDir())
+	res := micro(t, environ, "call", "greeter", "Greeter.Hello", `{"name":"Ada"}`, "-o", "json")
+	if res.code != 0 || res.stdout != `{"message":"Hello Ada"}`+"\n" {
+		t.Errorf("call through consul: %s", res)
+	}
+	res = micro(t, environ, "stream", "greeter", "Greeter.Chat", `{"name":"Ann"}`, "-o", "json")
+	if res.code != 0 || res.stdout != `{"message":"Hello Ann","sequence":1}`+"\n" {
+		t.Errorf("stream through consul: %s", res)
+	}
+	if res := micro(t, environ, "health", "greeter"); res.code != 0 || strings.Count(res.stdout, "\tSERVING\t") != 2 {
+		t.Errorf("health through consul: %s", res)
+	}
+}

@@ -13,7 +13,8 @@ func NewCmdCompletion(f *cmdutil.Factory) *cobra.Command {
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print a shell completion script",
 		Long: `Print a completion script for your shell. Service names complete from
-the registry.
+the registry, and the endpoints of micro call, stream and describe from the
+service's descriptors.
 
   bash:  source <(micro completion bash)
   zsh:   micro completion zsh > "${fpath[1]}/_micro"
