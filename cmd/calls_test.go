@@ -8,13 +8,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
@@ -101,6 +106,38 @@ func TestCallAddress(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A failed call prints the code, the message and the decoded details, and
+// exits 64 + the code.
+func TestCallStatusDetails(t *testing.T) {
+	withDetails := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		st, err := status.New(codes.FailedPrecondition, "the greeter is tired").WithDetails(
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "name", Description: "too long"}}},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(1500 * time.Millisecond)},
+		)
+		if err != nil {
+			return nil, err
+		}
+		return nil, st.Err()
+	}
+	server := startGreeterServer(t, grpc.ChainUnaryInterceptor(withDetails))
+	stdout, stderr, code := runCall(t, "call", "--address", server.addr, "greeter", "Greeter.Hello", `{"name":"Ada"}`)
+	if code != 64+9 || stdout != "" {
+		t.Fatalf("want exit 73 and no output, have %d, %q", code, stdout)
+	}
+	for _, want := range []string{
+		"code FailedPrecondition (9): the greeter is tired",
+		`detail type.googleapis.com/google.rpc.BadRequest {"fieldViolations":[{"field":"name","description":"too long"}]}`,
+		`detail type.googleapis.com/google.rpc.RetryInfo {"retryDelay":"1.500s"}`,
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr should have %q:\n%s", want, stderr)
+		}
+	}
+	if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines != 0 {
+		t.Errorf("want one line of error, have:\n%s", stderr)
 	}
 }
 

@@ -398,3 +398,48 @@ func TestCallConsul(t *testing.T) {
 		t.Errorf("health through consul: %s", res)
 	}
 }
+
+// micro stream sends each request as its line is complete and prints each
+// response as it arrives: a bidi call driven line by line, stdin still open.
+func TestStreamInteractive(t *testing.T) {
+	b := natsBackend(t)
+	startGreeter(t, b)
+	waitForNodes(t, b, 1)
+
+	cmd := exec.Command(microBin, "stream", "greeter", "Greeter.Chat", "-o", "json")
+	cmd.Env = callEnv(b, t.TempDir())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	for i, name := range []string{"Ann", "Ben", "Cy"} {
+		if _, err := fmt.Fprintf(stdin, "{\"name\":%q}\n", name); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`{"message":"Hello %s","sequence":%d}`, name, i+1)
+		eventually(t, 10*time.Second, func() error {
+			if !strings.Contains(stdout.String(), want) {
+				return fmt.Errorf("no %s yet with stdin open; stdout %q, stderr %q", want, stdout.String(), stderr.String())
+			}
+			return nil
+		})
+	}
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("micro stream should exit 0 once stdin ends: %v; stderr %s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("micro stream did not end after stdin closed")
+	}
+}
