@@ -3,6 +3,7 @@
 #   1. micro server       (embedded NATS + JetStream on 127.0.0.1:4222)
 #   2. two greeter instances register themselves
 #   3. micro list services / micro get service greeter
+#   3b. micro publish greeter.greeted: a subscriber prints it, a greeter handles it
 #   4. micro call / stream / describe / health: every method kind of the greeter
 #   5. one greeter is killed with SIGKILL: calls fail over to the other node,
 #      micro health shows it unreachable, and it expires from the registry
@@ -64,6 +65,32 @@ step micro list services
 
 step micro get service greeter
 "$micro" get service greeter -o table
+
+step "micro subscribe greeter.greeted --count 1 &   # beside the greeters, which share the topic in a queue group"
+"$micro" subscribe greeter.greeted --count 1 --timeout 10s >"$data_dir/subscribe.out" 2>"$data_dir/subscribe.err" &
+subscriber=$!
+pids+=($subscriber)
+for _ in $(seq 100); do
+  grep -q 'subscribed to' "$data_dir/subscribe.err" && break
+  sleep 0.05
+done
+
+step "micro publish greeter.greeted '{\"name\":\"Ada\"}'"
+"$micro" publish greeter.greeted '{"name":"Ada"}'
+wait "$subscriber" && cat "$data_dir/subscribe.out"
+
+step "grep 'handled event' greeter-*.log   # one of the greeters handled it"
+handled=""
+for _ in $(seq 50); do
+  handled=$(grep -h 'msg="handled event"' "$data_dir"/greeter-*.log || true)
+  [[ -n "$handled" ]] && break
+  sleep 0.1
+done
+if [[ -z "$handled" ]]; then
+  echo "demo: no greeter handled the event" >&2
+  exit 1
+fi
+echo "$handled"
 
 step "micro call greeter Greeter.Hello '{\"name\":\"Ada\"}'   # unary"
 "$micro" call greeter Greeter.Hello '{"name":"Ada"}'
