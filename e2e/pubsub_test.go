@@ -543,11 +543,23 @@ func TestGreeterHandlesPublishedEvents(t *testing.T) {
 		"--type", "greeter.v1.Greeted", "--proto", proto); res.code != 0 {
 		t.Fatal(res)
 	}
+	// The type's descriptors from the greeter itself, through reflection;
+	// a subscriber that learns the type from the header the same way.
+	reflected := startSubscriber(t, env(b.env...), "greeter.greeted", "--reflect", "greeter", "-o", "json")
+	if res := micro(t, env(b.env...), "publish", "greeter.greeted", `{"name":"Cy"}`, "--type", "greeter.v1.Greeted", "--reflect", "greeter"); res.code != 0 {
+		t.Fatal(res)
+	}
+	if m := decodeLine(t, reflected.waitLines(t, 1)[0]); string(m.Body) != `{"name":"Cy"}` || m.Encoding != "protobuf" || m.Type != "greeter.v1.Greeted" {
+		t.Errorf("--reflect: have %+v", m)
+	}
+	res := micro(t, env(b.env...), "publish", "greeter.greeted", `{"name":"Cy"}`, "--type", "greeter.v1.Greeted", "--reflect", "nosuch")
+	assertCleanError(t, res, 1, "nosuch", "micro list services")
 	eventually(t, 20*time.Second, func() error {
 		out := greeter.Output()
 		for _, want := range []string{
 			`msg="handled event" topic=greeter.greeted name=Ada`,
 			`msg="handled event" topic=greeter.greeted name=Bob at=2025-01-01T10:00:00Z`,
+			`msg="handled event" topic=greeter.greeted name=Cy`,
 		} {
 			if !strings.Contains(out, want) {
 				return fmt.Errorf("the greeter has not logged %s", want)
