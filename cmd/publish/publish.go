@@ -251,8 +251,14 @@ type builder struct {
 
 // build makes message number n (from 1) of body.
 func (b *builder) build(n int, body []byte) (*broker.Message, error) {
-	now := time.Now()
-	data := &templateData{Count: n, ID: b.ids.Next(), Time: now.Format(time.RFC3339Nano), Unix: now.Unix(), UnixNano: now.UnixNano()}
+	var data *templateData // made once, for the templates that need it
+	dataOf := func() *templateData {
+		if data == nil {
+			now := time.Now()
+			data = &templateData{Count: n, ID: b.ids.Next(), Time: now.Format(time.RFC3339Nano), Unix: now.Unix(), UnixNano: now.UnixNano()}
+		}
+		return data
+	}
 	if b.templates && bytes.Contains(body, []byte("{{")) {
 		tmpl := b.bodyTmpl
 		if tmpl == nil || b.bodyTmplOf != string(body) {
@@ -263,7 +269,7 @@ func (b *builder) build(n int, body []byte) (*broker.Message, error) {
 			b.bodyTmpl, b.bodyTmplOf = tmpl, string(body)
 		}
 		var err error
-		if body, err = execute(tmpl, data); err != nil {
+		if body, err = execute(tmpl, dataOf()); err != nil {
 			return nil, err
 		}
 	}
@@ -271,7 +277,7 @@ func (b *builder) build(n int, body []byte) (*broker.Message, error) {
 	for _, h := range b.headers {
 		value := h.value
 		if h.tmpl != nil {
-			v, err := execute(h.tmpl, data)
+			v, err := execute(h.tmpl, dataOf())
 			if err != nil {
 				return nil, err
 			}
