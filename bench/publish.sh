@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # micro's publish path against a bare nats.go publish loop, in the same run:
 # BenchmarkPublish and BenchmarkPublishBare of pkg/broker/nats, one after
-# the other, COUNT times; then the median ns/op of each and their ratio.
+# the other (alternating which goes first), COUNT rounds; then the median
+# ns/op of each and their ratio.
 #   bench/publish.sh [-n COUNT] [-t BENCHTIME]      (defaults: 10, 1s)
 # Prints:
 #   micro  <median> ns/op (<N> runs)
@@ -23,11 +24,18 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 go test -c -o "$work/nats.test" ./pkg/broker/nats
 
-# One process per round, both benchmarks in it, so that the two share
-# whatever the machine is doing at the time.
+# Each round runs both, back to back, so that the two share whatever the
+# machine is doing at the time; the order alternates from round to round so
+# that neither always goes first.
+bench() {
+  "$work/nats.test" -test.run '^$' -test.bench "^$1\$" -test.benchtime "$benchtime" -test.count 1 >>"$work/out.txt"
+}
 for i in $(seq "$count"); do
-  "$work/nats.test" -test.run '^$' -test.bench '^BenchmarkPublish(Bare)?$' \
-    -test.benchtime "$benchtime" -test.count 1 >>"$work/out.txt"
+  if (( i % 2 )); then
+    bench BenchmarkPublish; bench BenchmarkPublishBare
+  else
+    bench BenchmarkPublishBare; bench BenchmarkPublish
+  fi
   printf '.' >&2
 done
 echo >&2
