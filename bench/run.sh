@@ -42,6 +42,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a
 # metric FILE NAME UNIT: the values of a benchmark metric, one a line.
 metric() { awk -v name="$2" -v unit="$3" '$1 ~ name { for (i = 2; i < NF; i++) if ($(i+1) == unit) print $i }' "$1"; }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 log "building"
 bin="$work/bin"
 go build -o "$bin/micro" .
@@ -127,6 +128,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "Written by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%dT%H:%MZ), $(go version | cut -d' ' -f3), $(nproc) cores ($(uname -sm))."
   echo "Each figure is a ratio of two measurements taken side by side in the same run;"
   echo "absolute times are given for context only. Medians of $reps repetitions unless said."
+  echo "Load average when the run started: $load_before (on a shared machine the ratios"
+  echo "move by several percent from run to run; the raw output below shows the spread)."
   echo
   echo "| # | figure | ratio | measured |"
   echo "|---|---|---|---|"
