@@ -139,11 +139,26 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 	expiry := time.NewTimer(time.Hour)
 	expiry.Stop()
 	defer expiry.Stop()
+	// graceUntil: after the connection came back, a node known before is
+	// not expired before this time, so that its service has one TTL to
+	// heartbeat again; heartbeats could not reach the server while it was
+	// away, and a registry outage must not empty every caller's cache.
+	var graceUntil time.Time
+	alive := func(key string, rec *record, now time.Time) bool {
+		return rec.liveAt(now) || (now.Before(graceUntil) && known[key] != nil)
+	}
 	schedule := func() {
 		var next time.Time
 		for _, rec := range known {
-			if !rec.Expires.IsZero() && (next.IsZero() || rec.Expires.Before(next)) {
-				next = rec.Expires
+			if rec.Expires.IsZero() {
+				continue
+			}
+			at := rec.Expires
+			if at.Before(graceUntil) {
+				at = graceUntil
+			}
+			if next.IsZero() || at.Before(next) {
+				next = at
 			}
 		}
 		if next.IsZero() {
@@ -200,14 +215,21 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			queue[0] = nil
 			queue = queue[1:]
 		case <-expiry.C:
+			if w.r.nc.Status() != natsgo.CONNECTED {
+				// No heartbeat can arrive now: expire nothing until the
+				// connection is back (see graceUntil).
+				expiry.Reset(disconnectedRecheck)
+				continue
+			}
 			now := time.Now()
 			for key, rec := range known {
-				if !rec.liveAt(now) {
+				if !alive(key, rec, now) {
 					change(key, nil, now)
 				}
 			}
 			schedule()
 		case <-reconnected:
+			graceUntil = time.Now().Add(longestTTL(known))
 			fresh, err := w.r.kv.Watch(ctx, filter)
 			if err != nil {
 				continue // the old watch recovers by itself, later
@@ -243,7 +265,7 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			}
 			var rec *record
 			if entry.Operation() == jetstream.KeyValuePut {
-				if decoded, err := decodeEntry(entry.Key(), entry.Value()); err == nil && decoded.liveAt(now) {
+				if decoded, err := decodeEntry(entry.Key(), entry.Value()); err == nil && alive(entry.Key(), decoded, now) {
 					rec = decoded
 				}
 			}
@@ -259,4 +281,19 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			schedule()
 		}
 	}
+}
+
+// disconnectedRecheck is how often a watcher whose connection is down looks
+// again before expiring anything.
+const disconnectedRecheck = 500 * time.Millisecond
+
+// longestTTL is the longest TTL among records, zero when none expires.
+func longestTTL(records map[string]*record) time.Duration {
+	var longest time.Duration
+	for _, rec := range records {
+		if ttl, err := time.ParseDuration(rec.TTL); err == nil && ttl > longest {
+			longest = ttl
+		}
+	}
+	return longest
 }
