@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/call"
 )
 
@@ -62,7 +63,7 @@ func microIn(t *testing.T, environ []string, stdin string, args ...string) resul
 // waitForNodes waits until n greeter nodes are registered in b.
 func waitForNodes(t *testing.T, b backend, n int) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		services, res := getService(t, b, "greeter")
 		if have := countNodes(services); have != n {
 			return fmt.Errorf("want %d greeter nodes, have %d: %s", n, have, res)
@@ -241,7 +242,7 @@ func TestCallFailover(t *testing.T) {
 	}
 	// Without retries, a call that picks the dead node fails as Unavailable,
 	// naming the node.
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		res := micro(t, environ, "call", "greeter", "Greeter.Hello", `{"name":"Ada"}`, "--retries", "0")
 		if res.code == 0 {
 			return errors.New("still picking live nodes")
@@ -412,7 +413,7 @@ func TestStreamInteractive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -424,7 +425,7 @@ func TestStreamInteractive(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := fmt.Sprintf(`{"message":"Hello %s","sequence":%d}`, name, i+1)
-		eventually(t, 10*time.Second, func() error {
+		testutil.Eventually(t, 10*time.Second, func() error {
 			if !strings.Contains(stdout.String(), want) {
 				return fmt.Errorf("no %s yet with stdin open; stdout %q, stderr %q", want, stdout.String(), stderr.String())
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -18,7 +19,7 @@ func TestWatch(t *testing.T) {
 	watch := start(t, env(b.env...), microBin, "watch", "-o", "json")
 
 	// The watch subscribes asynchronously: register probes until one shows.
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		res := micro(t, env(b.env...), "register", "service", "--name", "probe", "--address", "127.0.0.1:1", "--ttl", "30s")
 		if res.code != 0 {
 			return fmt.Errorf("register probe: %s", res)
@@ -30,13 +31,13 @@ func TestWatch(t *testing.T) {
 	})
 
 	greeter := startGreeter(t, b)
-	eventually(t, 20*time.Second, func() error { return hasEvent(watch.Output(), registry.EventCreate, "greeter") })
+	testutil.Eventually(t, 20*time.Second, func() error { return hasEvent(watch.Output(), registry.EventCreate, "greeter") })
 	greeter.signal(syscall.SIGTERM)
 	if code := greeter.wait(t, 15*time.Second); code != 0 {
 		t.Errorf("greeter should exit 0 on SIGTERM, exited %d:\n%s", code, greeter.Output())
 	}
 	// Deregistered on the way out: a delete well before the TTL would expire it.
-	eventually(t, 2*time.Second, func() error { return hasEvent(watch.Output(), registry.EventDelete, "greeter") })
+	testutil.Eventually(t, 2*time.Second, func() error { return hasEvent(watch.Output(), registry.EventDelete, "greeter") })
 
 	watch.signal(syscall.SIGINT)
 	if code := watch.wait(t, 10*time.Second); code != 0 {

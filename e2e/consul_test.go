@@ -11,6 +11,8 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/microtools/micro/internal/testutil"
 )
 
 // A Consul agent restarted with fresh state loses every registration; the
@@ -19,7 +21,7 @@ import (
 func TestConsulAgentRestartReregisters(t *testing.T) {
 	b, agent := consulBackend(t)
 	startGreeter(t, b)
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if services, res := getService(t, b, "greeter"); countNodes(services) != 1 {
 			return fmt.Errorf("greeter not registered yet: %s", res)
 		}
@@ -28,7 +30,7 @@ func TestConsulAgentRestartReregisters(t *testing.T) {
 
 	agent.Restart(t) // same port, fresh data dir: the catalog is empty
 	restarted := time.Now()
-	eventually(t, greeterInterval+5*time.Second, func() error {
+	testutil.Eventually(t, greeterInterval+5*time.Second, func() error {
 		if services, res := getService(t, b, "greeter"); countNodes(services) != 1 {
 			return fmt.Errorf("greeter not registered again: %s", res)
 		}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/microtools/micro/internal/testutil"
 )
 
 // binaries built once for the whole package.
@@ -175,22 +177,6 @@ func (p *process) wait(t *testing.T, within time.Duration) int {
 	}
 }
 
-// eventually polls cond until it returns nil or the deadline passes.
-func eventually(t *testing.T, within time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %s: %v", within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // freeAddr returns a loopback address with a port nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -208,7 +194,7 @@ func startMicroServer(t *testing.T) (string, *process) {
 	t.Helper()
 	addr := freeAddr(t)
 	p := start(t, env(), microBin, "server", "--address", addr, "--data-dir", t.TempDir())
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(p.Output(), "listening on") {
 			return fmt.Errorf("micro server has not said where it listens: %q", p.Output())
 		}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/microtools/micro/internal/testutil"
 )
 
 // micro new writes a service that vets, is gofmt-clean and passes its tests
@@ -120,7 +122,7 @@ func TestNewService(t *testing.T) {
 	startService := func(t *testing.T, version string) *process {
 		t.Helper()
 		p := start(t, env("MICRO_REGISTRY_ADDRESS="+addr, "MICRO_SERVER_ADDRESS=127.0.0.1:0", "MICRO_SERVICE_VERSION="+version), bin)
-		eventually(t, 20*time.Second, func() error {
+		testutil.Eventually(t, 20*time.Second, func() error {
 			if !strings.Contains(p.Output(), `msg="service started"`) {
 				return fmt.Errorf("the service has not started:\n%s", p.Output())
 			}
@@ -135,7 +137,7 @@ func TestNewService(t *testing.T) {
 	}
 
 	t.Run("listed", func(t *testing.T) {
-		eventually(t, 20*time.Second, func() error {
+		testutil.Eventually(t, 20*time.Second, func() error {
 			res := microRun(t, "", "list", "services")
 			if res.code != 0 || !strings.Contains(res.stdout, "tasks\t0.1.0") {
 				return fmt.Errorf("tasks 0.1.0 is not listed: %s", res)
@@ -163,7 +165,7 @@ func TestNewService(t *testing.T) {
 		if res.code != 0 {
 			t.Fatalf("micro publish: %s", res)
 		}
-		eventually(t, 10*time.Second, func() error {
+		testutil.Eventually(t, 10*time.Second, func() error {
 			if !strings.Contains(svc.Output(), `msg="handled event" topic=tasks.greeted name=Ada`) {
 				return fmt.Errorf("the service has not handled the event:\n%s", svc.Output())
 			}
@@ -205,7 +207,7 @@ func TestNewService(t *testing.T) {
 			t.Errorf("the service should exit 0 on SIGTERM, exited %d", code)
 		}
 		startService(t, "0.2.0")
-		eventually(t, 20*time.Second, func() error {
+		testutil.Eventually(t, 20*time.Second, func() error {
 			res := microRun(t, "", "call", "tasks", "Tasks.Hello", `{"name":"Ada","title":"Dr"}`)
 			if res.code != 0 || !strings.Contains(res.stdout, "Hello Dr Ada") {
 				return fmt.Errorf("want Hello Dr Ada: %s", res)

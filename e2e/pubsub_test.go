@@ -2,47 +2,29 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/microtools/micro/internal/testutil"
 )
 
 // The pub/sub tests run `micro server`, `micro subscribe` and
 // `micro publish` as a user would, and bare nats.go clients as the other
 // side of interop.
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // subscriber is a running `micro subscribe`, with stdout and stderr apart.
 type subscriber struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.SyncBuffer
 	done           chan struct{}
 }
 
@@ -52,7 +34,7 @@ func startSubscriber(t *testing.T, environ []string, args ...string) *subscriber
 	t.Helper()
 	s := &subscriber{
 		cmd:    exec.Command(microBin, append([]string{"subscribe"}, args...)...),
-		stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}),
+		stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}, done: make(chan struct{}),
 	}
 	s.cmd.Env = environ
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
@@ -70,7 +52,7 @@ func startSubscriber(t *testing.T, environ []string, args ...string) *subscriber
 			t.Logf("micro subscribe %v:\nstdout:\n%s\nstderr:\n%s", args, s.stdout, s.stderr)
 		}
 	})
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		select {
 		case <-s.done:
 			t.Fatalf("micro subscribe %v exited: %s", args, s.stderr)
@@ -97,7 +79,7 @@ func (s *subscriber) lines() []string {
 // waitLines waits until the subscriber printed n lines.
 func (s *subscriber) waitLines(t *testing.T, n int) []string {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if have := len(s.lines()); have < n {
 			return fmt.Errorf("%d of %d lines", have, n)
 		}
@@ -144,7 +126,7 @@ func decodeLine(t *testing.T, line string) ndjsonMessage {
 func startServerAt(t *testing.T, addr, dataDir string) *process {
 	t.Helper()
 	p := start(t, env(), microBin, "server", "--address", addr, "--data-dir", dataDir)
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(p.Output(), "listening on") {
 			return fmt.Errorf("micro server has not said where it listens: %q", p.Output())
 		}
@@ -229,7 +211,7 @@ func TestPubSubQueueGroup(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if n := count(); n < total {
 			return fmt.Errorf("%d of %d messages across the group", n, total)
 		}
@@ -420,14 +402,14 @@ func TestPubSubServerRestart(t *testing.T) {
 	if code := srv.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("micro server: exit %d", code)
 	}
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(s.stderr.String(), "micro: disconnected from nats://"+addr) {
 			return fmt.Errorf("no disconnect on stderr: %q", s.stderr)
 		}
 		return nil
 	})
 	startServerAt(t, addr, dataDir)
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if !strings.Contains(s.stderr.String(), "micro: reconnected to nats://"+addr) {
 			return fmt.Errorf("no reconnect on stderr: %q", s.stderr)
 		}
@@ -529,7 +511,7 @@ func TestPubSubBadInput(t *testing.T) {
 func TestGreeterHandlesPublishedEvents(t *testing.T) {
 	b := natsBackend(t)
 	greeter := startGreeter(t, b)
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if out := greeter.Output(); !strings.Contains(out, "msg=subscribed") || !strings.Contains(out, "topic=greeter.greeted") {
 			return fmt.Errorf("the greeter has not subscribed: %q", greeter.Output())
 		}
@@ -554,7 +536,7 @@ func TestGreeterHandlesPublishedEvents(t *testing.T) {
 	}
 	res := micro(t, env(b.env...), "publish", "greeter.greeted", `{"name":"Cy"}`, "--type", "greeter.v1.Greeted", "--reflect", "nosuch")
 	assertCleanError(t, res, 1, "nosuch", "micro list services")
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		out := greeter.Output()
 		for _, want := range []string{
 			`msg="handled event" topic=greeter.greeted name=Ada`,

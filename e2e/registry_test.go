@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -82,7 +83,7 @@ func runRegistryScenario(t *testing.T, b backend) {
 	first := startGreeter(t, b)
 	startGreeter(t, b)
 
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		res := micro(t, env(b.env...), "list", "services")
 		if res.code != 0 {
 			return fmt.Errorf("list services: %s", res)
@@ -116,7 +117,7 @@ func runRegistryScenario(t *testing.T, b backend) {
 
 	killed := time.Now()
 	first.signal(syscall.SIGKILL)
-	eventually(t, greeterTTL+10*time.Second, func() error {
+	testutil.Eventually(t, greeterTTL+10*time.Second, func() error {
 		services, res := getService(t, b, "greeter")
 		if n := countNodes(services); n != 1 {
 			return fmt.Errorf("want 1 node after kill -9, have %d: %s", n, res)
@@ -140,7 +141,7 @@ func runRegistryScenario(t *testing.T, b backend) {
 	if res.code != 0 {
 		t.Fatalf("deregister: %s", res)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		_, res := getService(t, b, "legacy")
 		if res.code != 1 || !strings.Contains(res.stderr, "not found") {
 			return fmt.Errorf("want legacy gone (exit 1, not found), have %s", res)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/broker"
 	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/call"
@@ -89,7 +90,7 @@ func (l *load) stop() {
 func (l *load) waitCalls(t *testing.T, n int64, within time.Duration) {
 	t.Helper()
 	target := l.ok.Load() + n
-	eventually(t, within, func() error {
+	testutil.Eventually(t, within, func() error {
 		if have := l.ok.Load(); have < target {
 			return fmt.Errorf("%d calls succeeded, waiting for %d (%d failed: %s)", have, target, l.failed.Load(), l.someErrors())
 		}
@@ -137,7 +138,7 @@ func newClient(t *testing.T, r registry.Registry) *call.Client {
 // waitNodes waits until r lists want nodes of greeter.
 func waitNodes(t *testing.T, r registry.Registry, want int, within time.Duration) {
 	t.Helper()
-	eventually(t, within, func() error {
+	testutil.Eventually(t, within, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		services, err := r.GetService(ctx, "greeter")
@@ -299,7 +300,7 @@ func TestResilienceBrokerRestart(t *testing.T) {
 	for i := range total / 2 {
 		publish(i)
 	}
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		if n := received(); n < total/4 {
 			return fmt.Errorf("%d of %d received before the restart", n, total/2)
 		}
@@ -317,7 +318,7 @@ func TestResilienceBrokerRestart(t *testing.T) {
 	for i := total / 2; i < total; i++ {
 		publish(i)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if n := received(); n < total {
 			return fmt.Errorf("%d of %d distinct messages received", n, total)
 		}
@@ -347,7 +348,7 @@ func TestBenchCommand(t *testing.T) {
 	for range 3 {
 		startGreeter(t, b)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		services, res := getService(t, b, "greeter")
 		if n := countNodes(services); n != 3 {
 			return fmt.Errorf("%d greeter nodes registered: %s", n, res)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,33 +20,16 @@ import (
 	"github.com/microtools/micro/cmd/iostreams"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/config"
 )
 
 const greeterProto = "../../examples/greeter/proto/greeter.proto"
 
-// syncBuffer is a buffer that a subscription writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // session is one `micro subscribe` run in-process.
 type session struct {
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.SyncBuffer
 	ready          chan struct{}
 	done           chan error
 	cancel         context.CancelFunc
@@ -59,7 +41,7 @@ type session struct {
 func start(t *testing.T, url, output string, args ...string) *session {
 	t.Helper()
 	ios, _, _, _ := iostreams.Test()
-	s := &session{stdout: &syncBuffer{}, stderr: &syncBuffer{}, ready: make(chan struct{}), done: make(chan error, 1)}
+	s := &session{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}, ready: make(chan struct{}), done: make(chan error, 1)}
 	ios.Out, ios.ErrOut = s.stdout, s.stderr
 	f := &cmdutil.Factory{IO: ios, Config: func() (config.Config, error) {
 		return config.Config{Registry: config.RegistryNATS, RegistryAddress: url, Timeout: 5 * time.Second}, nil

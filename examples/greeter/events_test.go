@@ -12,6 +12,7 @@ import (
 
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 )
 
 // TestRunHandlesGreetedEvents runs greeter against an embedded NATS server
@@ -23,7 +24,7 @@ func TestRunHandlesGreetedEvents(t *testing.T) {
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	env := map[string]string{
 		"MICRO_REGISTRY":         "nats",
 		"MICRO_REGISTRY_ADDRESS": srv.URL(),
@@ -68,7 +69,7 @@ func TestRunHandlesGreetedEvents(t *testing.T) {
 	}
 }
 
-func waitForLog(t *testing.T, logs *syncBuffer, re *regexp.Regexp) {
+func waitForLog(t *testing.T, logs *testutil.SyncBuffer, re *regexp.Regexp) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !re.MatchString(logs.String()) {
@@ -86,7 +87,7 @@ func TestRunFailsWhenNamedBrokerIsUnreachable(t *testing.T) {
 	url := srv.URL()
 	srv.Stop()
 	env := map[string]string{"MICRO_REGISTRY": "memory", "MICRO_BROKER_ADDRESS": url}
-	err := run(t.Context(), mapLookup(env), &syncBuffer{})
+	err := run(t.Context(), mapLookup(env), &testutil.SyncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "cannot reach nats at "+url) {
 		t.Fatalf("want an error naming %s, have %v", url, err)
 	}

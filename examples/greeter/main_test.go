@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,24 +11,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+
+	"github.com/microtools/micro/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func mapLookup(env map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
@@ -46,7 +29,7 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	env := map[string]string{"MICRO_REGISTRY": "memory", "MICRO_SERVER_ADDRESS": "127.0.0.1:0"}
 	done := make(chan error, 1)
 	go func() { done <- run(runCtx, mapLookup(env), logs) }()
@@ -86,7 +69,7 @@ func TestRun(t *testing.T) {
 
 func TestRunRejectsBadEnvironment(t *testing.T) {
 	env := map[string]string{"MICRO_REGISTRY": "memory", "MICRO_REGISTER_TTL": "soon"}
-	err := run(t.Context(), mapLookup(env), &syncBuffer{})
+	err := run(t.Context(), mapLookup(env), &testutil.SyncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "MICRO_REGISTER_TTL") {
 		t.Fatalf("want an error naming MICRO_REGISTER_TTL, have %v", err)
 	}

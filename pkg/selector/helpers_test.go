@@ -131,22 +131,6 @@ func picks(t *testing.T, sel selector.Selector, service string, n int, opts ...s
 	return counts
 }
 
-// eventually polls cond until it returns nil or the deadline passes.
-func eventually(t *testing.T, within time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %s: %v", within, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // watchGoroutines counts the goroutines running a Cache's watch loop.
 func watchGoroutines() int {
 	buf := make([]byte, 1<<20)

@@ -1,7 +1,6 @@
 package selector_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/selector"
 )
@@ -398,7 +398,7 @@ func TestWatchKeepsNodesFresh(t *testing.T) {
 
 	expect := func(want string, opts ...selector.SelectOption) {
 		t.Helper()
-		eventually(t, 5*time.Second, func() error {
+		testutil.Eventually(t, 5*time.Second, func() error {
 			have, err := sortedCandidates(t, sel, "greeter", opts...)
 			if err != nil {
 				return err
@@ -423,7 +423,7 @@ func TestWatchKeepsNodesFresh(t *testing.T) {
 
 	// With every node gone the service is unknown again.
 	deregister(t, reg, "greeter", "a", "c", "d")
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		_, err := sel.Select(testContext(t), "greeter")
 		if !errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("want registry.ErrNotFound, have %v", err)
@@ -594,7 +594,7 @@ func TestRegistryDownWhileWarm(t *testing.T) {
 		}
 	}
 	// The cache tries to refresh itself in the background meanwhile.
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if reg.getService.Load() == before {
 			return errors.New("no refresh attempted while the watch is down")
 		}
@@ -605,7 +605,7 @@ func TestRegistryDownWhileWarm(t *testing.T) {
 	}
 
 	reg.setDown(false)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		have, err := sortedCandidates(t, sel, "greeter")
 		if err != nil {
 			return err
@@ -617,7 +617,7 @@ func TestRegistryDownWhileWarm(t *testing.T) {
 	})
 	// And the restarted watch delivers events again.
 	register(t, mem, "greeter", "v1", node("e"))
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if have, _ := sortedCandidates(t, sel, "greeter"); have != "b c d e" {
 			return fmt.Errorf("want b c d e, have %q", have)
 		}
@@ -636,7 +636,7 @@ func TestBrokenWatchFallsBackToRefetch(t *testing.T) {
 		t.Fatalf("a cold service with a broken watch: want a, have %q, %v", have, err)
 	}
 	register(t, mem, "greeter", "v1", node("b"))
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if have, _ := sortedCandidates(t, sel, "greeter"); have != "a b" {
 			return fmt.Errorf("want a b after the cache expired, have %q", have)
 		}
@@ -682,7 +682,7 @@ func TestCloseStopsWatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Close has waited for them; they may still be on their way out.
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if want, have := 0, watchGoroutines(); want != have {
 			return fmt.Errorf("watch goroutines after Close: want %d, have %d", want, have)
 		}
@@ -842,7 +842,7 @@ func TestLogsEjection(t *testing.T) {
 	t.Parallel()
 	reg := newMemory(t)
 	register(t, reg, "greeter", "v1", node("a"))
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	sel := newSelector(t, reg, selector.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
 
 	pick(t, sel, "greeter", errUnavailable)
@@ -851,22 +851,4 @@ func TestLogsEjection(t *testing.T) {
 			t.Errorf("log: want it to contain %q, have %q", want, have)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/memory"
 	"github.com/microtools/micro/pkg/service"
@@ -77,24 +77,6 @@ func (r *hookRegistry) Deregister(ctx context.Context, svc *registry.Service) er
 		r.afterDeregister()
 	}
 	return err
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func newMemoryRegistry(t *testing.T) *memory.Registry {
@@ -486,7 +468,7 @@ func TestHeartbeatRetriesSoonerAfterFailure(t *testing.T) {
 			return nil
 		},
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := newService(t, reg, newTestServer(false),
 		service.RegisterInterval(interval), service.RegisterTTL(5*time.Second), service.Logger(logger))

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/broker/brokertest"
 	natsbroker "github.com/microtools/micro/pkg/broker/nats"
@@ -37,7 +38,7 @@ func connectBroker(t *testing.T, url string) *natsbroker.Broker {
 	return b
 }
 
-func loggerTo(buf *syncBuffer) *slog.Logger {
+func loggerTo(buf *testutil.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -48,7 +49,7 @@ func TestSubscriberProtoHandler(t *testing.T) {
 		username, topic, contentType string
 	}
 	events := make(chan event, 10)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	svc := newService(t, newMemoryRegistry(t), newTestServer(false),
 		service.Broker(b), service.Logger(loggerTo(logs)),
 		service.Subscribe(topic, service.ProtoHandler(func(ctx context.Context, msg *testgrpc.SimpleResponse) error {
@@ -150,7 +151,7 @@ func TestSubscriberQueueDefaultSharesWork(t *testing.T) {
 func TestSubscriberPanicIsRecovered(t *testing.T) {
 	b, _ := newNATSBroker(t)
 	topic := brokertest.UniqueTopic(t, "panic")
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	handled := make(chan string, 10)
 	svc := newService(t, newMemoryRegistry(t), newTestServer(false), service.Broker(b), service.Logger(loggerTo(logs)),
 		service.Subscribe(topic, service.BytesHandler(func(_ context.Context, body []byte) error {
@@ -184,7 +185,7 @@ func TestSubscriberPanicIsRecovered(t *testing.T) {
 func TestSubscriberErrorsAreLogged(t *testing.T) {
 	b, _ := newNATSBroker(t)
 	topic := brokertest.UniqueTopic(t, "errors")
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	svc := newService(t, newMemoryRegistry(t), newTestServer(false), service.Broker(b), service.Logger(loggerTo(logs)),
 		service.Subscribe(topic, service.BytesHandler(func(context.Context, []byte) error {
 			return errors.New("database down")
@@ -237,7 +238,7 @@ func TestStopDrainsSubscriptions(t *testing.T) {
 	b, _ := newNATSBroker(t)
 	topic := brokertest.UniqueTopic(t, "stop")
 	reg := newMemoryRegistry(t)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	var finished atomic.Bool

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/broker"
 )
 
@@ -67,22 +68,6 @@ func Context(t testing.TB) context.Context {
 	return ctx
 }
 
-// Eventually polls cond until it returns nil or within passes.
-func Eventually(t testing.TB, within time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %s: %v", within, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Subscribe subscribes and unsubscribes when t ends.
 func Subscribe(t testing.TB, b broker.Broker, topic string, h broker.Handler, opts ...broker.SubscribeOption) broker.Subscription {
 	t.Helper()
@@ -133,7 +118,7 @@ func (c *Collector) Len() int {
 // WaitFor waits until n messages were received and returns them.
 func (c *Collector) WaitFor(t testing.TB, n int) []*broker.Message {
 	t.Helper()
-	Eventually(t, Wait, func() error {
+	testutil.Eventually(t, Wait, func() error {
 		if have := c.Len(); have < n {
 			return fmt.Errorf("want %d messages, have %d", n, have)
 		}
@@ -249,7 +234,7 @@ func testQueueGroup(t *testing.T, b broker.Broker) {
 	}
 	outsider.WaitFor(t, QueueGroupMessages)
 	seen := map[string]int{}
-	Eventually(t, Wait, func() error {
+	testutil.Eventually(t, Wait, func() error {
 		total := 0
 		for _, m := range members {
 			total += m.Len()
@@ -419,7 +404,7 @@ func testConcurrency(t *testing.T, b broker.Broker) {
 	for i := range n {
 		Publish(t, b, topic, text(strconv.Itoa(i)))
 	}
-	Eventually(t, Wait, func() error {
+	testutil.Eventually(t, Wait, func() error {
 		if have := handled.Load(); have < n {
 			return fmt.Errorf("%d of %d handled", have, n)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/broker/brokertest"
 	natsbroker "github.com/microtools/micro/pkg/broker/nats"
@@ -166,7 +167,7 @@ func TestDurableQueue(t *testing.T) {
 	for i := range n {
 		brokertest.Publish(t, b, topic, &broker.Message{Body: []byte(strconv.Itoa(i))}, broker.JetStream())
 	}
-	brokertest.Eventually(t, brokertest.Wait, func() error {
+	testutil.Eventually(t, brokertest.Wait, func() error {
 		total := 0
 		for _, m := range members {
 			total += m.Len()
@@ -212,7 +213,7 @@ func TestDurableRedelivery(t *testing.T) {
 	}), broker.Durable("retry"), broker.CreateStream())
 	brokertest.Publish(t, b, topic, &broker.Message{Body: []byte("poison")}, broker.JetStream())
 	brokertest.Publish(t, b, topic, &broker.Message{Body: []byte("flaky")}, broker.JetStream())
-	brokertest.Eventually(t, brokertest.Wait, func() error {
+	testutil.Eventually(t, brokertest.Wait, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(deliveries["flaky"]) < 3 {
@@ -269,7 +270,7 @@ func TestDurableAcrossServerRestart(t *testing.T) {
 	c.WaitFor(t, 1)
 	srv.Restart(t)
 	var published atomic.Bool
-	brokertest.Eventually(t, brokertest.Wait, func() error {
+	testutil.Eventually(t, brokertest.Wait, func() error {
 		if !published.Load() {
 			if err := b.Publish(brokertest.Context(t), topic, &broker.Message{Body: []byte("after")}, broker.JetStream()); err != nil {
 				return err

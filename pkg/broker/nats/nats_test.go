@@ -16,6 +16,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/broker/brokertest"
 	natsbroker "github.com/microtools/micro/pkg/broker/nats"
@@ -245,7 +246,7 @@ func TestServerRestart(t *testing.T) {
 	core.WaitFor(t, 1)
 
 	srv.Restart(t)
-	brokertest.Eventually(t, brokertest.Wait, func() error {
+	testutil.Eventually(t, brokertest.Wait, func() error {
 		if !events.has(natsconn.Disconnected) || !events.has(natsconn.Reconnected) {
 			return fmt.Errorf("events so far: %v", events.list())
 		}
@@ -256,7 +257,7 @@ func TestServerRestart(t *testing.T) {
 	})
 	// The subscription is sent again on reconnect; publish until it
 	// arrives, as the server may see our publish before the resubscribe.
-	brokertest.Eventually(t, brokertest.Wait, func() error {
+	testutil.Eventually(t, brokertest.Wait, func() error {
 		brokertest.Publish(t, b, topic, &broker.Message{Body: []byte("after")}, broker.Flush())
 		if core.Len() < 2 || queued.Len() < 2 {
 			return fmt.Errorf("core has %d, queue %d", core.Len(), queued.Len())
@@ -277,7 +278,7 @@ func TestFlushWhileDisconnected(t *testing.T) {
 	srv := testenv.NATS(t)
 	b := newBroker(t, srv.URL(), natsbroker.WithReconnectWait(time.Hour))
 	srv.Stop()
-	brokertest.Eventually(t, brokertest.Wait, func() error {
+	testutil.Eventually(t, brokertest.Wait, func() error {
 		if s := b.Conn().Status(); s == natsgo.CONNECTED {
 			return errors.New("still connected")
 		}
@@ -317,7 +318,7 @@ func TestFlush(t *testing.T) {
 	}
 
 	srv.Stop()
-	brokertest.Eventually(t, brokertest.Wait, func() error {
+	testutil.Eventually(t, brokertest.Wait, func() error {
 		if s := b.Conn().Status(); s == natsgo.CONNECTED {
 			return errors.New("still connected")
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/consul"
 	"github.com/microtools/micro/pkg/registry/registrytest"
@@ -391,7 +392,7 @@ func TestIncludeUnhealthy(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = r.Deregister(context.Background(), svc) })
 
-	registrytest.Eventually(t, 15*time.Second, func() error {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		_, err := r.GetService(testContext(t), name)
 		if errors.Is(err, registry.ErrNotFound) {
 			return nil

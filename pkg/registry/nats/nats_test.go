@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/microtools/micro/internal/testenv"
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/registry"
 	natsregistry "github.com/microtools/micro/pkg/registry/nats"
 	"github.com/microtools/micro/pkg/registry/registrytest"
@@ -330,7 +331,7 @@ func TestSurvivesServerRestart(t *testing.T) {
 	register(t, r, before, registry.WithTTL(time.Minute))
 
 	srv.Stop()
-	registrytest.Eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		start := time.Now()
 		err := r.Register(testContext(t), before, registry.WithTTL(time.Minute))
 		if took := time.Since(start); took > 3*time.Second {
@@ -344,7 +345,7 @@ func TestSurvivesServerRestart(t *testing.T) {
 
 	srv.Restart(t)
 	after := service("phoenix", "phoenix-2", "127.0.0.1:1002")
-	registrytest.Eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		return r.Register(testContext(t), after, registry.WithTTL(time.Minute))
 	})
 	got, err := r.GetService(testContext(t), "phoenix")
@@ -366,7 +367,7 @@ func TestWatchAcrossRestart(t *testing.T) {
 	expect(t, next(t, w, 10*time.Second), registry.EventCreate, "lazarus", "lazarus-1")
 
 	srv.Restart(t)
-	registrytest.Eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		return r.Register(testContext(t), service("lazarus", "lazarus-2", "127.0.0.1:1002"), registry.WithTTL(time.Minute))
 	})
 	expect(t, next(t, w, 10*time.Second), registry.EventCreate, "lazarus", "lazarus-2")

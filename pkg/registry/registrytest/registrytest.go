@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -52,22 +53,6 @@ func UniqueName(t *testing.T, prefix string) string {
 		t.Fatal(err)
 	}
 	return prefix + "-" + hex.EncodeToString(b)
-}
-
-// Eventually polls cond until it returns nil or the deadline passes.
-func Eventually(t *testing.T, within time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %s: %v", within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -251,7 +236,7 @@ func testTTLExpires(t *testing.T, r registry.Registry) {
 	if _, err := r.GetService(ctx(t), name); err != nil {
 		t.Fatalf("just registered: %v", err)
 	}
-	Eventually(t, 15*time.Second, func() error {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		got, err := r.GetService(ctx(t), name)
 		if errors.Is(err, registry.ErrNotFound) {
 			return nil
