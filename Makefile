@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build demo test test-short consul vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build demo test consul vet fmt-check tidy-check bench fuzz clean
 
 all: build
 
@@ -24,12 +24,9 @@ consul:
 	@bash scripts/install-consul.sh >/dev/null
 
 ## test: the whole suite, with the race detector, against real NATS and Consul
-test: consul vet
+## (builds the Consul agent on the first run on a machine, then reuses it)
+test: vet
 	CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
-
-## test-short: the unit tests only, no Consul build
-test-short:
-	$(GO) test -short -count=1 ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
