@@ -49,7 +49,7 @@ type goMicro struct {
 	mu   sync.Mutex
 	sub  *natsgo.Subscription
 	own  map[string]map[string]ownNode // name -> node ID -> record with that node
-	sent map[string]*registry.Service            // name + node ID -> last announced
+	sent map[string]*registry.Service  // name + node ID -> last announced
 }
 
 // ownNode is a node registered here, for answering queries until it
