@@ -252,3 +252,9 @@ func (c recordingCredentials) ClientHandshake(ctx context.Context, authority str
 func (c recordingCredentials) Clone() credentials.TransportCredentials {
 	return recordingCredentials{TransportCredentials: c.TransportCredentials.Clone(), recorder: c.recorder}
 }
+
+// Credentials returns the transport credentials opts ask for: plaintext,
+// or TLS with the CA, client certificate and server name given.
+func Credentials(opts DialOptions) (credentials.TransportCredentials, error) {
+	return transportCredentials(opts)
+}
