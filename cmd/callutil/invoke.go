@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/microtools/micro/pkg/call"
+	pkgclient "github.com/microtools/micro/pkg/client"
 )
 
 // Call is one call from the command line, as `micro call` and `micro
@@ -48,8 +49,13 @@ func (c *Call) Run(ctx context.Context) error {
 		return failure.Error(err)
 	}
 	defer client.Close()
+	if kind, err := client.Kind(ctx, c.Service); err != nil {
+		return failure.Error(err)
+	} else if kind == pkgclient.KindMucp && !c.Descriptors.Fixed() {
+		return c.callMucpJSON(ctx, client, headers, failure)
+	}
 
-	resolver := client.Resolver(c.Service)
+	resolver := client.GRPC().Resolver(c.Service)
 	failure.Resolver = resolver
 	format := call.NewJSONFormatter(resolver, c.Request.FormatOptions(c.Runtime.Output()))
 	printer := NewPrinter(ios.Out, ios.ErrOut, format, c.Request.Verbose)

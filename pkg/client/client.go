@@ -469,3 +469,12 @@ func ResolveMucpEndpoint(endpoints []*registry.Endpoint, endpoint string) (strin
 	}
 	return "", fmt.Errorf("endpoint %q is ambiguous: %s", endpoint, strings.Join(matches, ", "))
 }
+
+// Source returns the descriptors of a gRPC service (see call.Client.Source).
+func (c *Client) Source(ctx context.Context, service string) (call.DescriptorSource, error) {
+	return c.grpc.Source(ctx, service)
+}
+
+// Resolver returns the resolver of the descriptors of a gRPC service (see
+// call.Client.Resolver).
+func (c *Client) Resolver(service string) call.Resolver { return c.grpc.Resolver(service) }
