@@ -28,13 +28,13 @@ type ConnectionFlags struct {
 	ConnectTimeout time.Duration
 	Retries        int
 	// Transport is what the --address node speaks: grpc or http.
-	Transport      string
-	TLS            bool
-	CACert         string
-	Cert, Key      string
-	Insecure       bool
-	Authority      string
-	MaxMsgSize     int
+	Transport  string
+	TLS        bool
+	CACert     string
+	Cert, Key  string
+	Insecure   bool
+	Authority  string
+	MaxMsgSize int
 }
 
 // Bind adds the flags to fs.

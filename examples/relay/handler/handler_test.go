@@ -46,7 +46,9 @@ func TestRelayCallsGreeterByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	relayAddr := serve(t, func(s *grpc.Server) { greeterpb.RegisterGreeterServer(s, handler.New(greeterpb.NewGreeterClient(conn))) })
+	relayAddr := serve(t, func(s *grpc.Server) {
+		greeterpb.RegisterGreeterServer(s, handler.New(greeterpb.NewGreeterClient(conn)))
+	})
 
 	rc, err := grpc.NewClient(relayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
