@@ -25,6 +25,10 @@ import (
 var (
 	microBin   string
 	greeterBin string
+	// mucpBin is the mucp fixture (internal/mucp), standing in for a
+	// go-micro service; relayBin the example that calls greeter by name.
+	mucpBin  string
+	relayBin string
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +49,9 @@ func runMain(m *testing.M) int {
 	}
 	microBin = filepath.Join(dir, "micro")
 	greeterBin = filepath.Join(dir, "greeter")
-	for bin, pkg := range map[string]string{microBin: ".", greeterBin: "./examples/greeter"} {
+	mucpBin = filepath.Join(dir, "mucpgreeter")
+	relayBin = filepath.Join(dir, "relay")
+	for bin, pkg := range map[string]string{microBin: ".", greeterBin: "./examples/greeter", mucpBin: "./internal/mucp/mucpgreeter", relayBin: "./examples/relay"} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
 		build.Dir = root
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr

@@ -91,9 +91,13 @@ func (c *Call) callMucpJSON(ctx context.Context, cl *client.Client, headers meta
 		return failure.Error(err)
 	}
 	if c.Request.Verbose {
+		for _, failed := range resp.Failed {
+			fmt.Fprintf(ios.ErrOut, "* failed; tried another node: %v\n", failed)
+		}
 		fmt.Fprintf(ios.ErrOut, "* node %s at %s answered\n", resp.Node.ID, resp.Node.Address)
 	}
 	var out bytes.Buffer
+	resp.Body = bytes.TrimSpace(resp.Body)
 	if c.Runtime.Output() == cmdutil.OutputJSON {
 		err = json.Compact(&out, resp.Body)
 	} else {

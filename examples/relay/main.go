@@ -64,8 +64,14 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 	if closer, ok := reg.(io.Closer); ok {
 		defer closer.Close()
 	}
-	// The greeter, by name: every call picks one of its ready nodes.
-	conn, err := client.Dial(target, client.DialOptions{Registry: reg})
+	// The greeter, by name: every call picks one of its ready nodes. Hello
+	// only greets, so it is safe to send again when its node dies with the
+	// call in flight; other calls are sent again only when they cannot
+	// have reached a greeter.
+	conn, err := client.Dial(target, client.DialOptions{
+		Registry:   reg,
+		Idempotent: []string{"greeter.v1.Greeter/Hello"},
+	})
 	if err != nil {
 		return err
 	}

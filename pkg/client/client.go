@@ -256,7 +256,7 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier ca
 	if handler != nil {
 		handler.OnSendHeaders(md)
 	}
-	resp, _, err := c.callMucp(ctx, service, MucpEndpoint(method), codec.ContentTypeProto, body, md)
+	resp, _, _, err := c.callMucp(ctx, service, MucpEndpoint(method), codec.ContentTypeProto, body, md)
 	if err != nil {
 		if handler != nil {
 			handler.OnReceiveHeaders(nil)
@@ -298,6 +298,9 @@ type JSONResponse struct {
 	Node *registry.Node
 	// Header holds the response headers.
 	Header transport.Metadata
+	// Failed lists the attempts on other nodes that could not be reached
+	// before this one answered.
+	Failed []error
 }
 
 // CallJSON sends body, JSON as it is, to endpoint of service, whose nodes
@@ -310,33 +313,33 @@ func (c *Client) CallJSON(ctx context.Context, service, endpoint string, body []
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
-	resp, node, err := c.callMucp(ctx, service, endpoint, codec.ContentTypeJSON, body, md)
+	resp, node, failed, err := c.callMucp(ctx, service, endpoint, codec.ContentTypeJSON, body, md)
 	if err != nil {
 		return nil, err
 	}
-	return &JSONResponse{Body: resp.Body, Node: node, Header: resp.Header}, nil
+	return &JSONResponse{Body: resp.Body, Node: node, Header: resp.Header, Failed: failed}, nil
 }
 
 // callMucp sends one request to a mucp node of service, failing over to
 // another node when the chosen one cannot be reached.
-func (c *Client) callMucp(ctx context.Context, service, endpoint, contentType string, body []byte, md metadata.MD) (*transport.Response, *registry.Node, error) {
+func (c *Client) callMucp(ctx context.Context, service, endpoint, contentType string, body []byte, md metadata.MD) (*transport.Response, *registry.Node, []error, error) {
 	next, err := c.mucpNodes(ctx, service)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var failed []error
 	for attempt := 0; attempt <= c.retries; attempt++ {
 		node, done, err := next()
 		if err != nil {
 			if attempt == 0 {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			break
 		}
 		if KindOf(node) == KindUnsupported {
 			err := fmt.Errorf("call %s of %s at %s: the node speaks go-micro's mucp over %q, which micro does not speak (it speaks mucp over http, and grpc)", endpoint, service, node.Address, node.Metadata["transport"])
 			done(nil)
-			return nil, node, err
+			return nil, node, failed, err
 		}
 		ct := contentType
 		if node.Metadata["protocol"] == "" {
@@ -352,21 +355,21 @@ func (c *Client) callMucp(ctx context.Context, service, endpoint, contentType st
 		resp, err := c.attemptMucp(ctx, node, req)
 		done(err)
 		if err == nil {
-			return resp, node, nil
+			return resp, node, failed, nil
 		}
 		var ce *transport.ConnectError
 		if ctx.Err() != nil || !errors.As(err, &ce) {
 			if len(failed) > 0 {
-				return nil, node, &call.AttemptsError{Service: service, Errors: append(failed, err)}
+				return nil, node, failed, &call.AttemptsError{Service: service, Errors: append(failed, err)}
 			}
-			return nil, node, err
+			return nil, node, nil, err
 		}
 		failed = append(failed, err)
 	}
 	if len(failed) == 1 {
-		return nil, nil, failed[0]
+		return nil, nil, failed, failed[0]
 	}
-	return nil, nil, &call.AttemptsError{Service: service, Errors: failed}
+	return nil, nil, failed, &call.AttemptsError{Service: service, Errors: failed}
 }
 
 // mucpNodes are the candidates of a mucp call.

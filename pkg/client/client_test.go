@@ -138,6 +138,12 @@ func TestMucpFailoverToAnotherNode(t *testing.T) {
 	dead := startMucp(t, reg, "legacy")
 	_ = dead.Close() // registered, not listening: as after kill -9
 	c := newClient(t, client.Options{Registry: reg, Retries: 2, SelectorOptions: []selector.Option{selector.UseStrategy(selector.RoundRobin())}})
+	metDead := 0
+	defer func() {
+		if metDead == 0 {
+			t.Error("no call met the dead node: the test shows no failover")
+		}
+	}()
 	for i := range 10 {
 		resp, err := c.CallJSON(testContext(t), "legacy", "Greeter.Node", nil, nil)
 		if err != nil {
@@ -146,6 +152,7 @@ func TestMucpFailoverToAnotherNode(t *testing.T) {
 		if resp.Node.ID != alive.NodeID {
 			t.Fatalf("call %d answered by %s", i, resp.Node.ID)
 		}
+		metDead += len(resp.Failed)
 	}
 }
 
@@ -316,5 +323,58 @@ func TestDialFilters(t *testing.T) {
 	_, err = greeterpb.NewGreeterClient(conn).Hello(ctx, &greeterpb.HelloRequest{Name: "Ada"})
 	if err == nil {
 		t.Fatal("a call with no node passing the filters succeeded")
+	}
+}
+
+// TestDialRetriesOnlyIdempotentCallsInFlight: a node that dies with calls
+// in flight fails them (they may have reached it), unless the method is
+// declared idempotent, when they are made again on another node.
+func TestDialRetriesOnlyIdempotentCallsInFlight(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		idempotent []string
+		wantFailed bool
+	}{
+		{"strict", nil, true},
+		{"idempotent", []string{"greeter.v1.Greeter/Hello"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := memory.New()
+			victim := startGRPC(t, reg, "greeter", "greeter-1")
+			startGRPC(t, reg, "greeter", "greeter-2")
+			conn, err := client.Dial("greeter", client.DialOptions{Registry: reg, Idempotent: tt.idempotent})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = conn.Close() }()
+			stub := greeterpb.NewGreeterClient(conn)
+			for range 4 { // both nodes ready
+				if _, err := stub.Hello(testContext(t), &greeterpb.HelloRequest{Name: "warm"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Slow calls, round robin: half of them are in flight on the victim.
+			delay := int64(500)
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := stub.Hello(testContext(t), &greeterpb.HelloRequest{Name: "slow", DelayMs: &delay}); err != nil {
+						if status.Code(err) != codes.Unavailable {
+							t.Errorf("want Unavailable, have %v", err)
+						}
+						failed.Add(1)
+					}
+				}()
+			}
+			time.Sleep(150 * time.Millisecond)
+			victim.server.Stop() // abrupt: connections closed under the calls
+			wg.Wait()
+			if got := failed.Load() > 0; got != tt.wantFailed {
+				t.Fatalf("%d calls failed; want failures: %v", failed.Load(), tt.wantFailed)
+			}
+		})
 	}
 }

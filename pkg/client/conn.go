@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,6 +46,13 @@ type DialOptions struct {
 	// RetryWatch is the pause before the watch of the registry is started
 	// again after it failed; zero is a second.
 	RetryWatch time.Duration
+	// Idempotent names methods that are safe to run twice
+	// ("greeter.v1.Greeter/Hello", or "greeter.v1.Greeter/" for every
+	// method of the service). A call of one of them that fails with
+	// Unavailable before any response (its node died with the request in
+	// flight) is made again on another node, up to twice. Other methods
+	// are only sent again when they cannot have reached a server.
+	Idempotent []string
 }
 
 // VersionFilter keeps the nodes of one version of the service.
@@ -97,7 +105,7 @@ func Dial(service string, opts DialOptions) (*grpc.ClientConn, error) {
 	dialOptions := []grpc.DialOption{
 		grpc.WithResolvers(builder),
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + balancerName + `":{}}]}`),
+		grpc.WithDefaultServiceConfig(serviceConfig(opts.Idempotent)),
 	}
 	if opts.Transport.Authority != "" {
 		dialOptions = append(dialOptions, grpc.WithAuthority(opts.Transport.Authority))
@@ -108,6 +116,35 @@ func Dial(service string, opts DialOptions) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("client: dial %s: %w", service, err)
 	}
 	return conn, nil
+}
+
+// serviceConfig is the gRPC service config of Dial: the balancer, and a
+// retry policy for the idempotent methods.
+func serviceConfig(idempotent []string) string {
+	config := map[string]any{"loadBalancingConfig": []any{map[string]any{balancerName: map[string]any{}}}}
+	var names []map[string]string
+	for _, m := range idempotent {
+		service, method, _ := strings.Cut(strings.TrimPrefix(m, "/"), "/")
+		name := map[string]string{"service": service}
+		if method != "" {
+			name["method"] = method
+		}
+		names = append(names, name)
+	}
+	if len(names) > 0 {
+		config["methodConfig"] = []any{map[string]any{
+			"name": names,
+			"retryPolicy": map[string]any{
+				"maxAttempts":          3,
+				"initialBackoff":       "0.01s",
+				"maxBackoff":           "0.1s",
+				"backoffMultiplier":    2,
+				"retryableStatusCodes": []string{"UNAVAILABLE"},
+			},
+		}}
+	}
+	data, _ := json.Marshal(config)
+	return string(data)
 }
 
 // pickState is shared by the resolver and the pickers of one connection:
