@@ -341,20 +341,24 @@ func TestDialRetriesOnlyIdempotentCallsInFlight(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := memory.New()
 			victim := startGRPC(t, reg, "greeter", "greeter-1")
-			startGRPC(t, reg, "greeter", "greeter-2")
+			other := startGRPC(t, reg, "greeter", "greeter-2")
 			conn, err := client.Dial("greeter", client.DialOptions{Registry: reg, Idempotent: tt.idempotent})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer func() { _ = conn.Close() }()
 			stub := greeterpb.NewGreeterClient(conn)
-			for range 4 { // both nodes ready
+			for i := 0; victim.calls.Load() == 0 || other.calls.Load() == 0; i++ { // both nodes ready
+				if i == 1000 {
+					t.Fatal("1000 calls and not both nodes got one")
+				}
 				if _, err := stub.Hello(testContext(t), &greeterpb.HelloRequest{Name: "warm"}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// Slow calls, round robin: half of them are in flight on the victim.
-			delay := int64(500)
+			delay := int64(1000)
+			before := victim.calls.Load()
 			var wg sync.WaitGroup
 			var failed atomic.Int64
 			for range 6 {
@@ -369,7 +373,13 @@ func TestDialRetriesOnlyIdempotentCallsInFlight(t *testing.T) {
 					}
 				}()
 			}
-			time.Sleep(150 * time.Millisecond)
+			deadline := time.Now().Add(5 * time.Second)
+			for victim.calls.Load()-before < 3 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if victim.calls.Load()-before == 0 {
+				t.Fatal("no slow call reached the victim")
+			}
 			victim.server.Stop() // abrupt: connections closed under the calls
 			wg.Wait()
 			if got := failed.Load() > 0; got != tt.wantFailed {
