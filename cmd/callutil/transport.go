@@ -68,6 +68,11 @@ func (c *Call) callMucpJSON(ctx context.Context, cl *client.Client, headers meta
 		if endpoint, err = client.ResolveMucpEndpoint(endpoints, c.Endpoint); err != nil {
 			return failure.Error(cmdutil.WithHint(err, "see its endpoints with `micro describe "+c.Service+"`"))
 		}
+		for _, ep := range endpoints {
+			if ep != nil && ep.Name == endpoint && ep.Metadata["stream"] == "true" {
+				return failure.Error(fmt.Errorf("%s streams, and the nodes of %s speak go-micro's mucp over http: %w", endpoint, c.Service, transport.ErrStreamsUnsupported))
+			}
+		}
 	} else {
 		endpoint, _ = client.ResolveMucpEndpoint(nil, c.Endpoint)
 	}
