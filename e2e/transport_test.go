@@ -118,8 +118,14 @@ func TestMucpServiceInConsul(t *testing.T) {
 func TestMucpServiceInNATS(t *testing.T) {
 	addr, _ := startMicroServer(t)
 	b := backend{name: "nats", env: []string{"MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS=" + addr}}
-	startMucp(t, "nats", "nats://"+addr, "legacy")
+	_, nodeAddr := startMucp(t, "nats", "nats://"+addr, "legacy")
 	checkMucpCalls(t, env(b.env...), "legacy")
+
+	// Without the registry, --transport http says what the node speaks.
+	res := micro(t, env(b.env...), "call", "legacy", "Greeter.Hello", `{"name":"Cy"}`, "-o", "json", "--address", nodeAddr, "--transport", "http")
+	if res.code != 0 || strings.TrimSpace(res.stdout) != `{"message":"Hello Cy"}` {
+		t.Fatalf("call --address --transport http: %s", res)
+	}
 }
 
 // TestMucpFailoverAfterKill kills one of two mucp nodes with SIGKILL: it
