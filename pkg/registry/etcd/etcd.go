@@ -16,6 +16,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/microtools/micro/pkg/registry"
@@ -23,8 +25,13 @@ import (
 
 var _ registry.Registry = (*Registry)(nil)
 
-// defaultRequestTimeout bounds one request when ctx has no deadline.
-const defaultRequestTimeout = 10 * time.Second
+const (
+	// defaultRequestTimeout bounds one request when ctx has no deadline.
+	defaultRequestTimeout = 10 * time.Second
+	// maxReconnectDelay bounds the pause between attempts to reconnect to
+	// a member that went away.
+	maxReconnectDelay = time.Second
+)
 
 // Registry is a registry.Registry kept in etcd. It is safe for concurrent
 // use. Make one with New and Close it when done.
@@ -114,6 +121,13 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		Password:             o.Password,
 		TLS:                  tlsCfg,
 		Logger:               zap.NewNop(),
+		// gRPC's default reconnection back-off grows to two minutes; a
+		// registry whose etcd came back must be usable again within a
+		// heartbeat.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxReconnectDelay},
+			MinConnectTimeout: 5 * time.Second,
+		})},
 	})
 	if err != nil {
 		if isAuthError(err) {
