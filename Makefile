@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build demo test consul vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build demo test consul etcd vet fmt-check tidy-check bench fuzz clean
 
 all: build
 
@@ -23,9 +23,15 @@ demo: build
 consul:
 	@bash scripts/install-consul.sh >/dev/null
 
-## test: the whole suite, with the race detector, against real NATS and Consul
-## (builds the Consul agent on the first run on a machine, then reuses it)
+## etcd: install the etcd server the tests use when it is missing (Debian's etcd-server)
+etcd:
+	@bash scripts/install-etcd.sh >/dev/null
+
+## test: the whole suite, with the race detector, against real NATS, Consul and etcd
+## (builds the Consul agent on the first run on a machine, then reuses it;
+## installs Debian's etcd-server when etcd is missing)
 test: vet
+	ETCD_BIN="$$(bash scripts/install-etcd.sh)" && export ETCD_BIN && \
 	CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
