@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -54,6 +55,8 @@ type Registry struct {
 	reported map[string]int64
 	closed   bool
 	watchers map[*watcher]struct{}
+	// resyncs counts how often a watch read everything again, for tests.
+	resyncs atomic.Int64
 }
 
 // leaseEntry is what the last full registration of a key wrote.

@@ -183,6 +183,9 @@ func TestReregisterAfterWipe(t *testing.T) {
 	if ev.Type != registry.EventCreate && ev.Type != registry.EventUpdate {
 		t.Fatalf("want the node reported again after the wipe, have %s", ev.Type)
 	}
+	if etcd.Resyncs(watching) == 0 {
+		t.Error("the watch did not notice that etcd went back in time")
+	}
 	// And the watch goes on: a deregistration is seen.
 	if err := r.Deregister(testContext(t), svc); err != nil {
 		t.Fatal(err)
@@ -224,33 +227,78 @@ func TestWatchResumesAfterRestart(t *testing.T) {
 	}
 }
 
-// TestWatchCompacted: a watch whose revision was compacted away reads
-// everything again and reports the difference.
-func TestWatchCompacted(t *testing.T) {
+// TestWatchResumesAfterDisconnect: the connection to etcd is cut while
+// records are written; the watch resumes from its revision (it reads
+// nothing again) and reports each of them.
+func TestWatchResumesAfterDisconnect(t *testing.T) {
 	server := testenv.Etcd(t)
-	r := newRegistry(t, server.Addr())
+	p := newProxy(t, server.Addr())
+	r := newRegistry(t, p.Addr(), etcd.WithProgressInterval(200*time.Millisecond))
 	raw := rawClient(t, server.Addr())
-	name := registrytest.UniqueName(t, "compact")
+	name := registrytest.UniqueName(t, "cut")
 	w, err := r.Watch(testContext(t), registry.WatchService(name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 
-	server.Stop()
-	server.Start(t)
-	// While the watch reconnects: a node comes and the history is compacted.
-	put(t, raw, "/micro/services/"+name+"/n1", fmt.Sprintf(`{"name":%q,"nodes":[{"id":"n1","address":"127.0.0.1:1"}]}`, name))
-	resp, err := raw.Put(testContext(t), "/other/compact", "x")
+	p.pause()
+	for i := 1; i <= 3; i++ {
+		put(t, raw, fmt.Sprintf("/micro/services/%s/n%d", name, i),
+			fmt.Sprintf(`{"name":%q,"nodes":[{"id":"n%d","address":"127.0.0.1:%d"}]}`, name, i, i))
+	}
+	time.Sleep(500 * time.Millisecond) // the watch notices the cut
+	p.resume()
+	for i := 1; i <= 3; i++ {
+		ev := registrytest.NextEvent(t, w, name)
+		if ev.Type != registry.EventCreate || ev.Service.Nodes[0].ID != fmt.Sprintf("n%d", i) {
+			t.Fatalf("want create of n%d, have %s %+v", i, ev.Type, ev.Service.Nodes[0])
+		}
+	}
+	if n := etcd.Resyncs(r); n != 0 {
+		t.Errorf("the watch read everything again %d times; it should have resumed from its revision", n)
+	}
+}
+
+// TestWatchCompacted: while the connection is cut, a record is written and
+// etcd's history compacted past the watch's revision; the watch reads
+// everything again and reports the difference.
+func TestWatchCompacted(t *testing.T) {
+	server := testenv.Etcd(t)
+	p := newProxy(t, server.Addr())
+	r := newRegistry(t, p.Addr())
+	raw := rawClient(t, server.Addr())
+	name := registrytest.UniqueName(t, "compact")
+	gone := &registry.Service{Name: name, Nodes: []*registry.Node{{ID: "gone", Address: "127.0.0.1:9"}}}
+	if err := r.Register(testContext(t), gone, registry.NoExpiry()); err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.Watch(testContext(t), registry.WatchService(name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Compact(testContext(t), resp.Header.Revision); err != nil {
+	t.Cleanup(w.Stop)
+
+	p.pause()
+	put(t, raw, "/micro/services/"+name+"/n1", fmt.Sprintf(`{"name":%q,"nodes":[{"id":"n1","address":"127.0.0.1:1"}]}`, name))
+	del, err := raw.Delete(testContext(t), "/micro/services/"+name+"/gone")
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := raw.Compact(testContext(t), del.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	p.resume()
 	ev := registrytest.NextEvent(t, w, name)
 	if ev.Type != registry.EventCreate || ev.Service.Nodes[0].ID != "n1" {
 		t.Fatalf("want create of n1, have %s %+v", ev.Type, ev.Service.Nodes)
+	}
+	ev = registrytest.NextEvent(t, w, name)
+	if ev.Type != registry.EventDelete || ev.Service.Nodes[0].ID != "gone" {
+		t.Fatalf("want delete of gone, have %s %+v", ev.Type, ev.Service.Nodes)
+	}
+	if etcd.Resyncs(r) == 0 {
+		t.Error("the watch resumed from a compacted revision without reading everything again")
 	}
 }
 

@@ -159,6 +159,7 @@ func (w *watcher) run(ctx context.Context, state map[string][]*registry.Service,
 			return
 		}
 		// Read everything again and report what changed in the gap.
+		w.r.resyncs.Add(1)
 		fresh, freshRev, err := w.resync(ctx)
 		if err != nil {
 			w.finish(ctx, err)
