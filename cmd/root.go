@@ -85,7 +85,7 @@ func NewCmdRoot(f *cmdutil.Factory, globals *globalFlags) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "micro",
 		Short: "Find, call and operate gRPC microservices by name",
-		Long: `micro finds services through a registry (NATS by default, or Consul),
+		Long: `micro finds services through a registry (NATS by default, Consul or etcd),
 calls any method of any service with JSON, streams, publishes and
 subscribes, and scaffolds new services.
 
