@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -411,4 +412,37 @@ func (s *syncErrors) all() []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]error(nil), s.errs...)
+}
+
+// TestCloseLeavesNoGoroutines: Close stops the watches and the client.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	server := testenv.Etcd(t)
+	before := runtime.NumGoroutine()
+	r, err := etcd.New(testContext(t), etcd.WithEndpoints(server.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := r.Watch(testContext(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.ListServices(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if now := runtime.NumGoroutine(); now > before {
+			return fmt.Errorf("%d goroutines after Close, %d before New", now, before)
+		}
+		return nil
+	})
+	if _, err := r.ListServices(testContext(t)); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("after Close: want an error saying the registry is closed, have %v", err)
+	}
 }

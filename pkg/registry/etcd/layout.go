@@ -153,7 +153,8 @@ type kratosInstance struct {
 
 // decodeKratos reads a kratos instance. The node address is its grpc://
 // endpoint; an instance with only http:// endpoints is a node with the
-// http address and protocol "http", listed but not one a gRPC caller picks.
+// http address and protocol "http" (kratos' REST, neither gRPC nor
+// go-micro's mucp), listed but not one a gRPC caller should pick.
 func decodeKratos(key string, value []byte) ([]*registry.Service, error) {
 	var inst kratosInstance
 	if err := json.Unmarshal(value, &inst); err != nil {
@@ -199,7 +200,8 @@ func decodeKratos(key string, value []byte) ([]*registry.Service, error) {
 		node.Metadata["protocol"], node.Metadata["server"], node.Metadata["transport"] = "grpc", "grpc", "grpc"
 	case httpAddr != "":
 		node.Address = httpAddr
-		node.Metadata["protocol"], node.Metadata["server"], node.Metadata["transport"] = "http", "kratos", "http"
+		// Not go-micro's mucp over HTTP either, so no "transport": http.
+		node.Metadata["protocol"], node.Metadata["server"] = "http", "kratos"
 	default:
 		return nil, fmt.Errorf("instance %q has no grpc:// or http:// endpoint (endpoints %v)", inst.ID, inst.Endpoints)
 	}
