@@ -100,6 +100,11 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 
 	var tlsCfg *tls.Config
 	if o.TLS != nil {
+		for _, ep := range o.Endpoints {
+			if strings.HasPrefix(ep, "http://") || strings.HasPrefix(ep, "unix://") {
+				return nil, fmt.Errorf("etcd registry: endpoint %s is plain text, but TLS settings were given: use https:// (or unixs://), or host:port", ep)
+			}
+		}
 		var err error
 		if tlsCfg, err = o.TLS.tlsConfig(); err != nil {
 			return nil, err

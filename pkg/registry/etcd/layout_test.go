@@ -51,6 +51,12 @@ func TestOptionsFail(t *testing.T) {
 		"no layout":       etcd.WithLayouts(),
 		"unknown layout":  etcd.WithLayouts("zookeeper"),
 		"connect timeout": etcd.WithConnectTimeout(0),
+		"TLS on http://": func(o *etcd.Options) error {
+			if err := etcd.WithEndpoints("http://127.0.0.1:1")(o); err != nil {
+				return err
+			}
+			return etcd.WithTLS(etcd.TLSOptions{InsecureSkipVerify: true})(o)
+		},
 	} {
 		// A closed port first, so that nothing is dialled if an option
 		// wrongly passes.
