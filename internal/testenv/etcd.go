@@ -39,6 +39,10 @@ type EtcdServer struct {
 	root string
 	// certFile and keyFile make the client URL https.
 	certFile, keyFile string
+	// With pki set and clientAuth, clients must present a certificate
+	// pki's CA signed.
+	pki        *PKI
+	clientAuth bool
 
 	mu         sync.Mutex
 	clientPort int
@@ -87,11 +91,23 @@ func inCI() bool {
 // certificate: connect to https://Addr() trusting pki.CAFile.
 func EtcdTLS(t testing.TB, pki *PKI) *EtcdServer {
 	t.Helper()
+	return etcdTLS(t, pki, false)
+}
+
+// EtcdMutualTLS is EtcdTLS that also requires clients to present a
+// certificate pki's CA signed (pki.ClientCertFile).
+func EtcdMutualTLS(t testing.TB, pki *PKI) *EtcdServer {
+	t.Helper()
+	return etcdTLS(t, pki, true)
+}
+
+func etcdTLS(t testing.TB, pki *PKI, clientAuth bool) *EtcdServer {
+	t.Helper()
 	bin, err := findEtcdBinary()
 	if err != nil {
 		EtcdUnavailable(t, err)
 	}
-	server := &EtcdServer{bin: bin, root: t.TempDir(), certFile: pki.ServerCertFile, keyFile: pki.ServerKeyFile}
+	server := &EtcdServer{bin: bin, root: t.TempDir(), certFile: pki.ServerCertFile, keyFile: pki.ServerKeyFile, pki: pki, clientAuth: clientAuth}
 	if err := server.start(false); err != nil {
 		t.Fatalf("etcd server: %v", err)
 	}
@@ -261,6 +277,9 @@ func (s *EtcdServer) startOnce(wipe bool) error {
 	}
 	if s.certFile != "" {
 		args = append(args, "--cert-file", s.certFile, "--key-file", s.keyFile)
+		if s.clientAuth {
+			args = append(args, "--client-cert-auth", "--trusted-ca-file", s.pki.CAFile)
+		}
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.root
@@ -278,7 +297,16 @@ func (s *EtcdServer) startOnce(wipe bool) error {
 	s.cmd, s.exited, s.logPath = cmd, exited, logPath
 	s.mu.Unlock()
 
-	if err := waitEtcdReady(clientURL, exited); err != nil {
+	probeTLS := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the probe only asks for /health
+	if s.clientAuth {
+		cert, err := tls.LoadX509KeyPair(s.pki.ClientCertFile, s.pki.ClientKeyFile)
+		if err != nil {
+			s.Stop()
+			return fmt.Errorf("etcd probe: client certificate: %w", err)
+		}
+		probeTLS.Certificates = []tls.Certificate{cert}
+	}
+	if err := waitEtcdReady(clientURL, probeTLS, exited); err != nil {
 		s.Stop()
 		return fmt.Errorf("etcd on %s: %w\nlog (tail):\n%s", clientURL, err, s.logTail(20))
 	}
@@ -299,10 +327,10 @@ func etcdEnv() []string {
 
 // waitEtcdReady waits until GET /health says the member is healthy (with
 // auth on, etcd counts "permission denied" as healthy too).
-func waitEtcdReady(clientURL string, exited <-chan struct{}) error {
+func waitEtcdReady(clientURL string, probeTLS *tls.Config, exited <-chan struct{}) error {
 	// The readiness probe only asks for /health; it does not check the
 	// certificate of a TLS server, which the tests do.
-	transport := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // probe only
+	transport := &http.Transport{Proxy: nil, TLSClientConfig: probeTLS}
 	client := &http.Client{Transport: transport, Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(etcdReadyTimeout)

@@ -147,7 +147,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		return nil, unreachable("connect", r.where(), err)
 	}
 	r.client = client
-	if err := r.waitReady(ctx); err != nil {
+	if err := r.waitReady(ctx, tlsCfg); err != nil {
 		client.Close()
 		return nil, err
 	}
@@ -186,8 +186,10 @@ func probe(ctx context.Context, endpoints []string) error {
 	return first
 }
 
-// waitReady waits until the client's connection is up.
-func (r *Registry) waitReady(ctx context.Context) error {
+// waitReady waits until the client's connection is up. When every member
+// fails, it finds out why with a handshake of its own, so that a TLS
+// mismatch is reported at once and by name rather than as a timeout.
+func (r *Registry) waitReady(ctx context.Context, tlsCfg *tls.Config) error {
 	cc := r.client.ActiveConnection()
 	cc.Connect()
 	for {
@@ -195,19 +197,77 @@ func (r *Registry) waitReady(ctx context.Context) error {
 		switch state {
 		case connectivity.Ready:
 			return nil
-		case connectivity.TransientFailure, connectivity.Shutdown:
-			// Every member failed (TLS handshake, say): ask once to get
-			// the reason.
-			_, err := r.client.Get(ctx, r.prefix, clientv3.WithCountOnly())
-			if err == nil {
-				return nil
+		case connectivity.TransientFailure:
+			if err := handshakeAll(ctx, r.endpoints, tlsCfg); err != nil {
+				return &multiError{
+					msg:  fmt.Sprintf("etcd registry: connect: TLS with etcd at %s failed: %v", r.where(), err),
+					errs: []error{registry.ErrUnreachable, err},
+				}
 			}
-			return r.wrapError(ctx, "connect", err)
+		case connectivity.Shutdown:
+			return unreachable("connect", r.where(), errors.New("the connection was closed"))
 		}
 		if !cc.WaitForStateChange(ctx, state) {
 			return unreachable("connect", r.where(), ctx.Err())
 		}
 	}
+}
+
+// handshakeAll returns nil when at least one TLS endpoint completes a TLS
+// handshake with tlsCfg that the server does not then refuse, or when no
+// endpoint uses TLS; else the first endpoint's error.
+func handshakeAll(ctx context.Context, endpoints []string, tlsCfg *tls.Config) error {
+	var first error
+	for _, ep := range endpoints {
+		addr, useTLS := ep, tlsCfg != nil
+		if scheme, rest, ok := strings.Cut(ep, "://"); ok {
+			addr, useTLS = rest, scheme == "https" || (tlsCfg != nil && scheme != "http")
+			if scheme == "unix" || scheme == "unixs" {
+				return nil // nothing to learn by hand
+			}
+		}
+		if !useTLS {
+			return nil
+		}
+		err := handshake(ctx, addr, tlsCfg)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func handshake(ctx context.Context, addr string, base *tls.Config) error {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if base != nil {
+		cfg = base.Clone()
+	}
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg.ServerName = host
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := (&tls.Dialer{Config: cfg}).DialContext(dialCtx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// With TLS 1.3 a server that refuses the client's certificate says so
+	// after the handshake: read a moment for its alert.
+	_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var buf [1]byte
+	if _, err := conn.Read(buf[:]); err != nil {
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 // String implements registry.Registry: "etcd at 127.0.0.1:2379".

@@ -390,9 +390,26 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Without the CA the handshake fails, quickly and saying so.
-	_, err := etcd.New(testContext(t), etcd.WithEndpoints("https://"+server.Addr()), etcd.WithConnectTimeout(3*time.Second))
-	if err == nil || !strings.Contains(err.Error(), server.Addr()) {
-		t.Errorf("want an error naming %s without the CA, have %v", server.Addr(), err)
+	start := time.Now()
+	_, err := etcd.New(testContext(t), etcd.WithEndpoints("https://"+server.Addr()))
+	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), server.Addr()) || !strings.Contains(err.Error(), "unknown authority") {
+		t.Errorf("want an error naming %s and the unknown CA, have %v", server.Addr(), err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("a TLS failure took %s to report", took)
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	pki := testenv.NewPKI(t)
+	server := testenv.EtcdMutualTLS(t, pki)
+	r := newRegistry(t, server.Addr(), etcd.WithTLS(etcd.TLSOptions{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}))
+	if _, err := r.ListServices(testContext(t)); err != nil {
+		t.Fatalf("with the client certificate: %v", err)
+	}
+	_, err := etcd.New(testContext(t), etcd.WithEndpoints(server.Addr()), etcd.WithTLS(etcd.TLSOptions{CAFile: pki.CAFile}))
+	if err == nil || !strings.Contains(err.Error(), server.Addr()) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without a client certificate: want an error naming %s and the certificate, have %v", server.Addr(), err)
 	}
 }
 
