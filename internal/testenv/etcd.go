@@ -43,6 +43,9 @@ type EtcdServer struct {
 	// pki's CA signed.
 	pki        *PKI
 	clientAuth bool
+	// name and initialCluster make the server one member of a cluster;
+	// empty for a cluster of one.
+	name, initialCluster string
 
 	mu         sync.Mutex
 	clientPort int
@@ -240,6 +243,15 @@ func (s *EtcdServer) start(wipe bool) error {
 }
 
 func (s *EtcdServer) startOnce(wipe bool) error {
+	clientURL, exited, err := s.launch(wipe)
+	if err != nil {
+		return err
+	}
+	return s.awaitReady(clientURL, exited)
+}
+
+// launch starts the etcd process and returns its client URL.
+func (s *EtcdServer) launch(wipe bool) (string, <-chan struct{}, error) {
 	s.mu.Lock()
 	s.starts++
 	run := s.starts
@@ -253,23 +265,27 @@ func (s *EtcdServer) startOnce(wipe bool) error {
 	clientURL := fmt.Sprintf("%s://127.0.0.1:%d", scheme, s.clientPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", s.peerPort)
 	dataDir := s.dataDir
+	name, cluster := s.name, s.initialCluster
+	if name == "" {
+		name, cluster = "micro-test", "micro-test="+peerURL
+	}
 	s.mu.Unlock()
 
 	logPath := filepath.Join(s.root, fmt.Sprintf("etcd-%d.log", run))
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return fmt.Errorf("etcd log: %w", err)
+		return "", nil, fmt.Errorf("etcd log: %w", err)
 	}
 	defer logFile.Close()
 
 	args := []string{
-		"--name", "micro-test",
+		"--name", name,
 		"--data-dir", dataDir,
 		"--listen-client-urls", clientURL,
 		"--advertise-client-urls", clientURL,
 		"--listen-peer-urls", peerURL,
 		"--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "micro-test=" + peerURL,
+		"--initial-cluster", cluster,
 		"--initial-cluster-state", "new",
 		"--initial-cluster-token", "micro-test",
 		"--logger", "zap",
@@ -286,7 +302,7 @@ func (s *EtcdServer) startOnce(wipe bool) error {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = etcdEnv()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
+		return "", nil, fmt.Errorf("start %s: %w", s.bin, err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -296,7 +312,12 @@ func (s *EtcdServer) startOnce(wipe bool) error {
 	s.mu.Lock()
 	s.cmd, s.exited, s.logPath = cmd, exited, logPath
 	s.mu.Unlock()
+	return clientURL, exited, nil
+}
 
+// awaitReady waits for the server launch started to be healthy, and stops
+// it when it does not become so.
+func (s *EtcdServer) awaitReady(clientURL string, exited <-chan struct{}) error {
 	probeTLS := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the probe only asks for /health
 	if s.clientAuth {
 		cert, err := tls.LoadX509KeyPair(s.pki.ClientCertFile, s.pki.ClientKeyFile)
@@ -311,6 +332,68 @@ func (s *EtcdServer) startOnce(wipe bool) error {
 		return fmt.Errorf("etcd on %s: %w\nlog (tail):\n%s", clientURL, err, s.logTail(20))
 	}
 	return nil
+}
+
+// EtcdCluster is several etcd servers forming one cluster on 127.0.0.1.
+type EtcdCluster struct {
+	Members []*EtcdServer
+}
+
+// NewEtcdCluster starts a cluster of n members for t and stops it when t
+// ends. Each member can be stopped and started again on its own. It skips
+// or fails t as Etcd does when no etcd binary can be found.
+func NewEtcdCluster(t testing.TB, n int) *EtcdCluster {
+	t.Helper()
+	bin, err := findEtcdBinary()
+	if err != nil {
+		EtcdUnavailable(t, err)
+	}
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &EtcdCluster{}
+	var peers []string
+	for i := range n {
+		name := fmt.Sprintf("member-%d", i)
+		peers = append(peers, fmt.Sprintf("%s=http://127.0.0.1:%d", name, ports[2*i+1]))
+		c.Members = append(c.Members, &EtcdServer{bin: bin, root: t.TempDir(), name: name, clientPort: ports[2*i], peerPort: ports[2*i+1]})
+	}
+	for _, m := range c.Members {
+		m.initialCluster = strings.Join(peers, ",")
+	}
+	t.Cleanup(func() {
+		for _, m := range c.Members {
+			if t.Failed() {
+				t.Logf("etcd %s log (tail):\n%s", m.name, m.logTail(15))
+			}
+			m.Stop()
+		}
+	})
+	// Every member must run before any can be healthy: a leader needs a
+	// quorum.
+	urls := make([]string, n)
+	exits := make([]<-chan struct{}, n)
+	for i, m := range c.Members {
+		if urls[i], exits[i], err = m.launch(true); err != nil {
+			t.Fatalf("etcd cluster: %v", err)
+		}
+	}
+	for i, m := range c.Members {
+		if err := m.awaitReady(urls[i], exits[i]); err != nil {
+			t.Fatalf("etcd cluster: %v", err)
+		}
+	}
+	return c
+}
+
+// Addrs is the client addresses of every member, comma-separated.
+func (c *EtcdCluster) Addrs() string {
+	addrs := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		addrs[i] = m.Addr()
+	}
+	return strings.Join(addrs, ",")
 }
 
 // etcdEnv is the environment of the server: the test's, without ETCD_*

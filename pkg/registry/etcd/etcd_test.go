@@ -322,6 +322,52 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// TestRealCluster: a registry given the three members of a cluster goes on
+// registering, heartbeating and watching while any one member is down.
+func TestRealCluster(t *testing.T) {
+	cluster := testenv.NewEtcdCluster(t, 3)
+	r := newRegistry(t, cluster.Addrs(), etcd.WithProgressInterval(500*time.Millisecond))
+	name := registrytest.UniqueName(t, "ha")
+	w, err := r.Watch(testContext(t), registry.WatchService(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	svc := &registry.Service{Name: name, Nodes: []*registry.Node{{ID: "beating", Address: "127.0.0.1:1"}}}
+	if err := r.Register(testContext(t), svc, registry.WithTTL(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.NextEvent(t, w, name)
+
+	for i, member := range cluster.Members {
+		member.Stop()
+		// The heartbeat goes on through the others.
+		testutil.Eventually(t, 15*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return r.Register(ctx, svc, registry.WithTTL(5*time.Second))
+		})
+		node := &registry.Service{Name: name, Nodes: []*registry.Node{{ID: fmt.Sprintf("n%d", i), Address: "127.0.0.1:2"}}}
+		testutil.Eventually(t, 15*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return r.Register(ctx, node, registry.NoExpiry())
+		})
+		ev := registrytest.NextEvent(t, w, name)
+		if ev.Type != registry.EventCreate || ev.Service.Nodes[0].ID != node.Nodes[0].ID {
+			t.Fatalf("member %d down: want create of %s, have %s %+v", i, node.Nodes[0].ID, ev.Type, ev.Service.Nodes[0])
+		}
+		member.Start(t)
+	}
+	got, err := r.GetService(testContext(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got[0].Nodes); n != 4 {
+		t.Errorf("want the heartbeating node and 3 more, have %d", n)
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

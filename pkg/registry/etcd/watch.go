@@ -181,7 +181,9 @@ func (w *watcher) run(ctx context.Context, state map[string][]*registry.Service,
 func (w *watcher) follow(ctx context.Context, etcdWatcher clientv3.Watcher, state map[string][]*registry.Service, rev int64,
 	tick <-chan time.Time, reconnected <-chan struct{},
 ) error {
-	wctx, cancel := context.WithCancel(ctx)
+	// A member that loses its leader ends the watch (rather than serving
+	// it stale), and the watcher starts again, on a member with one.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	merged := make(chan watchResponse)
 	var forwarders sync.WaitGroup
