@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -61,22 +62,30 @@ func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return cmdutil.ExitOK
 	}
 	if cfg, cfgErr := globals.Config(); cfgErr == nil {
 		err = cmdutil.RegistryError(cfg, err)
 	}
+	if isCobraUsageError(err) {
+		err = &cmdutil.UsageError{Err: err}
+	}
 	var silent *cmdutil.SilentError
 	if !errors.As(err, &silent) {
-		fmt.Fprintf(ios.ErrOut, "micro: %s\n", oneLine(err.Error()))
+		// Messages that start with the command's path say "micro" once; what
+		// came from the network in them cannot drive the terminal.
+		fmt.Fprintf(ios.ErrOut, "micro: %s\n", iostreams.Escape(strings.TrimPrefix(oneLine(err.Error()), "micro ")))
 	}
-	if isCobraUsageError(err) {
-		fmt.Fprintln(ios.ErrOut, "Run 'micro --help' for usage.")
-		return cmdutil.ExitUsage
+	code := cmdutil.ExitCode(err)
+	if code == cmdutil.ExitUsage && !errors.As(err, &silent) {
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
-	return cmdutil.ExitCode(err)
+	return code
 }
 
 // NewCmdRoot builds the command tree.
@@ -131,7 +140,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		get.NewCmdGet(f, globals.Output, nil),
 		watch.NewCmdWatch(f, globals.Output, nil),
 		register.NewCmdRegister(f, globals.Output, nil),
-		deregister.NewCmdDeregister(f, nil),
+		deregister.NewCmdDeregister(f, globals.Output, nil),
 	)
 	add("calls",
 		microcall.NewCmdCall(f, globals.Output, nil),
@@ -157,7 +166,20 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 	)
 	root.SetHelpCommandGroupID("")
 	root.SetCompletionCommandGroupID("")
+	requireSubcommands(root)
 	return root
+}
+
+// requireSubcommands makes every command below root that only groups
+// others refuse an unknown subcommand (`micro get greeter`) with a usage
+// error.
+func requireSubcommands(parent *cobra.Command) {
+	for _, c := range parent.Commands() {
+		if c.HasSubCommands() && !c.Runnable() {
+			cmdutil.RequireSubcommand(c)
+		}
+		requireSubcommands(c)
+	}
 }
 
 // globalFlags are the flags every command has. Each has a MICRO_* variable;
@@ -225,6 +247,13 @@ func (g *globalFlags) resolve() (config.Config, error) {
 		}
 	}
 	var file config.File
+	if g.changed["config"] {
+		// A file named on the command line must be there; the default one
+		// (and MICRO_CONFIG's) may not exist yet.
+		if _, err := os.Stat(path); err != nil {
+			return config.Config{}, cmdutil.Usagef("--config %s: %w", path, unwrapPathError(err))
+		}
+	}
 	if path != "" {
 		var err error
 		if file, err = config.ReadFile(path); err != nil {
@@ -275,6 +304,16 @@ func isCobraUsageError(err error) bool {
 		}
 	}
 	return false
+}
+
+// unwrapPathError is the cause of a failed file operation without the
+// operation and path, which the caller names already.
+func unwrapPathError(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
 }
 
 func oneLine(s string) string {

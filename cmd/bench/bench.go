@@ -15,6 +15,7 @@ import (
 
 	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
+	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/selector"
 )
@@ -213,7 +214,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	if rt.Output() == cmdutil.OutputJSON {
 		err = cmdutil.WriteJSON(rt.IO.Out, summary)
 	} else {
-		err = writeSummary(rt.IO.Out, summary)
+		err = writeSummary(iostreams.EscapeWriter(rt.IO.Out), summary)
 	}
 	if err != nil {
 		return err

@@ -123,7 +123,7 @@ func describeRun(ctx context.Context, opts *Options) error {
 	if opts.Runtime.Output() == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(opts.Runtime.IO.Out, desc.JSON(opts.Service))
 	}
-	return desc.Write(opts.Runtime.IO.Out)
+	return desc.Write(iostreams.EscapeWriter(opts.Runtime.IO.Out))
 }
 
 // findSymbol finds what the user named: a full name, an endpoint, or a name

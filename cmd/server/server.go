@@ -4,9 +4,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +46,9 @@ survive a restart.`,
   MICRO_REGISTRY_ADDRESS=127.0.0.1:4333 micro list services`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkAddress(opts.Address); err != nil {
+				return cmdutil.Usagef("--address %q: %v", opts.Address, err)
+			}
 			if opts.DataDir == "" {
 				dir, err := DefaultDataDir()
 				if err != nil {
@@ -71,6 +77,19 @@ func DefaultDataDir() (string, error) {
 		return "", fmt.Errorf("no data directory: %w; give one with --data-dir", err)
 	}
 	return filepath.Join(home, ".local", "share", "micro", "server"), nil
+}
+
+// checkAddress accepts host:port with a port number; the host may be
+// empty (every interface).
+func checkAddress(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:4222")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a port number", port)
+	}
+	return nil
 }
 
 func run(ctx context.Context, opts *Options) error {
