@@ -108,7 +108,12 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			globals.changed = changedFlags(cmd)
+			if cmd.Name() == cobra.ShellCompRequestCmd || cmd.Name() == cobra.ShellCompNoDescRequestCmd {
+				// Shell completion parses the line's flags after this
+				// runs; the settings are resolved when a completion
+				// function first asks for them.
+				return nil
+			}
 			return cmdutil.ValidateOutput(globals.Output())
 		},
 	}
@@ -193,13 +198,17 @@ type globalFlags struct {
 	configPath      string
 
 	lookupEnv func(string) (string, bool)
-	changed   map[string]bool
-	once      sync.Once
-	resolved  config.Config
-	err       error
+	// flags are the global flags as bound: a flag the user gave is
+	// Changed there whichever command parsed the line, shell completion's
+	// __complete included, which runs no PersistentPreRunE.
+	flags    *pflag.FlagSet
+	once     sync.Once
+	resolved config.Config
+	err      error
 }
 
 func (g *globalFlags) bind(fs *pflag.FlagSet) {
+	g.flags = fs
 	fs.StringVar(&g.registry, "registry", config.DefaultRegistry, "registry backend: nats, consul or memory [$MICRO_REGISTRY]")
 	fs.StringVar(&g.registryAddress, "registry-address", "", "registry address (default nats://127.0.0.1:4222, or 127.0.0.1:8500 for consul) [$MICRO_REGISTRY_ADDRESS]")
 	fs.StringVar(&g.brokerAddress, "broker-address", "", "NATS server of the broker (default: the registry's) [$MICRO_BROKER_ADDRESS]")
@@ -227,8 +236,12 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
+	changed := func(name string) bool {
+		f := g.flags.Lookup(name)
+		return f != nil && f.Changed
+	}
 	set := func(name string, target *string, env string, file string) {
-		if g.changed[name] {
+		if changed(name) {
 			return
 		}
 		if v, ok := lookupEnv(env); ok && v != "" {
@@ -239,7 +252,7 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	}
 
 	path := g.configPath
-	if !g.changed["config"] {
+	if !changed("config") {
 		if v, ok := lookupEnv(config.EnvConfig); ok && v != "" {
 			path = v
 		} else if dir, err := os.UserConfigDir(); err == nil {
@@ -247,7 +260,7 @@ func (g *globalFlags) resolve() (config.Config, error) {
 		}
 	}
 	var file config.File
-	if g.changed["config"] {
+	if changed("config") {
 		// A file named on the command line must be there; the default one
 		// (and MICRO_CONFIG's) may not exist yet.
 		if _, err := os.Stat(path); err != nil {
@@ -286,12 +299,6 @@ func (g *globalFlags) resolve() (config.Config, error) {
 		return cfg, &cmdutil.UsageError{Err: err}
 	}
 	return cfg, nil
-}
-
-func changedFlags(cmd *cobra.Command) map[string]bool {
-	changed := map[string]bool{}
-	cmd.Flags().Visit(func(f *pflag.Flag) { changed[f.Name] = true })
-	return changed
 }
 
 // isCobraUsageError recognises the errors cobra makes for unknown commands

@@ -63,7 +63,6 @@ func TestPrecedence(t *testing.T) {
 			if err := root.ParseFlags(c.args); err != nil {
 				t.Fatal(err)
 			}
-			globals.changed = changedFlags(root)
 			cfg, err := globals.Config()
 			if err != nil {
 				t.Fatal(err)
