@@ -53,7 +53,7 @@ func Main() int {
 // environment, and returns the exit code. Tests call it directly.
 func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv func(string) (string, bool)) int {
 	globals := &globalFlags{lookupEnv: lookupEnv}
-	f := &cmdutil.Factory{IO: ios, Config: globals.Config}
+	f := &cmdutil.Factory{IO: ios, Config: globals.Config, Env: lookupEnv}
 	defer f.Close()
 
 	root := NewCmdRoot(f, globals)
@@ -113,6 +113,12 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 				// runs; the settings are resolved when a completion
 				// function first asks for them.
 				return nil
+			}
+			// A bad setting (a --config file that is not there, a
+			// malformed MICRO_TIMEOUT) fails every command, not only
+			// those that connect somewhere.
+			if _, err := globals.Config(); err != nil {
+				return err
 			}
 			return cmdutil.ValidateOutput(globals.Output())
 		},
@@ -255,7 +261,7 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	if !changed("config") {
 		if v, ok := lookupEnv(config.EnvConfig); ok && v != "" {
 			path = v
-		} else if dir, err := os.UserConfigDir(); err == nil {
+		} else if dir, err := cmdutil.ConfigDir(lookupEnv); err == nil {
 			path = filepath.Join(dir, "micro", "config.json")
 		}
 	}

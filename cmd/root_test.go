@@ -87,3 +87,50 @@ func TestMemoryRegistryRoundTrip(t *testing.T) {
 		t.Fatalf("unknown service: want one line and exit 1, have code %d stderr %q", code, stderr)
 	}
 }
+
+// Run finds the config file through the environment it is given, never
+// through the process's: a personal config in the test process's HOME
+// changes nothing, and the same file in the given HOME is read.
+func TestConfigDirFromInjectedEnv(t *testing.T) {
+	writeConfig := func(home string) {
+		dir := filepath.Join(home, ".config", "micro")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"output":"json","registry":"consul"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	processHome := t.TempDir()
+	writeConfig(processHome)
+	t.Setenv("HOME", processHome)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(processHome, ".config"))
+
+	given := t.TempDir()
+	stdout, stderr, code := runCLI(t, map[string]string{"HOME": given}, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "micro ") {
+		t.Errorf("the process's HOME leaked in: want a text version line, have exit %d %q %q", code, stdout, stderr)
+	}
+	writeConfig(given)
+	stdout, _, code = runCLI(t, map[string]string{"HOME": given}, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "{") {
+		t.Errorf("the config under the given HOME should be read (JSON output), have exit %d %q", code, stdout)
+	}
+	stdout, _, _ = runCLI(t, map[string]string{"HOME": processHome, "XDG_CONFIG_HOME": filepath.Join(given, "elsewhere")}, "version")
+	if !strings.HasPrefix(stdout, "micro ") {
+		t.Errorf("XDG_CONFIG_HOME is where the config is, not $HOME/.config: have %q", stdout)
+	}
+}
+
+// An explicit --config that does not exist is a usage error; the default
+// file may be missing.
+func TestExplicitConfigMustExist(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nosuch.json")
+	_, stderr, code := runCLI(t, map[string]string{"HOME": t.TempDir()}, "--config", missing, "version")
+	if code != cmdutil.ExitUsage || !strings.Contains(stderr, missing) || !strings.Contains(stderr, "Run 'micro version --help' for usage.") {
+		t.Errorf("want exit 2 naming %s with the usage hint, have %d %q", missing, code, stderr)
+	}
+	if _, stderr, code := runCLI(t, map[string]string{"HOME": t.TempDir()}, "version"); code != 0 {
+		t.Errorf("no config file at the default place: want exit 0, have %d %q", code, stderr)
+	}
+}

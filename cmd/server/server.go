@@ -50,7 +50,7 @@ survive a restart.`,
 				return cmdutil.Usagef("--address %q: %v", opts.Address, err)
 			}
 			if opts.DataDir == "" {
-				dir, err := DefaultDataDir()
+				dir, err := DefaultDataDir(f.Env)
 				if err != nil {
 					return err
 				}
@@ -67,16 +67,14 @@ survive a restart.`,
 	return cmd
 }
 
-// DefaultDataDir is $XDG_DATA_HOME/micro/server, or ~/.local/share/micro/server.
-func DefaultDataDir() (string, error) {
-	if dir := os.Getenv("XDG_DATA_HOME"); dir != "" {
-		return filepath.Join(dir, "micro", "server"), nil
-	}
-	home, err := os.UserHomeDir()
+// DefaultDataDir is $XDG_DATA_HOME/micro/server, or
+// $HOME/.local/share/micro/server, in the environment lookupEnv reads.
+func DefaultDataDir(lookupEnv cmdutil.LookupEnv) (string, error) {
+	dir, err := cmdutil.DataDir(lookupEnv)
 	if err != nil {
-		return "", fmt.Errorf("no data directory: %w; give one with --data-dir", err)
+		return "", cmdutil.Usagef("no data directory: %w; give one with --data-dir", err)
 	}
-	return filepath.Join(home, ".local", "share", "micro", "server"), nil
+	return filepath.Join(dir, "micro", "server"), nil
 }
 
 // checkAddress accepts host:port with a port number; the host may be
