@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,5 +50,19 @@ func TestPersonalConfigIsIgnored(t *testing.T) {
 	res = micro(t, env("HOME="+controlHome, "XDG_CONFIG_HOME="+filepath.Join(controlHome, ".config"), "MICRO_REGISTRY_ADDRESS="+addr), "list", "services")
 	if res.code != 1 || !strings.Contains(res.stderr, "consul") {
 		t.Errorf("control: micro given that HOME should read its config and fail on the closed consul port, have %s", res)
+	}
+}
+
+// The binaries the tests run are built with the race detector, as
+// docs/testing.md says, so a race in a command fails the e2e run too.
+func TestBinariesBuiltWithRace(t *testing.T) {
+	for _, bin := range []string{microBin, greeterBin} {
+		out, err := exec.Command("go", "version", "-m", bin).Output()
+		if err != nil {
+			t.Fatalf("go version -m %s: %v", bin, err)
+		}
+		if !strings.Contains(string(out), "-race=true") {
+			t.Errorf("%s is not built with -race:\n%s", filepath.Base(bin), out)
+		}
 	}
 }
