@@ -60,3 +60,27 @@ func TestCIRunExportsCI(t *testing.T) {
 		t.Errorf("want every step with CI=true:\n%s\nhave:\n%s", want, have)
 	}
 }
+
+// `make install` builds micro into $(go env GOPATH)/bin. A fake go records
+// the build it was asked for.
+func TestMakeInstall(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	dir := t.TempDir()
+	fakeGo := filepath.Join(dir, "go")
+	script := "#!/bin/sh\nif [ \"$1\" = env ]; then echo /opt/gopath; else echo \"go $*\" > " + filepath.Join(dir, "log") + "; fi\n"
+	if err := os.WriteFile(fakeGo, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("make", "--no-print-directory", "install", "GO="+fakeGo).CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	have, err := os.ReadFile(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(have), "go build ") || !strings.HasSuffix(string(have), "-o /opt/gopath/bin/micro .\n") {
+		t.Errorf("want go build -o /opt/gopath/bin/micro ., have %q", have)
+	}
+}
