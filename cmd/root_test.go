@@ -12,8 +12,24 @@ import (
 	"github.com/microtools/micro/cmd/iostreams"
 )
 
+// runCLI runs the command line with env as its whole environment. Unless
+// env says where HOME is, HOME and the XDG directories are temporary
+// directories of the test: no test reads the developer's files.
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	if _, ok := env["HOME"]; !ok {
+		home := t.TempDir()
+		withHome := map[string]string{
+			"HOME":            home,
+			"XDG_CONFIG_HOME": filepath.Join(home, ".config"),
+			"XDG_CACHE_HOME":  filepath.Join(home, ".cache"),
+			"XDG_DATA_HOME":   filepath.Join(home, ".local", "share"),
+		}
+		for k, v := range env {
+			withHome[k] = v
+		}
+		env = withHome
+	}
 	ios, _, out, errOut := iostreams.Test()
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	code = Run(context.Background(), ios, args, lookup)

@@ -73,15 +73,19 @@ func runMain(m *testing.M) int {
 // hermeticEnv makes home and the XDG directories below it, and reads Go's
 // directories from `go env` before HOME changes under them.
 func hermeticEnv(home string) ([]string, error) {
-	out, err := exec.Command("go", "env", "GOPATH", "GOMODCACHE", "GOCACHE").Output()
+	names := []string{"GOPATH", "GOMODCACHE", "GOCACHE", "GOENV"}
+	out, err := exec.Command("go", append([]string{"env"}, names...)...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("e2e: go env: %w", err)
 	}
 	goDirs := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(goDirs) != 3 {
+	if len(goDirs) != len(names) {
 		return nil, fmt.Errorf("e2e: go env printed %q", out)
 	}
-	vars := []string{"HOME=" + home, "GOPATH=" + goDirs[0], "GOMODCACHE=" + goDirs[1], "GOCACHE=" + goDirs[2]}
+	vars := []string{"HOME=" + home}
+	for i, name := range names {
+		vars = append(vars, name+"="+goDirs[i])
+	}
 	for _, v := range []struct{ name, dir string }{
 		{"XDG_CONFIG_HOME", ".config"},
 		{"XDG_CACHE_HOME", ".cache"},
