@@ -220,7 +220,7 @@ func (g *globalFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&g.brokerAddress, "broker-address", "", "NATS server of the broker (default: the registry's) [$MICRO_BROKER_ADDRESS]")
 	fs.DurationVar(&g.timeout, "timeout", config.DefaultTimeout, "time limit of each operation [$MICRO_TIMEOUT]")
 	fs.StringVarP(&g.output, "output", "o", "", "output format: table, text (tab-separated) or json; default table on a terminal, text otherwise [$MICRO_OUTPUT]")
-	fs.StringVar(&g.configPath, "config", "", "config file (default $XDG_CONFIG_HOME/micro/config.json) [$MICRO_CONFIG]")
+	fs.StringVar(&g.configPath, "config", "", "config file, which must exist when given here (default $XDG_CONFIG_HOME/micro/config.json, or ~/.config/micro/config.json) [$MICRO_CONFIG]")
 }
 
 // Output returns the -o value after flags, environment and config file.
