@@ -58,8 +58,8 @@ type EtcdServer struct {
 }
 
 // Etcd starts an etcd server for t and stops it when t ends. When no etcd
-// binary can be found it skips t with the reason, or fails t when CI is
-// "true" or "1": in CI a missing dependency must fail the run.
+// binary can be found it skips t with the reason, or fails t in CI (InCI):
+// there a missing dependency must fail the run.
 func Etcd(t testing.TB) *EtcdServer {
 	t.Helper()
 	server, err := NewEtcd(t.TempDir())
@@ -79,15 +79,10 @@ func Etcd(t testing.TB) *EtcdServer {
 // wraps ErrNoEtcd (a failure in CI), a failure otherwise.
 func EtcdUnavailable(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ErrNoEtcd) && !inCI() {
+	if errors.Is(err, ErrNoEtcd) && !InCI() {
 		t.Skipf("skipping: %v (install it with scripts/install-etcd.sh, or set ETCD_BIN)", err)
 	}
 	t.Fatalf("etcd server: %v", err)
-}
-
-func inCI() bool {
-	v := os.Getenv("CI")
-	return v == "true" || v == "1"
 }
 
 // EtcdTLS is Etcd serving its client URL over TLS with pki's server
