@@ -154,8 +154,10 @@ const (
 	// KindMucp is go-micro's mucp over its HTTP transport: a default
 	// go-micro service.
 	KindMucp Kind = "mucp"
-	// KindUnsupported is mucp over a transport micro does not speak
-	// (go-micro's "grpc" or "nats" transports under a mucp server).
+	// KindUnsupported is a node micro cannot call: mucp over a transport
+	// micro does not speak (go-micro's "grpc" or "nats" transports under a
+	// mucp server), or another protocol (a kratos HTTP server says
+	// protocol "http").
 	KindUnsupported Kind = "unsupported"
 )
 
@@ -177,6 +179,8 @@ func KindOf(node *registry.Node) Kind {
 		return KindUnsupported
 	case protocol == "" && server == "" && tr == transport.NameHTTP:
 		return KindMucp // an older go-micro node: http transport, no protocol
+	case protocol != "" && protocol != "grpc":
+		return KindUnsupported
 	}
 	return KindGRPC
 }
@@ -337,7 +341,8 @@ func (c *Client) callMucp(ctx context.Context, service, endpoint, contentType st
 			break
 		}
 		if KindOf(node) == KindUnsupported {
-			err := fmt.Errorf("call %s of %s at %s: the node speaks go-micro's mucp over %q, which micro does not speak (it speaks mucp over http, and grpc)", endpoint, service, node.Address, node.Metadata["transport"])
+			md := node.Metadata
+			err := fmt.Errorf("call %s of %s at %s: the node says protocol %q, server %q, transport %q, which micro does not speak (it speaks grpc, and go-micro's mucp over http)", endpoint, service, node.Address, md["protocol"], md["server"], md["transport"])
 			done(nil)
 			return nil, node, failed, err
 		}

@@ -101,6 +101,7 @@ func TestKindOf(t *testing.T) {
 		{map[string]string{"server": "mucp", "transport": "http"}, client.KindMucp},
 		{map[string]string{"transport": "http"}, client.KindMucp},
 		{map[string]string{"protocol": "mucp", "server": "mucp", "transport": "nats"}, client.KindUnsupported},
+		{map[string]string{"protocol": "http", "server": "kratos"}, client.KindUnsupported},
 	}
 	for _, tt := range tests {
 		if have := client.KindOf(&registry.Node{Metadata: tt.md}); have != tt.want {
