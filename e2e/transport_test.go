@@ -31,7 +31,7 @@ import (
 // "nats" at addr) and returns it with its address once it listens.
 func startMucp(t *testing.T, registryName, registryAddr, name string) (*process, string) {
 	t.Helper()
-	p := start(t, env(), mucpBin, "--name", name, "--registry", registryName, "--registry-address", registryAddr, "--ttl", "10s")
+	p := start(t, env(), mucpBin, "--name", name, "--registry", registryName, "--registry-address", registryAddr, "--ttl", "60s")
 	listening := regexp.MustCompile(`listening on (\S+)`)
 	var addr string
 	testutil.Eventually(t, 20*time.Second, func() error {
