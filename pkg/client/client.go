@@ -191,10 +191,10 @@ var SpeaksGRPC = selector.FilterFunc("transport grpc", func(c selector.Candidate
 // speaksOther keeps the nodes that do not speak gRPC.
 var speaksOther = selector.FilterFunc("transport mucp", func(c selector.Candidate) bool { return KindOf(c.Node) != KindGRPC })
 
-// Kind says which transport a call to service would use: KindMucp when the
-// service has nodes that speak go-micro's mucp (or, with Address, when
-// AddressTransport is "http"), KindGRPC otherwise. A service with nodes of
-// both kinds is called through its mucp nodes.
+// Kind says which transport a call to service would use: KindGRPC when
+// it has nodes that speak gRPC, else KindMucp when it has nodes that speak
+// go-micro's mucp (or, with Address, when AddressTransport is "http"). A
+// service with nodes of both kinds is called through its gRPC nodes.
 func (c *Client) Kind(ctx context.Context, service string) (Kind, error) {
 	if c.opts.Address != "" {
 		if c.opts.AddressTransport == transport.NameHTTP || c.opts.AddressTransport == string(KindMucp) {
@@ -202,14 +202,14 @@ func (c *Client) Kind(ctx context.Context, service string) (Kind, error) {
 		}
 		return KindGRPC, nil
 	}
-	_, err := c.selector.Select(ctx, service, c.selectOptions(speaksOther)...)
-	switch {
-	case err == nil:
-		return KindMucp, nil
-	case errors.Is(err, selector.ErrNoMatch):
-		return KindGRPC, nil
+	_, err := c.selector.Select(ctx, service, c.selectOptions(SpeaksGRPC)...)
+	if !errors.Is(err, selector.ErrNoMatch) {
+		return KindGRPC, err
 	}
-	return "", err
+	if _, err := c.selector.Select(ctx, service, c.selectOptions(speaksOther)...); err != nil {
+		return "", err
+	}
+	return KindMucp, nil
 }
 
 func (c *Client) selectOptions(filter selector.Filter) []selector.SelectOption {
@@ -218,17 +218,21 @@ func (c *Client) selectOptions(filter selector.Filter) []selector.SelectOption {
 
 // Call calls endpoint of service with the requests of supplier, telling
 // handler what happens (see call.Client.Call). gRPC nodes are called
-// through the gRPC client; mucp nodes over HTTP with protobuf bodies, which
-// needs descriptors (Options.GRPC.Source: .proto files or a protoset) since
+// through the gRPC client (a service with nodes of both kinds through its
+// gRPC ones); mucp nodes over HTTP with protobuf bodies, which needs
+// descriptors (Options.GRPC.Source: .proto files or a protoset) since
 // go-micro services have no reflection; they take one request and answer
 // one response.
 func (c *Client) Call(ctx context.Context, service, endpoint string, supplier call.RequestSupplier, handler call.EventHandler, opts ...call.InvokeOption) error {
-	kind, err := c.Kind(ctx, service)
-	if err != nil {
-		return err
-	}
-	if kind == KindGRPC {
-		return c.grpc.Call(ctx, service, endpoint, supplier, handler, opts...)
+	if c.opts.Address == "" || c.opts.AddressTransport != transport.NameHTTP && c.opts.AddressTransport != string(KindMucp) {
+		err := c.grpc.Call(ctx, service, endpoint, supplier, handler, opts...)
+		if c.opts.Address != "" || !errors.Is(err, selector.ErrNoMatch) {
+			return err
+		}
+		// No node speaks gRPC: the mucp ones, if any.
+		if kind, kindErr := c.Kind(ctx, service); kindErr != nil || kind != KindMucp {
+			return err
+		}
 	}
 	src := c.opts.GRPC.Source
 	if src == nil {
