@@ -2,6 +2,7 @@ package callutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -49,11 +50,6 @@ func (c *Call) Run(ctx context.Context) error {
 		return failure.Error(err)
 	}
 	defer client.Close()
-	if kind, err := client.Kind(ctx, c.Service); err != nil {
-		return failure.Error(err)
-	} else if kind == pkgclient.KindMucp && !c.Descriptors.Fixed() {
-		return c.callMucpJSON(ctx, client, headers, failure)
-	}
 
 	resolver := client.GRPC().Resolver(c.Service)
 	failure.Resolver = resolver
@@ -65,6 +61,10 @@ func (c *Call) Run(ctx context.Context) error {
 	}
 	err = client.Call(ctx, c.Service, c.Endpoint, supplier, printer.Handler(),
 		call.WithHeaders(headers), call.WithTrace(printer.Trace()))
+	if errors.Is(err, pkgclient.ErrNoDescriptors) {
+		// A go-micro service: no node speaks gRPC, nothing was sent.
+		return c.callMucpJSON(ctx, client, headers, failure)
+	}
 	printer.Finish()
 	return failure.Error(err)
 }

@@ -24,6 +24,12 @@ import (
 	httptransport "github.com/microtools/micro/pkg/transport/http"
 )
 
+// ErrNoDescriptors is wrapped by Call when the service's nodes speak
+// go-micro's mucp and no descriptors were given (Options.GRPC.Source):
+// nothing was sent. Call such endpoints with CallJSON, or give .proto
+// files or a protoset.
+var ErrNoDescriptors = errors.New("no descriptors for a mucp service")
+
 // DefaultRetries is how many other nodes a call tries after the first
 // could not be reached, when Options.Retries is zero.
 const DefaultRetries = call.DefaultRetries
@@ -236,7 +242,7 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier ca
 	}
 	src := c.opts.GRPC.Source
 	if src == nil {
-		return fmt.Errorf("call %s of %s: its nodes speak go-micro's mucp, which has no reflection: give the JSON as it is (micro call does), or describe it with --proto or --protoset", endpoint, service)
+		return fmt.Errorf("call %s of %s: %w: its nodes speak go-micro's mucp, which has no reflection: send the JSON as it is (CallJSON), or give descriptors (.proto files or a protoset)", endpoint, service, ErrNoDescriptors)
 	}
 	method, err := call.FindMethod(ctx, src, service, endpoint)
 	if err != nil {
