@@ -43,6 +43,7 @@ const (
 const (
 	EnvRegistry        = "MICRO_REGISTRY"
 	EnvRegistryAddress = "MICRO_REGISTRY_ADDRESS"
+	EnvRegistryToken   = "MICRO_REGISTRY_TOKEN"
 	EnvBrokerAddress   = "MICRO_BROKER_ADDRESS"
 	EnvTimeout         = "MICRO_TIMEOUT"
 	EnvOutput          = "MICRO_OUTPUT"
@@ -72,6 +73,9 @@ type Config struct {
 	// RegistryAddress is the backend's address; empty means the backend's
 	// default (nats://127.0.0.1:4222, or CONSUL_HTTP_ADDR / 127.0.0.1:8500).
 	RegistryAddress string `json:"registry-address,omitempty"`
+	// RegistryToken is the registry's ACL token (consul); empty means
+	// CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN when set, else none.
+	RegistryToken string `json:"-"`
 	// BrokerAddress is the NATS server of the broker; empty means the
 	// registry's NATS server when the registry is nats, else the default.
 	BrokerAddress string `json:"broker-address,omitempty"`
@@ -112,6 +116,9 @@ func (c Config) ApplyEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if v, ok := lookup(EnvRegistryAddress); ok && v != "" {
 		c.RegistryAddress = v
+	}
+	if v, ok := lookup(EnvRegistryToken); ok && v != "" {
+		c.RegistryToken = v
 	}
 	if v, ok := lookup(EnvBrokerAddress); ok && v != "" {
 		c.BrokerAddress = v
@@ -275,6 +282,9 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 		opts := consul.EnvOptions(c.lookup)
 		if c.RegistryAddress != "" {
 			opts = append(opts, consul.Address(c.RegistryAddress))
+		}
+		if c.RegistryToken != "" {
+			opts = append(opts, consul.Token(c.RegistryToken))
 		}
 		r, err := consul.New(opts...)
 		if err != nil {
