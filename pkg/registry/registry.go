@@ -56,6 +56,10 @@ type Node struct {
 	ID       string            `json:"id"`
 	Address  string            `json:"address"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Tags are plain labels of the node that the backend keeps apart from
+	// its metadata, such as Consul's service tags ("primary", "canary"):
+	// the tags others gave it, without the ones that encode the record.
+	Tags []string `json:"tags,omitempty"`
 	// Health is the backend's view of the node when it has one: HealthPassing,
 	// HealthWarning or HealthCritical. Empty when the backend does not know.
 	Health string `json:"health,omitempty"`
