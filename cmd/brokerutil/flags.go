@@ -174,6 +174,19 @@ func EventPrinter(w io.Writer) func(natsconn.Event) {
 	}
 }
 
+// StreamError adds what to try to an error that says the --stream given
+// does not store the topic (or no stream does). Other errors go through
+// ConnectError.
+func StreamError(err error, topic, stream string) error {
+	var hinted *cmdutil.HintError
+	if stream == "" || !errors.Is(err, broker.ErrNoStream) || errors.As(err, &hinted) {
+		return ConnectError(err)
+	}
+	return cmdutil.WithHint(err, fmt.Sprintf(
+		"give --stream the stream that stores %s (`nats stream ls` lists them), leave --stream out to use the stream that stores the topic (one is created when none does), or add the topic to the subjects of %s (`nats stream edit %s --subjects ...`)",
+		topic, stream, stream))
+}
+
 // ConnectError adds what to try to an error that says the broker cannot be
 // reached or refused the credentials.
 func ConnectError(err error) error {

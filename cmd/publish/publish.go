@@ -97,7 +97,8 @@ an error and nothing is sent.
 
 --jetstream waits until a JetStream stream has stored each message and
 prints the stream and sequence (a summary with --count); a stream named
-after the topic is created when none stores it.
+after the topic is created when none stores it. --stream names the stream:
+it must store the topic, or is created for it when it does not exist.
 
 Nothing is printed on success otherwise; --count and --lines print a
 summary to stderr.`,
@@ -130,7 +131,7 @@ summary to stderr.`,
 	fl.BoolVar(&opts.Lines, "lines", false, "send each non-empty line of the body (stdin, -d @file) as a message")
 	fl.BoolVar(&opts.NoTemplate, "no-template", false, "send the body and headers as they are, without expanding {{...}}")
 	fl.BoolVar(&opts.JetStream, "jetstream", false, "publish through JetStream: wait for the stream to store each message and print stream and sequence")
-	fl.StringVar(&opts.Stream, "stream", "", "with --jetstream: the stream to publish to (created for the topic when missing)")
+	fl.StringVar(&opts.Stream, "stream", "", "with --jetstream: the stream to publish to; it must store the topic (created for the topic when missing)")
 	opts.Types.Bind(fl, "send the JSON body encoded as this protobuf message type (with --proto, --protoset or --reflect)")
 	opts.Conn.Bind(fl)
 	return cmd
@@ -549,7 +550,7 @@ func (p *publisher) failed(ctx context.Context, err error) error {
 	if p.sent > 0 {
 		err = fmt.Errorf("%w (%d messages were sent before)", err, p.sent)
 	}
-	return brokerutil.ConnectError(err)
+	return brokerutil.StreamError(err, p.opts.Topic, p.opts.Stream)
 }
 
 func (p *publisher) interrupted() error {
