@@ -108,7 +108,15 @@ summary to stderr.`,
   tail -f events.ndjson | micro publish events --lines
   micro publish greeter.greeted '{"name":"Ada"}' --type greeter.v1.Greeted --proto greeter.proto
   micro publish orders.created --jetstream '{"id":7}'`,
-		Args: cmdutil.RangeArgs(1, 2, "a topic and at most one JSON body"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 2 {
+				if fixed, ok := brokerutil.ShellMangledJSON([]byte(strings.Join(args[1:], " "))); ok {
+					return cmdutil.Usagef("%s takes a topic and one body, not %d arguments: they look like JSON that the shell split at its spaces and stripped of its quotes; quote the JSON in single quotes: %s",
+						cmd.CommandPath(), len(args), brokerutil.ShellQuote(fixed))
+				}
+			}
+			return cmdutil.RangeArgs(1, 2, "a topic and at most one JSON body")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Topic = args[0]
 			if len(args) == 2 {
@@ -392,6 +400,29 @@ func openBody(opts *Options) (*bodySource, error) {
 	return &bodySource{single: data, close: func() error { return nil }}, nil
 }
 
+// warnShellMangled warns when a body given on the command line looks like
+// JSON whose quotes the shell removed ({name:Ada}): it is sent as the text
+// it is, which a subscriber that wants JSON drops. It may be meant as text,
+// so it is sent anyway.
+func warnShellMangled(opts *Options, msg *broker.Message) {
+	fromArgs := opts.HasBody || (opts.HasData && !strings.HasPrefix(opts.Data, "@"))
+	if !fromArgs || opts.Lines || opts.Types.Type != "" {
+		return
+	}
+	// A Content-Type given that is neither JSON nor ours says the body is
+	// meant as it is.
+	contentType := msg.Header.Get(broker.HeaderContentType)
+	if contentType != contentTypeText && !strings.Contains(strings.ToLower(contentType), "json") {
+		return
+	}
+	fixed, ok := brokerutil.ShellMangledJSON(msg.Body)
+	if !ok {
+		return
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "micro: warning: the body %s is not JSON and is sent as it is (Content-Type %s); it looks like JSON whose double quotes the shell removed: quote the JSON in single quotes: %s\n",
+		msg.Body, contentType, brokerutil.ShellQuote(fixed))
+}
+
 // flusher is a broker that can wait until the server has what was
 // published (the NATS broker).
 type flusher interface {
@@ -442,6 +473,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	warnShellMangled(opts, msg)
 
 	connector := &brokerutil.Connector{Config: opts.Config, Broker: opts.Broker, Flags: &opts.Conn, Events: opts.IO.ErrOut}
 	br, err := connector.Connect(ctx)
