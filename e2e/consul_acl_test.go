@@ -40,6 +40,11 @@ func TestConsulACL(t *testing.T) {
 	assertCleanError(t, res, 1, "may exist but be hidden", "CONSUL_HTTP_TOKEN", "--registry-token")
 	res = micro(t, noToken, "list", "services", "-o", "json")
 	assertCleanError(t, res, 1, "--registry-token")
+	res = micro(t, env(append(b.env, "XDG_CACHE_HOME="+t.TempDir())...), "call", "greeter", "Greeter.Hello", `{"name":"Ada"}`)
+	assertCleanError(t, res, 1, "may exist but be hidden", "--registry-token")
+	if strings.Contains(res.stderr, "service not found") {
+		t.Errorf("call without a token should not say the service is not found: %s", res.stderr)
+	}
 
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(read+"\n"), 0o600); err != nil {
