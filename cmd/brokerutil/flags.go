@@ -2,7 +2,8 @@
 // (`micro publish`, `micro subscribe`): the flags of the broker connection
 // (credentials and TLS, each with its MICRO_BROKER_* variable), the
 // connection itself with its events reported on stderr, errors with advice,
-// and message types known from descriptors for --type.
+// message types known from descriptors for --type, and the detection of a
+// JSON body that the shell stripped of its quotes.
 package brokerutil
 
 import (

@@ -310,25 +310,26 @@ func (r *Registry) ListServices(ctx context.Context) ([]*registry.Service, error
 	if err != nil {
 		return nil, r.wrapError("list services", err)
 	}
-	if err := r.listHidden(services, read); err != nil {
+	if err := r.listHidden("list services", services, read); err != nil {
 		return services, err
 	}
 	return services, nil
 }
 
-// listHidden is the error for a list that ACLs cut short, or nil.
-func (r *Registry) listHidden(services []*registry.Service, read readMeta) error {
+// listHidden is the error for a list that ACLs cut short, or nil; op says
+// what was being done.
+func (r *Registry) listHidden(op string, services []*registry.Service, read readMeta) error {
 	switch {
 	case !read.filtered:
 		return nil
 	case len(services) > 0:
-		return &aclError{op: "list services", address: r.address,
+		return &aclError{op: op, address: r.address,
 			reason: "hid some services or nodes from the token (ACL filter); listing the ones it may read"}
 	case r.hasToken:
-		return &aclError{op: "list services", address: r.address,
+		return &aclError{op: op, address: r.address,
 			reason: "hid every service from the token given (ACL filter): the token needs service:read on the services and node:read on their nodes"}
 	default:
-		return &aclError{op: "list services", address: r.address,
+		return &aclError{op: op, address: r.address,
 			reason: "hides every service from requests without an ACL token (ACL default policy deny)"}
 	}
 }

@@ -69,7 +69,7 @@ func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (reg
 			return nil, r.wrapError(w.what(), err)
 		}
 		if len(services) == 0 {
-			if err := r.listHidden(nil, read); err != nil {
+			if err := r.listHidden(w.what(), nil, read); err != nil {
 				cancel()
 				return nil, err
 			}
