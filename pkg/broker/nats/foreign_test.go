@@ -82,6 +82,23 @@ func TestDurablePushConsumer(t *testing.T) {
 		})
 	}
 
+	t.Run("push consumer without a deliver group, bound already", func(t *testing.T) {
+		topic := root + ".bound"
+		_, err := js.CreateOrUpdatePushConsumer(ctx, stream, jetstream.ConsumerConfig{
+			Durable: "bound", DeliverSubject: "deliver.bound", FilterSubject: topic, AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first brokertest.Collector
+		brokertest.Subscribe(t, newBroker(t, srv.URL()), topic, &first, broker.Durable("bound"))
+		var second brokertest.Collector
+		_, err = newBroker(t, srv.URL()).Subscribe(ctx, topic, &second, broker.Durable("bound"))
+		if err == nil || !strings.Contains(err.Error(), `push consumer delivering to "deliver.bound", which another subscriber consumes already`) {
+			t.Errorf("want an error saying the push consumer is taken, have %v", err)
+		}
+	})
+
 	t.Run("push consumer of another topic", func(t *testing.T) {
 		_, err := js.CreateOrUpdatePushConsumer(ctx, stream, jetstream.ConsumerConfig{
 			Durable: "elsewhere", DeliverSubject: "deliver.elsewhere", FilterSubject: root + ".other", AckPolicy: jetstream.AckExplicitPolicy,

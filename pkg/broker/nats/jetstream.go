@@ -155,6 +155,12 @@ func (b *Broker) durableConsumer(ctx context.Context, op, stream, topic string, 
 			var push jetstream.PushConsumer
 			if push, err = b.js.PushConsumer(ctx, stream, o.Durable); err == nil {
 				found.push = push
+				if info := push.CachedInfo(); info.PushBound && info.Config.DeliverGroup == "" {
+					// Without a deliver group every subscriber of the
+					// deliver subject gets every message.
+					return durable{}, fmt.Errorf("nats broker: %s: durable %q of stream %q is a push consumer delivering to %q, which another subscriber consumes already; without a deliver group each subscriber would get every message: stop the other subscriber, or make the consumer anew with a deliver group",
+						op, o.Durable, stream, info.Config.DeliverSubject)
+				}
 			}
 		} else if err == nil {
 			found.pull = cons

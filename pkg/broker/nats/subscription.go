@@ -154,6 +154,13 @@ func (s *subscription) startDurable(ctx context.Context, o broker.SubscribeOptio
 		if err != nil {
 			return s.b.opError(fmt.Sprintf("%s (push consumer delivering to %q)", op, info.Config.DeliverSubject), err)
 		}
+		// A round trip, so that the server has the subscription on return
+		// and shows the consumer bound.
+		if s.b.nc.Status() == natsgo.CONNECTED {
+			if err := s.b.nc.FlushWithContext(ctx); err != nil {
+				return s.b.opError(op, err)
+			}
+		}
 		return nil
 	}
 	s.consume, err = cons.pull.Consume(s.onJetStream,
