@@ -60,6 +60,10 @@ func New(opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	hasToken := cfg.Token != ""
+	if pinned, ok := pinnedOf(cfg); ok {
+		hasToken = pinned.token != ""
+	}
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consul registry: client for consul at %s: %w", address, err)
@@ -67,7 +71,7 @@ func New(opts ...Option) (*Registry, error) {
 	return &Registry{
 		client:     client,
 		address:    address,
-		hasToken:   cfg.Token != "",
+		hasToken:   hasToken,
 		registered: map[string][sha256.Size]byte{},
 	}, nil
 }
@@ -76,7 +80,9 @@ func New(opts ...Option) (*Registry, error) {
 func (r *Registry) String() string { return "consul at " + r.address }
 
 // Client is the Consul API client the registry uses, for what this package
-// does not cover.
+// does not cover. Its requests carry the token, namespace and partition of
+// the options (the token in its own configuration is a placeholder unless
+// Options.Config brought an HTTP client).
 func (r *Registry) Client() *api.Client { return r.client }
 
 // Register implements registry.Registry. Each node becomes one Consul service

@@ -420,6 +420,10 @@ func (o *Options) clientConfig() (*api.Config, string, error) {
 		}
 		cfg.HttpClient = httpClient
 		cfg.Transport = transport
+		// api.NewClient reads CONSUL_HTTP_TOKEN_FILE when it is given no
+		// token, or CONSUL_HTTP_TOKEN's own, and fails when that file is
+		// missing. Give it a token of ours; the transport sends the real one.
+		cfg.Token, cfg.TokenFile = placeholderToken, ""
 	}
 	return cfg, display, nil
 }
@@ -451,6 +455,10 @@ type pinnedTransport struct {
 	token, namespace, partition string
 }
 
+// placeholderToken is the token api.NewClient is given when the HTTP client
+// is ours: pinnedTransport replaces it with the one configured, or none.
+const placeholderToken = "micro-pinned-token"
+
 // tokenHeader is the header that carries the ACL token.
 const tokenHeader = "X-Consul-Token"
 
@@ -477,4 +485,13 @@ func (p *pinnedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.URL.RawQuery = query.Encode()
 	}
 	return p.base.RoundTrip(out)
+}
+
+// pinnedOf returns the pinnedTransport of a configuration clientConfig made.
+func pinnedOf(cfg *api.Config) (*pinnedTransport, bool) {
+	if cfg.HttpClient == nil {
+		return nil, false
+	}
+	p, ok := cfg.HttpClient.Transport.(*pinnedTransport)
+	return p, ok
 }

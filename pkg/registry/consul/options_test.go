@@ -207,6 +207,9 @@ func TestNoEnvironment(t *testing.T) {
 		// given when that token is CONSUL_HTTP_TOKEN's; the token given must
 		// still be the one sent.
 		{name: "token option over env token file", opts: []consul.Option{consul.Token("mine")}, env: map[string]string{api.HTTPTokenEnvName: "mine", api.HTTPTokenFileEnvName: envTokenFile}, want: seen{token: "mine"}},
+		// Nor may a CONSUL_HTTP_TOKEN_FILE that does not exist fail New.
+		{name: "missing env token file", env: map[string]string{api.HTTPTokenFileEnvName: filepath.Join(dir, "missing")}, want: seen{}},
+		{name: "env token over missing env token file", opts: []consul.Option{consul.Token("from-env")}, env: map[string]string{api.HTTPTokenFileEnvName: filepath.Join(dir, "missing")}, want: seen{token: "from-env"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
