@@ -364,14 +364,14 @@ func waitConsulReady(httpPort int, node, token string, exited <-chan struct{}) e
 // the catalog, so that registrations are synced at once.
 func consulReady(client *http.Client, base, node, token string) error {
 	var leader string
-	if err := getJSON(client, base+"/v1/status/leader", "", &leader); err != nil {
+	if err := getJSON(client, base+"/v1/status/leader", &leader); err != nil {
 		return err
 	}
 	if leader == "" {
 		return errors.New("no leader yet")
 	}
 	var nodes []struct{ Node string }
-	if err := getJSON(client, base+"/v1/catalog/nodes", token, &nodes); err != nil {
+	if err := getJSONToken(client, base+"/v1/catalog/nodes", token, &nodes); err != nil {
 		return err
 	}
 	for _, n := range nodes {
@@ -382,9 +382,14 @@ func consulReady(client *http.Client, base, node, token string) error {
 	return fmt.Errorf("node %s not in the catalog yet", node)
 }
 
-// getJSON GETs url, with token as the ACL token when not empty, and decodes
-// the answer into into.
-func getJSON(client *http.Client, url, token string, into any) error {
+// getJSON GETs url and decodes the answer into into.
+func getJSON(client *http.Client, url string, into any) error {
+	return getJSONToken(client, url, "", into)
+}
+
+// getJSONToken GETs url, with token as the Consul ACL token when not empty,
+// and decodes the answer into into.
+func getJSONToken(client *http.Client, url, token string, into any) error {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return err
