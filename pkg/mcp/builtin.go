@@ -383,4 +383,3 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
-

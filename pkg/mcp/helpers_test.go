@@ -228,11 +228,11 @@ func (c *testCaller) CheckHealth(ctx context.Context, service string) ([]mcp.Nod
 
 // fixture is a Server over a memory registry, with a connected client.
 type fixture struct {
-	reg     *memory.Registry
-	caller  *testCaller
-	server  *mcp.Server
-	session *sdk.ClientSession
-	changed chan struct{} // a notifications/tools/list_changed arrived
+	reg      *memory.Registry
+	caller   *testCaller
+	server   *mcp.Server
+	session  *sdk.ClientSession
+	changed  chan struct{} // a notifications/tools/list_changed arrived
 	progress chan *sdk.ProgressNotificationParams
 }
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/broker/memory"
