@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build demo test consul vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build demo test consul node-deps vet fmt-check tidy-check bench fuzz clean
 
 all: build
 
@@ -23,10 +23,15 @@ demo: build
 consul:
 	@bash scripts/install-consul.sh >/dev/null
 
+## node-deps: install the TypeScript MCP client of the e2e tests, once per lock file (cached)
+node-deps:
+	@bash scripts/install-node-deps.sh >/dev/null
+
 ## test: the whole suite, with the race detector, against real NATS and Consul
-## (builds the Consul agent on the first run on a machine, then reuses it)
+## (builds the Consul agent and installs the Node MCP client on the first run on a
+## machine, then reuses them)
 test: vet
-	CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
+	CONSUL_BIN="$$(bash scripts/install-consul.sh)" MICRO_MCP_NODE_MODULES="$$(bash scripts/install-node-deps.sh)" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
