@@ -3,6 +3,7 @@ package mcp
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,6 +58,8 @@ type endpointTool struct {
 	inputWrapped  bool
 	outputWrapped bool
 	filterNames   []string
+	// The schemas as JSON, written once: tools/list then copies bytes.
+	input, output json.RawMessage
 }
 
 // sdkTool is the tool as the SDK serves it.
@@ -64,10 +67,16 @@ func (t *endpointTool) sdkTool() *sdk.Tool {
 	readOnly := t.info.ReadOnly
 	destructive := !readOnly
 	openWorld := true
+	if t.input == nil {
+		t.input, _ = json.Marshal(t.info.InputSchema)
+		if t.info.OutputSchema != nil {
+			t.output, _ = json.Marshal(t.info.OutputSchema)
+		}
+	}
 	tool := &sdk.Tool{
 		Name:        t.info.Name,
 		Description: t.info.Description,
-		InputSchema: t.info.InputSchema,
+		InputSchema: t.input,
 		Annotations: &sdk.ToolAnnotations{
 			Title:           t.info.Service + " " + t.info.Endpoint,
 			ReadOnlyHint:    readOnly,
@@ -76,8 +85,8 @@ func (t *endpointTool) sdkTool() *sdk.Tool {
 			OpenWorldHint:   &openWorld,
 		},
 	}
-	if t.info.OutputSchema != nil {
-		tool.OutputSchema = t.info.OutputSchema
+	if t.output != nil {
+		tool.OutputSchema = t.output
 	}
 	return tool
 }
