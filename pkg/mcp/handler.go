@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"google.golang.org/grpc/codes"
 
 	"github.com/microtools/micro/pkg/call"
 )
@@ -128,8 +129,9 @@ func (s *Server) gather(ctx, callCtx context.Context, req *sdk.CallToolRequest, 
 	case err == nil:
 		result.Complete = true
 	case errors.Is(err, errStopGathering):
-	case callCtx.Err() != nil && ctx.Err() == nil:
-		// The call's own timeout: answer with what came.
+	case ctx.Err() == nil && (callCtx.Err() != nil || timedOut(err)):
+		// The call's own timeout (which the server may report before the
+		// local timer fires): answer with what came.
 		result.Stopped = stoppedTimeout
 	default:
 		return s.callError(t, err)
@@ -142,6 +144,17 @@ func (s *Server) gather(ctx, callCtx context.Context, req *sdk.CallToolRequest, 
 		Content:           []sdk.Content{&sdk.TextContent{Text: string(data)}},
 		StructuredContent: json.RawMessage(data),
 	}
+}
+
+// timedOut tells whether err is a deadline: the context's, or the
+// DeadlineExceeded status the server answered with once its copy of the
+// deadline passed.
+func timedOut(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	report, ok := call.DescribeStatus(err, nil)
+	return ok && report.Code == codes.DeadlineExceeded
 }
 
 // callError is the tool error of a failed call: a line that says what
