@@ -97,14 +97,30 @@ type described struct {
 }
 
 // recordKey identifies what a description holds for: the service, its
-// version and its nodes (a restarted node may serve another API).
+// version and its nodes with their metadata (a restarted node, or one with
+// another descriptor fingerprint, may serve another API).
 func recordKey(svc *registry.Service) string {
-	ids := make([]string, 0, len(svc.Nodes))
+	nodes := make([]string, 0, len(svc.Nodes))
 	for _, n := range svc.Nodes {
-		ids = append(ids, n.ID)
+		nodes = append(nodes, nodeSignature(n))
 	}
-	slices.Sort(ids)
-	return svc.Name + "\x00" + svc.Version + "\x00" + strings.Join(ids, "\x00")
+	slices.Sort(nodes)
+	return svc.Name + "\x00" + svc.Version + "\x00" + strings.Join(nodes, "\x00")
+}
+
+// nodeSignature is a node's ID, address and metadata in one string.
+func nodeSignature(n *registry.Node) string {
+	var b strings.Builder
+	b.WriteString(n.ID)
+	b.WriteByte('\x01')
+	b.WriteString(n.Address)
+	for _, k := range sortedKeys(n.Metadata) {
+		b.WriteByte('\x01')
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(n.Metadata[k])
+	}
+	return b.String()
 }
 
 // build lists the registry and makes the tools.

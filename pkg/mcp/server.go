@@ -226,8 +226,10 @@ func (s *Server) follow(ctx context.Context) {
 			}
 			// Whatever happened while there was no watch.
 			signal()
+			seen := map[string]string{}
 			for {
-				if _, err := w.Next(); err != nil {
+				ev, err := w.Next()
+				if err != nil {
 					w.Stop()
 					if ctx.Err() == nil {
 						s.opts.Logger.Warn("registry watch ended", "registry", s.opts.Registry.String(), "error", err)
@@ -235,7 +237,9 @@ func (s *Server) follow(ctx context.Context) {
 					}
 					break
 				}
-				signal()
+				if changes(seen, ev) {
+					signal()
+				}
 			}
 		}
 	})
@@ -265,6 +269,36 @@ func (s *Server) follow(ctx context.Context) {
 		}
 		cancel()
 	}
+}
+
+// changes tells whether a watch event may change the tools, and notes what
+// it says in seen: a heartbeat (an update that repeats what is known of
+// the node) does not.
+func changes(seen map[string]string, ev *registry.Event) bool {
+	if ev == nil || ev.Service == nil {
+		return true
+	}
+	changed := false
+	for _, n := range ev.Service.Nodes {
+		key := ev.Service.Name + "\x00" + ev.Service.Version + "\x00" + n.ID
+		if ev.Type == registry.EventDelete {
+			delete(seen, key)
+			changed = true
+			continue
+		}
+		sig := nodeSignature(n) + "\x00" + endpointsSignature(ev.Service.Endpoints)
+		if seen[key] != sig {
+			seen[key] = sig
+			changed = true
+		}
+	}
+	return changed || len(ev.Service.Nodes) == 0
+}
+
+// endpointsSignature sums up a record's endpoint list.
+func endpointsSignature(endpoints []*registry.Endpoint) string {
+	data, _ := json.Marshal(endpoints)
+	return string(data)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
