@@ -205,4 +205,3 @@ func TestMCPTools(t *testing.T) {
 	bad := micro(t, callEnv(b, t.TempDir()), "mcp", "serve", "--address", "0.0.0.0:0")
 	assertCleanError(t, bad, 2, "--auth-token")
 }
-
