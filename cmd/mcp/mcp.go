@@ -267,6 +267,7 @@ func newServer(ctx context.Context, opts *Options, logger *slog.Logger) (*mcp.Se
 		ReadOnly:             opts.ReadOnly,
 		Headers:              headers,
 		Timeout:              opts.Runtime.Timeout(),
+		DescribeTimeout:      opts.Runtime.Timeout(),
 		MaxResponseBytes:     opts.MaxResponseBytes,
 		MaxStreamMessages:    opts.MaxStreamMessages,
 		Descriptions:         opts.Descriptions,
@@ -290,7 +291,9 @@ func serveRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer closeAll()
-	startCtx, cancel := context.WithTimeout(ctx, opts.Runtime.Timeout())
+	// Each service's description has its own time limit; the first sync
+	// as a whole only needs a bound.
+	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	err = srv.Start(startCtx)
 	cancel()
 	if err != nil {
@@ -338,14 +341,14 @@ func (nopWriteCloser) Close() error { return nil }
 func toolsRun(ctx context.Context, opts *Options) error {
 	ios := opts.Runtime.IO
 	logger := slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(ctx, opts.Runtime.Timeout())
-	defer cancel()
 	srv, closeAll, err := newServer(ctx, opts, logger)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	if err := srv.Sync(ctx); err != nil {
+	syncCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := srv.Sync(syncCtx); err != nil {
 		return err
 	}
 	tools := srv.Tools()

@@ -171,7 +171,7 @@ func (s *Server) build(ctx context.Context) (*catalog, error) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			dctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+			dctx, cancel := context.WithTimeout(ctx, s.opts.DescribeTimeout)
 			defer cancel()
 			services, err := s.opts.Caller.Describe(dctx, j.svc)
 			j.desc, j.err = described{services: services}, err

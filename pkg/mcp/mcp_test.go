@@ -3,6 +3,7 @@ package mcp_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -525,5 +526,48 @@ func TestPublishAndReadTopic(t *testing.T) {
 	}
 	if pub := f.call(t, "publish", `{"topic":"greeter.*","body":{}}`); !pub.IsError {
 		t.Errorf("publish to a wildcard should fail: %s", text(pub))
+	}
+}
+
+// A service whose node never answers, or is gone, costs its own
+// description's time limit and its tools, not the others'.
+func TestServiceThatDoesNotAnswer(t *testing.T) {
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Close() })
+	go func() {
+		for {
+			conn, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() }) // held open, never answered
+		}
+	}()
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goneAddr := gone.Addr().String()
+	gone.Close()
+	start := time.Now()
+	f := newFixture(t, mcp.Options{DescribeTimeout: 500 * time.Millisecond}, func(reg registry.Registry) {
+		register(t, reg, "greeter", startGreeter(t))
+		register(t, reg, "hung", hung.Addr().String())
+		register(t, reg, "gone", goneAddr)
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the first sync took %s; each description should stop after 500ms", took)
+	}
+	if f.tools(t)["greeter_Greeter_Hello"] == nil {
+		t.Fatal("greeter_Greeter_Hello is missing")
+	}
+	out := text(f.call(t, "list_services", `{}`))
+	for _, want := range []string{`"name":"hung"`, `"name":"gone"`, `"error":`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list_services should show %s: %s", want, out)
+		}
 	}
 }

@@ -24,6 +24,9 @@ const (
 	DefaultMaxResponseBytes  = 1 << 20
 	DefaultMaxStreamMessages = 100
 	DefaultDebounce          = 250 * time.Millisecond
+	DefaultDescribeTimeout   = 10 * time.Second
+	// syncTimeout bounds one rebuild of the tools after a registry change.
+	syncTimeout = 5 * time.Minute
 	// describeConcurrency bounds how many services are described at once.
 	describeConcurrency = 8
 )
@@ -73,6 +76,10 @@ type Options struct {
 	// Logger is told of services that cannot be described and of watch
 	// errors. Nil: nothing is logged.
 	Logger *slog.Logger
+	// DescribeTimeout bounds the description of one service, so that a
+	// service that does not answer costs only this and its tools. Zero:
+	// DefaultDescribeTimeout.
+	DescribeTimeout time.Duration
 	// Debounce is how long the server waits after a registry change for
 	// more before it rebuilds the tools. Zero: DefaultDebounce.
 	Debounce time.Duration
@@ -118,6 +125,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Debounce <= 0 {
 		opts.Debounce = DefaultDebounce
+	}
+	if opts.DescribeTimeout <= 0 {
+		opts.DescribeTimeout = DefaultDescribeTimeout
 	}
 	switch opts.Descriptions {
 	case "":
@@ -263,7 +273,7 @@ func (s *Server) follow(ctx context.Context) {
 		case <-changed:
 		default:
 		}
-		syncCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+		syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
 		if err := s.Sync(syncCtx); err != nil && ctx.Err() == nil {
 			s.opts.Logger.Warn("update the tools", "registry", s.opts.Registry.String(), "error", err)
 		}
