@@ -156,9 +156,13 @@ type testCaller struct {
 	calls []*mcp.Request
 }
 
-func newTestCaller(t testing.TB, reg registry.Registry) *testCaller {
+func newTestCaller(t testing.TB, reg registry.Registry, cacheDir ...string) *testCaller {
 	t.Helper()
-	client, err := call.NewClient(call.ClientOptions{Registry: reg})
+	opts := call.ClientOptions{Registry: reg}
+	if len(cacheDir) > 0 {
+		opts.CacheDir = cacheDir[0]
+	}
+	client, err := call.NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,14 +243,14 @@ type fixture struct {
 // newFixture builds a Server with opts (Registry and Caller filled in),
 // after setup has registered what it wants, starts it and connects a client
 // through the SDK's in-memory transport.
-func newFixture(t *testing.T, opts mcp.Options, setup func(reg registry.Registry)) *fixture {
+func newFixture(t *testing.T, opts mcp.Options, setup func(reg registry.Registry), cacheDir ...string) *fixture {
 	t.Helper()
 	f := &fixture{reg: memory.New(), changed: make(chan struct{}, 16), progress: make(chan *sdk.ProgressNotificationParams, 16)}
 	t.Cleanup(func() { f.reg.Close() })
 	if setup != nil {
 		setup(f.reg)
 	}
-	f.caller = newTestCaller(t, f.reg)
+	f.caller = newTestCaller(t, f.reg, cacheDir...)
 	opts.Registry, opts.Caller = f.reg, f.caller
 	if opts.Debounce == 0 {
 		opts.Debounce = 20 * time.Millisecond

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -78,6 +79,27 @@ func TestListTools(t *testing.T) {
 	}
 	if ann := tools["shop_Shop_Delete"].Annotations; ann == nil || ann.ReadOnlyHint {
 		t.Errorf("shop_Shop_Delete should not be marked read-only: %+v", ann)
+	}
+}
+
+// Comments survive pkg/call's on-disk descriptor cache: a second server,
+// reading the cache the first one wrote, describes the tools the same way.
+func TestCommentsThroughDescriptorCache(t *testing.T) {
+	cache := t.TempDir()
+	addr := startKitchen(t)
+	setup := func(reg registry.Registry) { register(t, reg, "kitchen", addr) }
+	cold := newFixture(t, mcp.Options{}, setup, cache).tools(t)["kitchen_Kitchen_Place"]
+	if entries, err := os.ReadDir(cache); err != nil || len(entries) == 0 {
+		t.Fatalf("the descriptor cache %s is empty (%v)", cache, err)
+	}
+	warm := newFixture(t, mcp.Options{}, setup, cache).tools(t)["kitchen_Kitchen_Place"]
+	for name, tool := range map[string]*sdk.Tool{"cold": cold, "warm": warm} {
+		if tool == nil || !strings.Contains(tool.Description, "Place answers with the order it was given.") {
+			t.Errorf("%s cache: description %+v", name, tool)
+		}
+	}
+	if schemaJSON(t, cold.InputSchema) != schemaJSON(t, warm.InputSchema) {
+		t.Error("the schema read from the cache differs from the one fetched")
 	}
 }
 
