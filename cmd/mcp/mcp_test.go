@@ -333,12 +333,13 @@ func TestServeStdio(t *testing.T) {
 	})
 }
 
-// The command over streamable HTTP with a bearer token.
+// The command over streamable HTTP with a bearer token: list, call, and a
+// new service announced live on the session's event stream.
 func TestServeHTTP(t *testing.T) {
 	fx := newNATSFixture(t, env(t, nil))
 	ios, _, _, _ := iostreams.Test()
 	ready := make(chan string, 1)
-	serve(t, fx.factory(t, ios), func(addr string) { ready <- addr }, "--address", "127.0.0.1:0", "--auth-token", "s3cret", "--read-only")
+	serve(t, fx.factory(t, ios), func(addr string) { ready <- addr }, "--address", "127.0.0.1:0", "--auth-token", "s3cret", "--deny", "*/Greeter.Stream")
 	var addr string
 	select {
 	case addr = <-ready:
@@ -347,22 +348,39 @@ func TestServeHTTP(t *testing.T) {
 	}
 	url := "http://" + addr + "/mcp"
 
-	resp, err := http.Post(url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("without the token: want 401, have %d", resp.StatusCode)
+	for _, header := range []string{"", "Bearer wrong"} {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: want 401, have %d", header, resp.StatusCode)
+		}
 	}
 
 	client := &http.Client{Transport: bearer{token: "s3cret", next: http.DefaultTransport}}
-	session := connect(t, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: client}, make(chan struct{}, 1))
-	if hasTool(t, session, "greeter_Greeter_Hello") {
-		t.Error("--read-only should hide greeter_Greeter_Hello (not marked free of side effects)")
+	changed := make(chan struct{}, 4)
+	session := connect(t, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: client}, changed)
+	if hasTool(t, session, "greeter_Greeter_Stream") {
+		t.Error("--deny '*/Greeter.Stream' should hide greeter_Greeter_Stream")
 	}
-	if out, isErr := callText(t, session, "list_services", map[string]any{}); isErr || !strings.Contains(out, `"name":"greeter"`) {
-		t.Errorf("list_services: %v %s", isErr, out)
+	if out, isErr := callText(t, session, "greeter_Greeter_Hello", map[string]any{"name": "Ada"}); isErr || !strings.Contains(out, "Hello Ada") {
+		t.Errorf("greeter_Greeter_Hello: %v %s", isErr, out)
+	}
+	fx.register(t, "hello", startGreeter(t))
+	select {
+	case <-changed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no notifications/tools/list_changed over HTTP after a service registered")
+	}
+	if !hasTool(t, session, "hello_Greeter_Hello") {
+		t.Error("no hello_Greeter_Hello after the change")
 	}
 }
 
