@@ -74,6 +74,9 @@ func (c *clientCaller) Describe(ctx context.Context, svc *registry.Service) ([]p
 }
 
 func (c *clientCaller) Call(ctx context.Context, req *mcp.Request, onResponse func(json.RawMessage) error) error {
+	if req.Protocol == "mucp" {
+		return fmt.Errorf("%s %s: calls to go-micro mucp services need the HTTP transport of pkg/client, which this build does not have yet", req.Service, req.Endpoint)
+	}
 	resolver := c.client.Resolver(req.Service)
 	format := call.NewJSONFormatter(resolver, call.FormatOptions{})
 	handler := call.HandlerFuncs{Response: func(msg proto.Message) error {

@@ -47,6 +47,10 @@ type Request struct {
 	Body json.RawMessage
 	// Headers are the request metadata of the call.
 	Headers map[string][]string
+	// Protocol is what the service's nodes say they speak ("grpc", or
+	// "mucp" for go-micro's RPC over HTTP), from their "protocol"
+	// metadata when the tool was made; empty when they say nothing.
+	Protocol string
 }
 
 // Endpoint kinds, as Request.Kind and describe_service say them.

@@ -55,6 +55,7 @@ type endpointTool struct {
 	key           toolKey
 	short, long   string
 	call          string // Request.Endpoint
+	protocol      string // Request.Protocol
 	inputWrapped  bool
 	outputWrapped bool
 	filterNames   []string
@@ -288,6 +289,7 @@ func (s *Server) fromDescriptors(svc *registry.Service, services []protoreflect.
 				short:       sanitizeName(svc.Name + "_" + string(sd.Name()) + "_" + string(md.Name())),
 				long:        sanitizeName(svc.Name + "_" + string(sd.FullName()) + "_" + string(md.Name())),
 				call:        full,
+				protocol:    protocolOf(svc),
 				filterNames: filterNames,
 				info: ToolInfo{
 					Service:  svc.Name,
@@ -353,6 +355,7 @@ func (s *Server) fromRecord(svc *registry.Service) (tools []*endpointTool, infos
 			short:       short,
 			long:        sanitizeName(svc.Name + "_" + full),
 			call:        callName,
+			protocol:    protocolOf(svc),
 			filterNames: filterNames,
 			info: ToolInfo{
 				Service:    svc.Name,
@@ -374,6 +377,16 @@ func (s *Server) fromRecord(svc *registry.Service) (tools []*endpointTool, infos
 		tools = append(tools, t)
 	}
 	return tools, infos
+}
+
+// protocolOf is the "protocol" metadata of a record's nodes.
+func protocolOf(svc *registry.Service) string {
+	for _, n := range svc.Nodes {
+		if p := n.Metadata["protocol"]; p != "" {
+			return p
+		}
+	}
+	return ""
 }
 
 // notServed says why an endpoint gets no tool, or "" when it gets one.

@@ -35,7 +35,7 @@ func (s *Server) endpointHandler(t *endpointTool) sdk.ToolHandler {
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 		defer cancel()
-		r := &Request{Service: t.info.Service, Endpoint: t.call, Kind: t.info.Kind, Body: body, Headers: s.headers()}
+		r := &Request{Service: t.info.Service, Endpoint: t.call, Kind: t.info.Kind, Body: body, Headers: s.headers(), Protocol: t.protocol}
 		if t.info.Kind == KindServerStream {
 			return s.gather(ctx, callCtx, req, t, r), nil
 		}

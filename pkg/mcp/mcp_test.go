@@ -495,6 +495,11 @@ func TestRecordOnlyEndpoints(t *testing.T) {
 	if tool == nil {
 		t.Fatalf("no legacy_Legacy_Call in %v", names(f.tools(t)))
 	}
+	// The caller is told the protocol, to route (or refuse) the call.
+	f.call(t, "legacy_Legacy_Call", `{"name":"a"}`)
+	if last := f.caller.calls[len(f.caller.calls)-1]; last.Protocol != "mucp" || last.Endpoint != "Legacy.Call" {
+		t.Errorf("the caller was asked %+v", last)
+	}
 	s := compile(t, "legacy", tool.InputSchema)
 	if err := validate(s, `{"name":"a","count":1,"tags":["x"],"labels":{"k":"v"},"raw":"aGk=","inner":{"ok":true}}`); err != nil {
 		t.Errorf("record schema refuses a good request: %v", err)
