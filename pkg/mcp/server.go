@@ -228,6 +228,9 @@ func (s *Server) follow(ctx context.Context) {
 		for ctx.Err() == nil {
 			w, err := s.opts.Registry.Watch(ctx)
 			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
 				s.opts.Logger.Warn("watch the registry", "registry", s.opts.Registry.String(), "error", err)
 				if !sleep(ctx, backoff) {
 					return
