@@ -4,7 +4,6 @@ package mcp
 // MCP server to another client changes only this file.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,7 +85,11 @@ func (c *clientCaller) Call(ctx context.Context, req *mcp.Request, onResponse fu
 		}
 		return onResponse(data)
 	}}
-	supplier := call.NewJSONSupplier(bytes.NewReader(req.Body), resolver)
+	values, err := req.Values()
+	if err != nil {
+		return err
+	}
+	supplier := call.NewJSONSupplier(values, resolver)
 	return c.client.Call(ctx, req.Service, req.Endpoint, supplier, handler, call.WithHeaders(metadata.MD(req.Headers)))
 }
 

@@ -133,9 +133,10 @@ go or change their API.
 
 Each endpoint is a tool named service_Service_Method (greeter_Greeter_Hello)
 whose input schema comes from the request message and output schema from
-the response. Unary and server-streaming endpoints are served; a stream
-answers with the messages gathered up to --max-stream-messages or the
---timeout, with a progress notification for each. Built-in tools:
+the response. Client- and bidirectional-streaming tools take
+{"requests": [...]}; server- and bidirectional-streaming ones answer with
+the messages gathered up to --max-stream-messages or the --timeout, with a
+progress notification for each. Built-in tools:
 list_services, describe_service, check_health, and, when allowed,
 publish (--allow-publish) and read_topic (--allow-read-topic).
 

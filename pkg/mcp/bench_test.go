@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkMCPListTools measures tools/list through the SDK's client for
-// 100 and 1,000 registered services (each a greeter, two tools apiece, all
+// 100 and 1,000 registered services (each a greeter, four tools apiece, all
 // served by one gRPC server on 127.0.0.1). ns/op is one full tools/list
 // (every page); the metrics are the tool count, the cold sync (every
 // service described through reflection) and a warm one (nothing changed:
@@ -71,7 +71,7 @@ func BenchmarkMCPListTools(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if want := 2*n + 3; count != want {
+			if want := 4*n + 3; count != want {
 				b.Fatalf("want %d tools, have %d", want, count)
 			}
 			b.ReportMetric(float64(count), "tools")

@@ -1,9 +1,12 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -20,9 +23,10 @@ type Caller interface {
 	// ErrNoDescriptors for a service that has none to give (a go-micro
 	// mucp service); its tools are then made from its registry record.
 	Describe(ctx context.Context, svc *registry.Service) ([]protoreflect.ServiceDescriptor, error)
-	// Call calls one endpoint with req.Body as the JSON request and hands
-	// each response, as JSON in the protobuf JSON mapping, to onResponse:
-	// one for a unary endpoint, each in turn for a server-streaming one.
+	// Call calls one endpoint with req.Body as the JSON request (or
+	// requests) and hands each response, as JSON in the protobuf JSON
+	// mapping, to onResponse: one for a unary or client-streaming
+	// endpoint, each in turn for a server- or bidirectional-streaming one.
 	// An error from onResponse ends the call and is returned. A call that
 	// the service answered with an error status returns an error that
 	// carries the status (status.FromError and errors.As with a
@@ -41,9 +45,11 @@ type Request struct {
 	// ("greeter.v1.Greeter.Hello") for endpoints from descriptors, or the
 	// registry record's endpoint name ("Greeter.Hello") for the others.
 	Endpoint string
-	// Kind is how the endpoint streams: KindUnary or KindServerStream.
+	// Kind is how the endpoint streams: KindUnary, KindServerStream,
+	// KindClientStream or KindBidiStream.
 	Kind string
-	// Body is the request as a JSON object.
+	// Body is the request as a JSON object; for KindClientStream and
+	// KindBidiStream, a JSON array of the requests to send in order.
 	Body json.RawMessage
 	// Headers are the request metadata of the call.
 	Headers map[string][]string
@@ -76,3 +82,22 @@ type NodeHealth struct {
 // describe itself (no reflection, or a protocol without descriptors). Its
 // tools are made from the field lists of its registry record.
 var ErrNoDescriptors = errors.New("mcp: no descriptors")
+
+// Values returns the request, or the requests of a client- or
+// bidirectional-streaming call, as a stream of JSON values one a line (what
+// a JSON request supplier reads).
+func (r *Request) Values() (io.Reader, error) {
+	if r.Kind != KindClientStream && r.Kind != KindBidiStream {
+		return bytes.NewReader(r.Body), nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(r.Body, &list); err != nil {
+		return nil, fmt.Errorf("mcp: the requests of %s are not a JSON array: %w", r.Endpoint, err)
+	}
+	var b bytes.Buffer
+	for _, v := range list {
+		b.Write(v)
+		b.WriteByte('\n')
+	}
+	return &b, nil
+}

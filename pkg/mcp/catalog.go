@@ -278,7 +278,7 @@ func (s *Server) fromDescriptors(svc *registry.Service, services []protoreflect.
 				ReadOnly: readOnlyMethod(md),
 			}
 			filterNames := []string{string(sd.Name()) + "." + string(md.Name()), full, string(sd.FullName()) + "/" + string(md.Name())}
-			info.NotServed = s.notServed(svc.Name, info, filterNames)
+			info.NotServed = s.notServed(svc.Name, info, filterNames, false)
 			infos = append(infos, info)
 			if info.NotServed != "" {
 				tools = append(tools, nil)
@@ -303,8 +303,12 @@ func (s *Server) fromDescriptors(svc *registry.Service, services []protoreflect.
 				methodText = cleanText(comment(md), s.opts.MaxDescriptionLength)
 			}
 			t.info.Description = joinLines(s.ownLine(svc.Name, full, info), methodText)
-			t.info.InputSchema, t.inputWrapped = MessageSchema(md.Input(), true, describe, s.opts.MaxDescriptionLength)
-			if info.Kind == KindServerStream {
+			if streamsIn(info.Kind) {
+				t.info.InputSchema = requestsSchema(md.Input(), describe, s.opts.MaxDescriptionLength)
+			} else {
+				t.info.InputSchema, t.inputWrapped = MessageSchema(md.Input(), true, describe, s.opts.MaxDescriptionLength)
+			}
+			if streamsOut(info.Kind) {
 				t.info.OutputSchema = streamSchema(md.Output(), describe, s.opts.MaxDescriptionLength)
 			} else {
 				t.info.OutputSchema, t.outputWrapped = MessageSchema(md.Output(), false, describe, s.opts.MaxDescriptionLength)
@@ -343,7 +347,7 @@ func (s *Server) fromRecord(svc *registry.Service) (tools []*endpointTool, infos
 			info.Response = ep.Response.Name
 		}
 		filterNames := []string{ep.Name, full}
-		info.NotServed = s.notServed(svc.Name, info, filterNames)
+		info.NotServed = s.notServed(svc.Name, info, filterNames, true)
 		infos = append(infos, info)
 		if info.NotServed != "" {
 			tools = append(tools, nil)
@@ -390,10 +394,13 @@ func protocolOf(svc *registry.Service) string {
 }
 
 // notServed says why an endpoint gets no tool, or "" when it gets one.
-func (s *Server) notServed(service string, info EndpointInfo, filterNames []string) string {
+// fromRecord: only unary and server-streaming endpoints of registry records
+// are served (what a record says of other streams is not enough to call
+// them).
+func (s *Server) notServed(service string, info EndpointInfo, filterNames []string, fromRecord bool) string {
 	switch {
-	case info.Kind != KindUnary && info.Kind != KindServerStream:
-		return info.Kind + " endpoints are not served as tools"
+	case fromRecord && streamsIn(info.Kind):
+		return info.Kind + " endpoints known only from a registry record are not served as tools"
 	case !s.filter.AllowsEndpoint(service, filterNames...):
 		return "not allowed by --allow/--deny"
 	case s.opts.ReadOnly && !info.ReadOnly:
@@ -410,8 +417,13 @@ func (s *Server) ownLine(service, endpoint string, info EndpointInfo) string {
 		line += fmt.Sprintf(" (%s -> %s)", info.Request, info.Response)
 	}
 	line += "."
-	if info.Kind == KindServerStream {
+	switch info.Kind {
+	case KindServerStream:
 		line += fmt.Sprintf(" Server-streaming: answers with the messages received, at most %d, within %s.", s.opts.MaxStreamMessages, s.opts.Timeout)
+	case KindClientStream:
+		line += " Client-streaming: sends the requests given, in order, and answers with the one response."
+	case KindBidiStream:
+		line += fmt.Sprintf(" Bidirectional streaming: sends the requests given, in order, and answers with the messages received, at most %d, within %s.", s.opts.MaxStreamMessages, s.opts.Timeout)
 	}
 	if info.ReadOnly {
 		line += " Marked free of side effects or idempotent."
@@ -433,6 +445,33 @@ func streamSchema(md protoreflect.MessageDescriptor, describe bool, maxText int)
 			"stopped":  Schema{"type": "string", "description": "why gathering stopped early: max-stream-messages, max-response-bytes or timeout"},
 		},
 		"required": []string{"messages", "count", "complete"},
+	}
+	if len(b.defs) > 0 {
+		s["$defs"] = b.defs
+	}
+	return s
+}
+
+// streamsIn and streamsOut tell whether an endpoint kind takes a stream of
+// requests and answers with a stream of responses.
+func streamsIn(kind string) bool  { return kind == KindClientStream || kind == KindBidiStream }
+func streamsOut(kind string) bool { return kind == KindServerStream || kind == KindBidiStream }
+
+// requestsField is the one property of a tool that sends a stream of
+// requests.
+const requestsField = "requests"
+
+// requestsSchema is the input of a client- or bidirectional-streaming tool:
+// the requests to send.
+func requestsSchema(md protoreflect.MessageDescriptor, describe bool, maxText int) Schema {
+	b := &schemaBuilder{defs: map[string]any{}, input: true, describe: describe, maxText: maxText}
+	s := Schema{
+		"type": "object",
+		"properties": Schema{
+			requestsField: Schema{"type": "array", "items": b.ref(md), "description": "the requests to send, in order; the stream is closed after the last"},
+		},
+		"required":             []string{requestsField},
+		"additionalProperties": false,
 	}
 	if len(b.defs) > 0 {
 		s["$defs"] = b.defs

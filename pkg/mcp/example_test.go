@@ -54,6 +54,8 @@ func ExampleNew() {
 	// list_services builtin
 	// describe_service builtin
 	// check_health builtin
+	// greeter_Greeter_Chat bidi-streaming
+	// greeter_Greeter_Collect client-streaming
 	// greeter_Greeter_Hello unary
 	// greeter_Greeter_Stream server-streaming
 }

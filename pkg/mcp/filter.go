@@ -40,7 +40,8 @@ func parsePatterns(flag string, raw []string) ([]pattern, error) {
 	var out []pattern
 	for _, r := range raw {
 		service, endpoint, hasEndpoint := strings.Cut(strings.TrimSpace(r), "/")
-		if service == "" || hasEndpoint && endpoint == "" || strings.Contains(endpoint, "/") {
+		// The endpoint may be a gRPC path, package.Service/Method: one more '/'.
+		if service == "" || hasEndpoint && (endpoint == "" || strings.HasSuffix(endpoint, "/") || strings.Count(endpoint, "/") > 1) {
 			return nil, fmt.Errorf("mcp: %s pattern %q: want SERVICE or SERVICE/ENDPOINT, such as greeter or greeter/Greeter.Hello", flag, r)
 		}
 		p := pattern{service: service, endpoint: endpoint}

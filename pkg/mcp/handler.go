@@ -29,14 +29,14 @@ var errStopGathering = errors.New("mcp: enough messages gathered")
 // structured content and as JSON text; a failed call is a tool error.
 func (s *Server) endpointHandler(t *endpointTool) sdk.ToolHandler {
 	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
-		body, err := requestBody(req.Params.Arguments, t.inputWrapped)
+		body, err := requestBody(req.Params.Arguments, t.inputWrapped, streamsIn(t.info.Kind))
 		if err != nil {
 			return toolError(fmt.Sprintf("%s: %v", t.info.Name, err), nil), nil
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 		defer cancel()
 		r := &Request{Service: t.info.Service, Endpoint: t.call, Kind: t.info.Kind, Body: body, Headers: s.headers(), Protocol: t.protocol}
-		if t.info.Kind == KindServerStream {
+		if streamsOut(t.info.Kind) {
 			return s.gather(ctx, callCtx, req, t, r), nil
 		}
 		var response json.RawMessage
@@ -63,15 +63,28 @@ func (s *Server) endpointHandler(t *endpointTool) sdk.ToolHandler {
 	}
 }
 
-// requestBody is the JSON request of a call: the arguments object, or its
-// "value" for a request that is not an object.
-func requestBody(args json.RawMessage, wrapped bool) (json.RawMessage, error) {
+// requestBody is the JSON request of a call: the arguments object, its
+// "value" for a request that is not an object, or the array of its
+// "requests" for a stream of them.
+func requestBody(args json.RawMessage, wrapped, stream bool) (json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(args)
 	if len(trimmed) == 0 || string(trimmed) == "null" {
 		trimmed = []byte("{}")
 	}
 	if trimmed[0] != '{' {
 		return nil, errors.New("the arguments are not a JSON object")
+	}
+	if stream {
+		var obj struct {
+			Requests []json.RawMessage `json:"requests"`
+		}
+		if err := json.Unmarshal(trimmed, &obj); err != nil {
+			return nil, fmt.Errorf("the arguments need %q, an array of requests: %w", requestsField, err)
+		}
+		if obj.Requests == nil {
+			return nil, fmt.Errorf("the arguments need %q, an array of requests", requestsField)
+		}
+		return json.Marshal(obj.Requests)
 	}
 	if !wrapped {
 		return trimmed, nil

@@ -1,7 +1,6 @@
 package mcp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,7 +212,11 @@ func (c *testCaller) Call(ctx context.Context, req *mcp.Request, onResponse func
 		}
 		return onResponse(data)
 	}}
-	return c.client.Call(ctx, req.Service, req.Endpoint, call.NewJSONSupplier(bytes.NewReader(req.Body), resolver), handler, call.WithHeaders(metadata.MD(req.Headers)))
+	values, err := req.Values()
+	if err != nil {
+		return err
+	}
+	return c.client.Call(ctx, req.Service, req.Endpoint, call.NewJSONSupplier(values, resolver), handler, call.WithHeaders(metadata.MD(req.Headers)))
 }
 
 func (c *testCaller) CheckHealth(ctx context.Context, service string) ([]mcp.NodeHealth, error) {

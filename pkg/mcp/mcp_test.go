@@ -37,7 +37,7 @@ func TestListTools(t *testing.T) {
 	tools := f.tools(t)
 	want := []string{
 		"list_services", "describe_service", "check_health",
-		"greeter_Greeter_Hello", "greeter_Greeter_Stream",
+		"greeter_Greeter_Hello", "greeter_Greeter_Stream", "greeter_Greeter_Collect", "greeter_Greeter_Chat",
 		"kitchen_Kitchen_Place",
 		"shop_Shop_Lookup", "shop_Shop_Put", "shop_Shop_Delete", "shop_Shop_Watch",
 	}
@@ -179,6 +179,11 @@ func TestSchemasValidate(t *testing.T) {
 			},
 		},
 		{
+			tool:    "greeter_Greeter_Collect",
+			valid:   []string{`{"requests":[{"name":"Ada"},{"name":"Bob","mood":"MOOD_HAPPY"}]}`},
+			invalid: []string{`{}`, `{"requests":{"name":"Ada"}}`, `{"requests":[{"name":1}]}`, `{"name":"Ada"}`},
+		},
+		{
 			tool:    "shop_Shop_Lookup",
 			valid:   []string{`{"sku":"a","region":"eu"}`, `{"sku":"a","region":"eu","note":"n"}`},
 			invalid: []string{`{"sku":"a"}`, `{"region":"eu"}`},
@@ -262,6 +267,32 @@ func TestCallGreeter(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatalf("progress notification %d did not come", i)
 			}
+		}
+	})
+	t.Run("client streaming", func(t *testing.T) {
+		f := newFixture(t, mcp.Options{}, everything(t))
+		res := f.call(t, "greeter_Greeter_Collect", `{"requests":[{"name":"Ada"},{"name":"Bob"}]}`)
+		if res.IsError {
+			t.Fatalf("Collect: %s", text(res))
+		}
+		out := structured(t, res)
+		if out["count"] != float64(2) || !strings.Contains(fmt.Sprint(out["message"]), "Ada") || !strings.Contains(fmt.Sprint(out["message"]), "Bob") {
+			t.Errorf("Collect: want both names greeted, have %v", out)
+		}
+		if res := f.call(t, "greeter_Greeter_Collect", `{"name":"Ada"}`); !res.IsError || !strings.Contains(text(res), "requests") {
+			t.Errorf("Collect without requests: want a tool error naming them, have %s", text(res))
+		}
+	})
+	t.Run("bidirectional streaming", func(t *testing.T) {
+		f := newFixture(t, mcp.Options{}, everything(t))
+		res := f.call(t, "greeter_Greeter_Chat", `{"requests":[{"name":"Ada"},{"name":"Bob"},{"name":"Cy"}]}`)
+		if res.IsError {
+			t.Fatalf("Chat: %s", text(res))
+		}
+		out := structured(t, res)
+		messages, _ := out["messages"].([]any)
+		if len(messages) != 3 || out["complete"] != true || !strings.Contains(fmt.Sprint(messages[2]), "Cy") {
+			t.Errorf("Chat: want 3 answers, the last to Cy, have %v", out)
 		}
 	})
 	t.Run("max stream messages", func(t *testing.T) {
@@ -372,8 +403,8 @@ func TestAllowDenyReadOnly(t *testing.T) {
 		opts mcp.Options
 		want []string
 	}{
-		{"allow a service", mcp.Options{Allow: []string{"greeter"}}, []string{"greeter_Greeter_Hello", "greeter_Greeter_Stream"}},
-		{"deny an endpoint", mcp.Options{Allow: []string{"greeter"}, Deny: []string{"greeter/Greeter.Stream"}}, []string{"greeter_Greeter_Hello"}},
+		{"allow a service", mcp.Options{Allow: []string{"greeter"}}, []string{"greeter_Greeter_Hello", "greeter_Greeter_Stream", "greeter_Greeter_Collect", "greeter_Greeter_Chat"}},
+		{"deny an endpoint", mcp.Options{Allow: []string{"greeter"}, Deny: []string{"greeter/Greeter.Stream", "greeter/greeter.v1.Greeter/C*"}}, []string{"greeter_Greeter_Hello"}},
 		{"deny wins", mcp.Options{Allow: []string{"shop/*"}, Deny: []string{"shop/shop.v1.Shop.Delete", "greeter"}}, []string{"shop_Shop_Lookup", "shop_Shop_Put", "shop_Shop_Watch"}},
 		{"glob over services", mcp.Options{Allow: []string{"*/*.Place", "gree*/Greeter.Hello"}}, []string{"greeter_Greeter_Hello", "kitchen_Kitchen_Place"}},
 		{"read-only", mcp.Options{ReadOnly: true, AllowPublish: true, AllowReadTopic: true, Broker: memory.New()}, []string{"read_topic", "shop_Shop_Lookup", "shop_Shop_Put", "shop_Shop_Watch"}},
@@ -414,7 +445,7 @@ func TestAllowDenyReadOnly(t *testing.T) {
 }
 
 func TestBadFilter(t *testing.T) {
-	for _, allow := range []string{"", "greeter/", "/Hello", "a/b/c", "gree[ter"} {
+	for _, allow := range []string{"", "greeter/", "/Hello", "a/b/c/d", "a/b/", "gree[ter"} {
 		if _, err := mcp.New(mcp.Options{Registry: regmemory.New(), Caller: &testCaller{}, Allow: []string{allow}}); err == nil {
 			t.Errorf("allow %q should be refused", allow)
 		}
@@ -428,7 +459,7 @@ func TestDescribeService(t *testing.T) {
 		t.Fatal(text(res))
 	}
 	out := text(res)
-	for _, want := range []string{`"tool":"greeter_Greeter_Hello"`, `"endpoint":"greeter.v1.Greeter.Collect"`, "client-streaming endpoints are not served", `"request":"greeter.v1.HelloRequest"`} {
+	for _, want := range []string{`"tool":"greeter_Greeter_Hello"`, `"tool":"greeter_Greeter_Collect"`, `"kind":"bidi-streaming"`, `"request":"greeter.v1.HelloRequest"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe_service greeter lacks %s: %s", want, out)
 		}

@@ -397,7 +397,8 @@ type ToolInfo struct {
 	// built-in tool.
 	Service  string `json:"service,omitempty"`
 	Endpoint string `json:"endpoint,omitempty"`
-	// Kind is KindUnary or KindServerStream for an endpoint tool,
+	// Kind is the endpoint's (KindUnary, KindServerStream, ...) for an
+	// endpoint tool,
 	// "builtin" for the others.
 	Kind string `json:"kind"`
 	// ReadOnly is set for endpoints marked as having no side effects or
