@@ -61,6 +61,39 @@ type endpointTool struct {
 	filterNames   []string
 	// The schemas as JSON, written once: tools/list then copies bytes.
 	input, output json.RawMessage
+
+	// proto is the tool this one was copied from, kept with the
+	// description of its record between syncs; it caches the tool's JSON
+	// (encoded) for the name it had (encodedName). Only Sync touches them.
+	proto       *endpointTool
+	encoded     []byte
+	encodedName string
+}
+
+// encodeSchemas writes the schemas as JSON, once, when the tool is made.
+func (t *endpointTool) encodeSchemas() {
+	t.input, _ = json.Marshal(t.info.InputSchema)
+	if t.info.OutputSchema != nil {
+		t.output, _ = json.Marshal(t.info.OutputSchema)
+	}
+}
+
+// encode is the tool as JSON, to tell whether it changed since the last
+// sync; the JSON is made again only when the tool's name changed.
+func (t *endpointTool) encode() ([]byte, error) {
+	p := t
+	if t.proto != nil {
+		p = t.proto
+	}
+	if p.encoded != nil && p.encodedName == t.info.Name {
+		return p.encoded, nil
+	}
+	data, err := json.Marshal(t.sdkTool())
+	if err != nil {
+		return nil, err
+	}
+	p.encoded, p.encodedName = data, t.info.Name
+	return data, nil
 }
 
 // sdkTool is the tool as the SDK serves it.
@@ -68,12 +101,6 @@ func (t *endpointTool) sdkTool() *sdk.Tool {
 	readOnly := t.info.ReadOnly
 	destructive := !readOnly
 	openWorld := true
-	if t.input == nil {
-		t.input, _ = json.Marshal(t.info.InputSchema)
-		if t.info.OutputSchema != nil {
-			t.output, _ = json.Marshal(t.info.OutputSchema)
-		}
-	}
 	tool := &sdk.Tool{
 		Name:        t.info.Name,
 		Description: t.info.Description,
@@ -92,9 +119,16 @@ func (t *endpointTool) sdkTool() *sdk.Tool {
 	return tool
 }
 
-// described is the outcome of describing one record.
+// described is the outcome of describing one record, and the tools made
+// of it (once: a record whose key did not change keeps them).
 type described struct {
 	services []protoreflect.ServiceDescriptor
+	built    *builtTools
+}
+
+type builtTools struct {
+	tools []*endpointTool
+	infos []EndpointInfo
 }
 
 // recordKey identifies what a description holds for: the service, its
@@ -187,9 +221,6 @@ func (s *Server) build(ctx context.Context) (*catalog, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mcp: describe services: %w", err)
 	}
-	s.mu.Lock()
-	s.described = fresh
-	s.mu.Unlock()
 
 	cat := &catalog{byName: map[string]*endpointTool{}}
 	var candidates []*endpointTool
@@ -210,7 +241,12 @@ func (s *Server) build(ctx context.Context) (*catalog, error) {
 			var infos []EndpointInfo
 			switch {
 			case j.err == nil:
-				tools, infos = s.fromDescriptors(j.svc, j.desc.services)
+				if j.desc.built == nil {
+					tools, infos = s.fromDescriptors(j.svc, j.desc.services)
+					j.desc.built = &builtTools{tools: tools, infos: infos}
+					fresh[recordKey(j.svc)] = j.desc
+				}
+				tools, infos = j.desc.built.tools, j.desc.built.infos
 			default:
 				if !errors.Is(j.err, ErrNoDescriptors) {
 					s.describeLog(j.svc, j.err)
@@ -225,7 +261,11 @@ func (s *Server) build(ctx context.Context) (*catalog, error) {
 				seen[info.Endpoint] = true
 				entry.Endpoints = append(entry.Endpoints, info)
 				if t := tools[i]; t != nil {
-					candidates = append(candidates, t)
+					// A copy, named below; handlers keep the copy they
+					// were added with.
+					c := *t
+					c.proto = t
+					candidates = append(candidates, &c)
 				}
 			}
 		}
@@ -234,6 +274,10 @@ func (s *Server) build(ctx context.Context) (*catalog, error) {
 		}
 		cat.services = append(cat.services, entry)
 	}
+
+	s.mu.Lock()
+	s.described = fresh
+	s.mu.Unlock()
 
 	reserved := map[string]bool{}
 	for _, b := range builtinNames {
@@ -313,6 +357,7 @@ func (s *Server) fromDescriptors(svc *registry.Service, services []protoreflect.
 			} else {
 				t.info.OutputSchema, t.outputWrapped = MessageSchema(md.Output(), false, describe, s.opts.MaxDescriptionLength)
 			}
+			t.encodeSchemas()
 			tools = append(tools, t)
 		}
 	}
@@ -378,6 +423,7 @@ func (s *Server) fromRecord(svc *registry.Service) (tools []*endpointTool, infos
 		} else {
 			t.info.OutputSchema = RecordSchema(ep.Response, false)
 		}
+		t.encodeSchemas()
 		tools = append(tools, t)
 	}
 	return tools, infos

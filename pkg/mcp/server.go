@@ -350,7 +350,7 @@ func (s *Server) Sync(ctx context.Context) error {
 	}
 	for _, name := range sortedKeys(cat.byName) {
 		t := cat.byName[name]
-		data, err := json.Marshal(t.sdkTool())
+		data, err := t.encode()
 		if err != nil {
 			s.mu.Unlock()
 			return fmt.Errorf("mcp: tool %s: %w", name, err)
