@@ -6,9 +6,14 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build demo test consul node-deps vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build install demo test consul node-deps vet fmt-check tidy-check bench fuzz clean
 
 all: build
+
+## install: build micro into $(go env GOPATH)/bin, which is on the PATH of
+## most Go set-ups (or add it: export PATH="$$(go env GOPATH)/bin:$$PATH")
+install:
+	$(GO) build -ldflags '$(LDFLAGS)' -o "$$($(GO) env GOPATH)/bin/micro" .
 
 ## build: compile bin/micro and the example services
 build:
@@ -28,10 +33,15 @@ node-deps:
 	@bash scripts/install-node-deps.sh >/dev/null
 
 ## test: the whole suite, with the race detector, against real NATS and Consul
-## (builds the Consul agent and installs the Node MCP client on the first run on a
-## machine, then reuses them)
+## (builds the Consul agent and installs the Node MCP client of the e2e tests on
+## the first run on a machine, then reuses them); fails when either cannot be had
+CONSUL_INSTALL ?= bash scripts/install-consul.sh
+NODE_DEPS_INSTALL ?= bash scripts/install-node-deps.sh
 test: vet
-	CONSUL_BIN="$$(bash scripts/install-consul.sh)" MICRO_MCP_NODE_MODULES="$$(bash scripts/install-node-deps.sh)" $(GO) test -race -count=1 -timeout 30m ./...
+	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
+	node_modules="$$($(NODE_DEPS_INSTALL))" && [ -n "$$node_modules" ] || { echo "make test: no MCP test client: '$(NODE_DEPS_INSTALL)' failed (see above); it needs Node 20 and npm" >&2; exit 1; }; \
+	echo "MICRO_MCP_NODE_MODULES=$$node_modules CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	CONSUL_BIN="$$consul_bin" MICRO_MCP_NODE_MODULES="$$node_modules" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
