@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -302,7 +303,7 @@ func serveRun(ctx context.Context, opts *Options) error {
 	}
 	if opts.Address == "" {
 		err := srv.Run(ctx, &sdk.IOTransport{Reader: io.NopCloser(ios.In), Writer: nopWriteCloser{ios.Out}})
-		if err == nil || ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, sdk.ErrConnectionClosed) {
+		if err == nil || ctx.Err() != nil || clientGone(err) {
 			return nil
 		}
 		return fmt.Errorf("mcp over stdio: %w", err)
@@ -333,6 +334,13 @@ func serveHTTP(ctx context.Context, opts *Options, srv *mcp.Server) error {
 	defer cancel()
 	_ = httpServer.Shutdown(shutdownCtx)
 	return nil
+}
+
+// clientGone tells whether a stdio session ended because the client closed
+// its end: the end of input, or a write to a closed pipe.
+func clientGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, sdk.ErrConnectionClosed) ||
+		errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.EPIPE)
 }
 
 type nopWriteCloser struct{ io.Writer }
