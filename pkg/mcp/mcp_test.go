@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -627,5 +629,43 @@ func TestServiceThatDoesNotAnswer(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("list_services should show %s: %s", want, out)
 		}
+	}
+}
+
+func TestHTTPHandler(t *testing.T) {
+	f := newFixture(t, mcp.Options{}, func(reg registry.Registry) { register(t, reg, "greeter", startGreeter(t)) })
+	server := httptest.NewServer(f.server.HTTPHandler("tok"))
+	t.Cleanup(server.Close)
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`
+	cases := []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"no token", nil, http.StatusUnauthorized},
+		{"wrong token", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
+		{"token", map[string]string{"Authorization": "Bearer tok"}, http.StatusOK},
+		{"from a web page", map[string]string{"Authorization": "Bearer tok", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusForbidden},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, server.URL+mcp.HTTPPath, strings.NewReader(initialize))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := server.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("want %d, have %d", tc.want, resp.StatusCode)
+			}
+		})
 	}
 }
