@@ -97,7 +97,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	catalog   *catalog             // the tools of the last Sync
-	served    map[string][]byte    // by name: the JSON of each endpoint tool served
+	served    map[string][]byte    // by name: the JSON of each endpoint tool served, and what its handler uses
 	described map[string]described // by record key
 	builtins  []ToolInfo
 
@@ -350,11 +350,13 @@ func (s *Server) Sync(ctx context.Context) error {
 	}
 	for _, name := range sortedKeys(cat.byName) {
 		t := cat.byName[name]
-		data, err := t.encode()
+		encoded, err := t.encode()
 		if err != nil {
 			s.mu.Unlock()
 			return fmt.Errorf("mcp: tool %s: %w", name, err)
 		}
+		// What the tool's handler uses but the client does not see.
+		data := append(slices.Clip(encoded), fmt.Sprintf("\x00%s\x00%s\x00%v%v", t.call, t.protocol, t.inputWrapped, t.outputWrapped)...)
 		if old, ok := s.served[name]; !ok || string(old) != string(data) {
 			changes = append(changes, change{tool: t, data: data})
 		}
