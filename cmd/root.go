@@ -31,6 +31,7 @@ import (
 	"github.com/microtools/micro/cmd/health"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/cmd/list"
+	mcpcmd "github.com/microtools/micro/cmd/mcp"
 	newcmd "github.com/microtools/micro/cmd/new"
 	"github.com/microtools/micro/cmd/publish"
 	"github.com/microtools/micro/cmd/register"
@@ -160,6 +161,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		describe.NewCmdDescribe(f, globals.Output, nil),
 		health.NewCmdHealth(f, globals.Output, nil),
 		bench.NewCmdBench(f, globals.Output, nil),
+		mcpcmd.NewCmdMCP(f, globals.Output, nil),
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),
