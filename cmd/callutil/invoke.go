@@ -17,6 +17,9 @@ type Call struct {
 	Descriptors *DescriptorFlags
 	Request     *RequestFlags
 
+	// Target, when it is the one-argument form, is resolved into Service
+	// and Endpoint first.
+	Target            TargetSpec
 	Service, Endpoint string
 	// Input holds the requests as JSON values; nil sends none (one empty
 	// request to a method that takes one).
@@ -32,7 +35,18 @@ func (c *Call) Run(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	headers, err := c.Request.Metadata()
+	if c.Target.Joined != "" {
+		target, err := c.Runtime.ResolveTarget(ctx, c.Target, c.Connection.Address, false)
+		if err != nil {
+			return Failure{What: "call " + c.Target.Joined, Service: c.Target.Joined}.Error(err)
+		}
+		c.Service, c.Endpoint = target.Service, target.Endpoint
+	}
+	headers, err := c.Request.RPC()
+	if err != nil {
+		return err
+	}
+	reflectHeaders, err := c.Request.Reflection()
 	if err != nil {
 		return err
 	}
@@ -43,7 +57,7 @@ func (c *Call) Run(ctx context.Context) error {
 		}
 	}
 	failure := Failure{Service: c.Service, Endpoint: c.Endpoint, Address: c.Connection.Address, Timeout: c.Timeout}
-	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, warn)
+	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, reflectHeaders, warn)
 	if err != nil {
 		return failure.Error(err)
 	}

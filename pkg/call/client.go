@@ -51,6 +51,10 @@ type ClientOptions struct {
 
 	// Dial says how to connect to nodes: TLS, timeouts, message sizes.
 	Dial DialOptions
+	// ReflectionHeaders are sent on the reflection requests that describe
+	// services (credentials of servers that authenticate reflection). The
+	// headers of a call are given to Call (WithHeaders) apart.
+	ReflectionHeaders metadata.MD
 
 	// Source, when set, describes every service (.proto files or
 	// protosets, say): servers are not asked through reflection and
@@ -254,10 +258,13 @@ func (e *AttemptsError) Unwrap() []error {
 // and invokes the method as Invoke does, with the requests of supplier and
 // the events told to handler.
 //
-// When the node cannot be reached, or the call fails with Unavailable before
-// any response or response header arrived, the node is reported to the
-// selector (which ejects it for a while) and the call is made again on
-// another node, up to the Retries of the client, with the same requests.
+// When the node cannot be reached, or the connection fails before the
+// request's headers were sent (the request cannot have reached a server),
+// the node is reported to the selector (which ejects it for a while) and
+// the call is made again on another node, up to the Retries of the client,
+// with the same requests. A call that may have reached a server is never
+// made again: an Unavailable status from a server that received it is the
+// call's error (see mayRetryElsewhere).
 // An attempt that fails is told to handler as usual, so handler may see
 // the headers and trailers of more than one attempt. The error of a call
 // that fails on every node is an *AttemptsError.
@@ -296,12 +303,12 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 			trace.NodeSelected(node, version)
 		}
 		tracker := &responseTracker{requests: requests}
-		invoked, err := c.attempt(ctx, service, endpoint, node, version, requests.view(), tracker.wrap(handler), trace, opts)
+		outcome, err := c.attempt(ctx, service, endpoint, node, version, requests.view(), tracker.wrap(handler), trace, opts)
 		done(err)
 		if err == nil {
 			return nil
 		}
-		if !retryable(ctx, err, invoked, tracker, requests) {
+		if !mayRetryElsewhere(ctx, err, outcome) || tracker.answered.Load() || !requests.replayable() {
 			if len(failed) > 0 {
 				return &AttemptsError{Service: service, Errors: append(failed, err)}
 			}
@@ -400,17 +407,16 @@ func (c *Client) versionOf(service string, node *registry.Node) string {
 	return ""
 }
 
-// attempt makes the call on one node; invoked tells whether it got as far
-// as sending anything (it failed connecting or resolving otherwise). A
-// connection that failed is dropped from the pool.
-func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) (invoked bool, err error) {
+// attempt makes the call on one node; outcome tells how far it got (see
+// mayRetryElsewhere). A connection that failed is dropped from the pool.
+func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) (outcome attemptOutcome, err error) {
 	start := time.Now()
 	pc, reused, err := c.conn(ctx, node.Address)
 	if trace.Connected != nil {
 		trace.Connected(node.Address, time.Since(start), reused, err)
 	}
 	if err != nil {
-		return false, err
+		return outcome, err
 	}
 	defer c.release(pc)
 	defer func() {
@@ -432,9 +438,13 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 		trace.MethodResolved(method, from(), time.Since(start), err)
 	}
 	if err != nil {
-		return false, err
+		return outcome, err
 	}
-	return true, Invoke(ctx, pc.conn, method, supplier, handler, opts...)
+	outcome.invoked = true
+	progress := &requestProgress{}
+	err = Invoke(withRequestProgress(ctx, progress), pc.conn, method, supplier, handler, opts...)
+	outcome.requestSent = progress.sent.Load()
+	return outcome, err
 }
 
 // connectionFailed tells whether err says the connection of an attempt
@@ -523,7 +533,7 @@ func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reus
 	if !found {
 		pc.conn, pc.err = Dial(ctx, address, c.opts.Dial)
 		if pc.err == nil {
-			pc.reflection = NewReflectionSource(pc.conn)
+			pc.reflection = NewReflectionSource(pc.conn, WithReflectionHeaders(c.opts.ReflectionHeaders))
 		}
 		close(pc.ready)
 	} else {
@@ -598,24 +608,6 @@ func (c *Client) resolverOf(service string) Resolver {
 		c.resolvers[src] = r
 	}
 	return r
-}
-
-// retryable tells whether a failed attempt may be made again on another
-// node: the node could not be reached or its connection was lost before
-// anything was sent, or it said Unavailable before it answered anything
-// and the requests sent can all be sent again.
-func retryable(ctx context.Context, err error, invoked bool, tracker *responseTracker, requests *replay) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	if !invoked {
-		return errors.As(err, new(*ConnectError)) || connectionFailed(err)
-	}
-	if tracker.answered.Load() || !requests.replayable() {
-		return false
-	}
-	var rpcErr *RPCError
-	return errors.As(err, &rpcErr) && rpcErr.Status.Code() == codes.Unavailable
 }
 
 // responseTracker notes whether a node answered an attempt: after a
