@@ -15,8 +15,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// ParseJSON fills msg from data, a JSON object in the protobuf JSON mapping:
-// field names in lowerCamelCase or as declared, enums by name or number,
+// ParseJSON fills msg from data, a JSON value in the protobuf JSON mapping:
+// an object for a message, or a well-known type's own form ("a" for a
+// google.protobuf.StringValue, "2026-01-01T00:00:00Z" for a Timestamp, "2s"
+// for a Duration, "7" or 7 for an Int64Value, [1,"x"] for a ListValue); field names in lowerCamelCase or as declared, enums by name or number,
 // 64-bit integers as strings or numbers, the well-known types in their JSON
 // forms, google.protobuf.Any with "@type" resolved through resolver (which may
 // be nil for the well-known types only). Unknown fields and values of the

@@ -21,7 +21,10 @@ import (
 type RequestSupplier func(input protoreflect.MessageType) (proto.Message, error)
 
 // NewJSONSupplier returns a supplier that reads JSON values from r: one
-// object, several separated by newlines (NDJSON) or simply concatenated. A
+// value, several separated by newlines (NDJSON) or simply concatenated. A
+// message is a JSON object, but for the well-known types, which take their
+// own JSON forms ("a" for a StringValue, "2s" for a Duration, [1,"x"] for a
+// ListValue, any value for a Value; see TakesJSONObject). A
 // value is parsed as soon as it is complete, so a bidirectional stream can be
 // fed line by line from a terminal. Messages are parsed as ParseJSON does.
 // Errors name the position of the value ("request 3: ..."). An empty r gives
@@ -58,7 +61,7 @@ func (s *jsonSupplier) next(input protoreflect.MessageType) (proto.Message, erro
 		return nil, s.done
 	}
 	desc := input.Descriptor()
-	if value[0] != '{' {
+	if value[0] != '{' && TakesJSONObject(desc) {
 		s.done = fmt.Errorf("request %d: want a JSON object for %s, got %s", s.count, desc.FullName(), abbreviate(value))
 		return nil, s.done
 	}
@@ -71,6 +74,23 @@ func (s *jsonSupplier) next(input protoreflect.MessageType) (proto.Message, erro
 		return nil, s.done
 	}
 	return msg, nil
+}
+
+// TakesJSONObject tells whether the JSON form of messages of type md is an
+// object: true for every message but the well-known types of
+// google.protobuf whose JSON form is a string, a number, a boolean, an array
+// or any value (wrappers, Timestamp, Duration, FieldMask, Value,
+// ListValue). ParseJSON reads each of them in its form.
+func TakesJSONObject(md protoreflect.MessageDescriptor) bool {
+	if md.ParentFile() == nil || md.ParentFile().Package() != "google.protobuf" {
+		return true
+	}
+	switch md.Name() {
+	case "DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value",
+		"BoolValue", "StringValue", "BytesValue", "Timestamp", "Duration", "FieldMask", "Value", "ListValue":
+		return false
+	}
+	return true
 }
 
 // valueReader splits a stream into JSON values without parsing them: it
