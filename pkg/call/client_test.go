@@ -208,10 +208,13 @@ func TestClientFailover(t *testing.T) {
 	trace := &call.ClientTrace{Retrying: func(*registry.Node, error) { retried.Add(1) }}
 	for i := range 60 {
 		if i == 20 {
-			// Stopped; still registered. GracefulStop: a call sent in
-			// the instant a killed server's connection closes may have
-			// reached it and is rightly not retried.
-			nodes[1].server.GracefulStop()
+			// Going away; still registered. Gracefully (GOAWAY, then
+			// new calls are refused before the server processes them):
+			// a call sent in the instant a killed server's connection
+			// closes may have reached it and is rightly not retried.
+			// GracefulStop waits for the open reflection stream, which
+			// ends when the client is closed.
+			go nodes[1].server.GracefulStop()
 		}
 		if _, err := hello(ctx, client, "Ada", call.WithTrace(trace)); err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
@@ -432,8 +435,9 @@ func TestClientFailoverConcurrent(t *testing.T) {
 			for range calls {
 				if issued.Add(1) == callers*calls/4 {
 					// Going away with GOAWAY: calls in flight end, new
-					// ones are refused before they are processed.
-					nodes[0].server.GracefulStop()
+					// ones are refused before they are processed (see
+					// TestClientFailover).
+					go nodes[0].server.GracefulStop()
 				}
 				if _, err := hello(ctx, client, "Ada"); err != nil {
 					errs <- err

@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -105,5 +107,41 @@ func TestWellKnownTypeRequestErrors(t *testing.T) {
 	_, err := call.NewJSONSupplier(strings.NewReader(`"a"`), nil)(order.Type())
 	if err == nil || !strings.Contains(err.Error(), "want a JSON object for kitchen.v1.Order") {
 		t.Errorf("a message wants an object: %v", err)
+	}
+}
+
+// --emit-defaults writes an unset proto2 field with its declared default,
+// in nested messages too; without it, unset fields are left out.
+func TestEmitDefaultsProto2(t *testing.T) {
+	ctx := testContext(t)
+	src, err := call.NewProtoSource(ctx, []string{"testdata"}, "legacy/v1/legacy.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := src.FindSymbol(ctx, "legacy.v1.Settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := dynamicpb.NewMessage(d.(protoreflect.MessageDescriptor))
+	if err := call.ParseJSON([]byte(`{"count":3,"many":[{"name":"x"}]}`), msg, nil); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		opts call.FormatOptions
+		want string
+	}{
+		{call.FormatOptions{}, `{"count":3,"many":[{"name":"x"}]}`},
+		{call.FormatOptions{EmitDefaults: true}, `{"name":"anon","count":3,"ratio":0.5,"on":true,"colour":"COLOUR_GREEN","note":"","blob":"aGk=","inner":null,` +
+			`"many":[{"name":"x","count":7,"ratio":0.5,"on":true,"colour":"COLOUR_GREEN","note":"","blob":"aGk=","inner":null,"many":[]}]}`},
+	}
+	for _, tc := range cases {
+		have, err := call.NewJSONFormatter(nil, tc.opts)(msg)
+		if err != nil || string(have) != tc.want {
+			t.Errorf("%+v:\nwant %s\nhave %s (%v)", tc.opts, tc.want, have, err)
+		}
+	}
+	// The message itself is left as it was.
+	if msg.Has(msg.Descriptor().Fields().ByName("name")) {
+		t.Error("formatting changed the message")
 	}
 }
