@@ -73,6 +73,12 @@ func TestCallJoinedForm(t *testing.T) {
 	res = micro(t, environ, "call", "nothere.Greeter.Hello", "{}")
 	assertCleanError(t, res, 1, `"nothere"`, "micro list services")
 
+	// JSON that the shell stripped of its quotes: the fix is in the error.
+	res = micro(t, environ, "call", "greeter.Hello", "{name:Ada}")
+	assertCleanError(t, res, 2, "greeter.v1.HelloRequest", `quote the JSON in single quotes: '{"name":"Ada"}'`)
+	res = micro(t, environ, "stream", "greeter.Chat", "{name:Ann}")
+	assertCleanError(t, res, 2, `quote the JSON in single quotes: '{"name":"Ann"}'`)
+
 	// Completion of the joined form.
 	res = micro(t, environ, "__complete", "call", "greeter.Greeter.")
 	if res.code != 0 || !strings.HasPrefix(res.stdout, "greeter.Greeter.Hello\ngreeter.Greeter.Stream\n") {

@@ -142,9 +142,22 @@ func callRun(ctx context.Context, opts *Options) error {
 		Service:     opts.Service,
 		Endpoint:    opts.Endpoint,
 		Input:       input,
+		Texts:       typed(opts.Body, opts.Data),
 		Timeout:     opts.Runtime.Timeout(),
 	}
 	return c.Run(ctx)
+}
+
+// typed is the request as typed on the command line: the argument, or a
+// -d value that is not @FILE.
+func typed(body, data string) []string {
+	switch {
+	case body != "":
+		return []string{body}
+	case data != "" && !strings.HasPrefix(data, "@"):
+		return []string{data}
+	}
+	return nil
 }
 
 // Input opens the requests of a call: the JSON argument, or the -d value

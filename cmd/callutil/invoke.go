@@ -2,10 +2,12 @@ package callutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/call"
 )
 
@@ -24,6 +26,9 @@ type Call struct {
 	// Input holds the requests as JSON values; nil sends none (one empty
 	// request to a method that takes one).
 	Input io.Reader
+	// Texts are the requests as typed on the command line (the JSON
+	// arguments), for the quoting hint of a request the shell mangled.
+	Texts []string
 	// Timeout bounds the whole call; zero means no limit.
 	Timeout time.Duration
 }
@@ -74,5 +79,12 @@ func (c *Call) Run(ctx context.Context) error {
 	err = client.Call(ctx, c.Service, c.Endpoint, supplier, printer.Handler(),
 		call.WithHeaders(headers), call.WithTrace(printer.Trace()))
 	printer.Finish()
+	if errors.As(err, new(*InputError)) {
+		for _, text := range c.Texts {
+			if hint := QuotingHint(text); hint != "" {
+				return cmdutil.WithHint(failure.Error(err), hint)
+			}
+		}
+	}
 	return failure.Error(err)
 }

@@ -125,6 +125,7 @@ func streamRun(ctx context.Context, opts *Options) error {
 		Service:     opts.Service,
 		Endpoint:    opts.Endpoint,
 		Input:       input,
+		Texts:       opts.Bodies,
 	}
 	if opts.TimeoutSet {
 		c.Timeout = opts.Runtime.Timeout()

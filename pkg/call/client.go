@@ -61,8 +61,11 @@ type ClientOptions struct {
 	// nothing is cached.
 	Source DescriptorSource
 	// CacheDir is where the descriptors fetched through reflection are
-	// kept between processes, one entry per service and version (see
-	// NewCachedSource). Empty: no on-disk cache; each process asks a server.
+	// kept between processes, one entry per service, version and
+	// descriptors fingerprint of the node (see CacheKey). An entry of a
+	// node without a fingerprint may be stale: a call whose request names
+	// a field it lacks, or whose response has fields it lacks, fetches it
+	// again once. Empty: no on-disk cache; each process asks a server.
 	CacheDir string
 	// Refresh ignores the cache entries on first use: each is fetched
 	// afresh and rewritten.
@@ -79,7 +82,8 @@ type ClientOptions struct {
 
 // Client calls services by name: it picks a node through a selector, keeps
 // one connection per node address for all its calls, finds the method
-// through reflection (with an on-disk cache keyed by service and version)
+// through reflection (with an on-disk cache keyed by service, version and
+// descriptors fingerprint)
 // or through the descriptors it was given, and fails over to another node
 // when the one it chose cannot be reached. It is safe for concurrent use;
 // Close releases its connections.
@@ -284,7 +288,9 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 	if supplier == nil {
 		supplier = Messages()
 	}
-	requests := newReplay(supplier)
+	guard := newStaleGuard(ctx, service, endpoint)
+	requests := newReplay(guard.supplier(supplier))
+	handler = guard.handler(handler)
 	var failed []error
 	var failedNode *registry.Node
 	for attempt := 0; attempt <= c.retries; attempt++ {
@@ -303,7 +309,7 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 			trace.NodeSelected(node, version)
 		}
 		tracker := &responseTracker{requests: requests}
-		outcome, err := c.attempt(ctx, service, endpoint, node, version, requests.view(), tracker.wrap(handler), trace, opts)
+		outcome, err := c.attempt(ctx, service, endpoint, node, version, guard, requests.view(), tracker.wrap(handler), trace, opts)
 		done(err)
 		if err == nil {
 			return nil
@@ -409,7 +415,7 @@ func (c *Client) versionOf(service string, node *registry.Node) string {
 
 // attempt makes the call on one node; outcome tells how far it got (see
 // mayRetryElsewhere). A connection that failed is dropped from the pool.
-func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) (outcome attemptOutcome, err error) {
+func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, guard *staleGuard, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) (outcome attemptOutcome, err error) {
 	start := time.Now()
 	pc, reused, err := c.conn(ctx, node.Address)
 	if trace.Connected != nil {
@@ -433,6 +439,8 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 	}
 	if err == nil {
 		c.setLatest(service, src)
+		// A cache entry keyed by a fingerprint cannot be stale.
+		guard.use(src, c.opts.Source == nil && fingerprintOf(node) == "")
 	}
 	if trace.MethodResolved != nil {
 		trace.MethodResolved(method, from(), time.Since(start), err)
@@ -445,6 +453,11 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 	err = Invoke(withRequestProgress(ctx, progress), pc.conn, method, supplier, handler, opts...)
 	outcome.requestSent = progress.sent.Load()
 	return outcome, err
+}
+
+// fingerprintOf is the descriptors fingerprint node publishes, or "".
+func fingerprintOf(node *registry.Node) string {
+	return node.Metadata[registry.MetadataDescriptorsFingerprint]
 }
 
 // connectionFailed tells whether err says the connection of an attempt
@@ -479,7 +492,7 @@ func (c *Client) source(service string, node *registry.Node, version string, pc 
 	if c.opts.CacheDir == "" {
 		return pc.reflection, func() string { return "reflection at " + node.Address }, nil
 	}
-	key := CacheKey{Service: service, Version: version}
+	key := CacheKey{Service: service, Version: version, Fingerprint: fingerprintOf(node)}
 	if version == "" {
 		key.Address = node.Address
 	}

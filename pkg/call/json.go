@@ -101,6 +101,12 @@ func (e *JSONError) Error() string {
 // Unwrap returns protojson's error.
 func (e *JSONError) Unwrap() error { return e.Err }
 
+// Is matches ErrUnknownField when the JSON names a field the message type
+// does not have.
+func (e *JSONError) Is(target error) bool {
+	return target == ErrUnknownField && strings.Contains(e.Err.Error(), "unknown field")
+}
+
 // positionPattern finds the position protojson gives in its errors.
 var positionPattern = regexp.MustCompile(`\(line (\d+):(\d+)\)`)
 

@@ -25,20 +25,28 @@ var (
 )
 
 // CacheKey names one cache entry: the descriptors of one version of one
-// service. Address is optional; set it when the version is unknown (a call
-// made straight to an address) so that different servers do not share an
-// entry.
+// service, with one fingerprint. Address is optional; set it when the
+// version is unknown (a call made straight to an address) so that different
+// servers do not share an entry. Fingerprint is the node's
+// registry.MetadataDescriptorsFingerprint, when it publishes one: a service
+// rebuilt with a changed API under the same version gets an entry of its
+// own, with no request to find out.
 type CacheKey struct {
-	Service string
-	Version string
-	Address string
+	Service     string
+	Version     string
+	Address     string
+	Fingerprint string
 }
 
-// String is the key as a person reads it: greeter@1.0.0 (127.0.0.1:50051).
+// String is the key as a person reads it: greeter@1.0.0 (127.0.0.1:50051),
+// greeter@1.0.0 #3f2a... with a fingerprint.
 func (k CacheKey) String() string {
 	s := k.Service
 	if k.Version != "" {
 		s += "@" + k.Version
+	}
+	if k.Fingerprint != "" {
+		s += " #" + k.Fingerprint
 	}
 	if k.Address != "" {
 		s += " (" + k.Address + ")"
@@ -50,7 +58,11 @@ func (k CacheKey) String() string {
 // system, and a hash of the whole key so that keys the cleaning makes equal
 // still get files of their own.
 func (k CacheKey) fileName() string {
-	sum := sha256.Sum256([]byte(k.Service + "\x00" + k.Version + "\x00" + k.Address))
+	whole := k.Service + "\x00" + k.Version + "\x00" + k.Address
+	if k.Fingerprint != "" {
+		whole += "\x00" + k.Fingerprint
+	}
+	sum := sha256.Sum256([]byte(whole))
 	name := safeName(k.Service)
 	if k.Version != "" {
 		name += "@" + safeName(k.Version)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -27,7 +28,10 @@ type RequestSupplier func(input protoreflect.MessageType) (proto.Message, error)
 // ListValue, any value for a Value; see TakesJSONObject). A
 // value is parsed as soon as it is complete, so a bidirectional stream can be
 // fed line by line from a terminal. Messages are parsed as ParseJSON does.
-// Errors name the position of the value ("request 3: ..."). An empty r gives
+// Errors name the position of the value ("request 3: ..."). A value that
+// names a field the type lacks (ErrUnknownField) is read again, once, by the
+// next call, which may give a newer type: a caller that refreshed stale
+// descriptors reads the same request with them. An empty r gives
 // no requests; Invoke sends one empty request to a method that needs one.
 func NewJSONSupplier(r io.Reader, resolver Resolver) RequestSupplier {
 	s := &jsonSupplier{values: valueReader{in: bufio.NewReaderSize(r, 512)}, resolver: resolver}
@@ -39,6 +43,10 @@ type jsonSupplier struct {
 	resolver Resolver
 	count    int
 	done     error // once set, every call returns it
+	// again is a value that named an unknown field, to read again on the
+	// next call (once: retried).
+	again   []byte
+	retried bool
 
 	// Whether the input type has required fields to check, worked out
 	// once per type.
@@ -50,15 +58,23 @@ func (s *jsonSupplier) next(input protoreflect.MessageType) (proto.Message, erro
 	if s.done != nil {
 		return nil, s.done
 	}
-	value, err := s.values.next()
-	if errors.Is(err, io.EOF) {
-		s.done = io.EOF
-		return nil, io.EOF
-	}
-	s.count++
-	if err != nil {
-		s.done = fmt.Errorf("request %d: %w", s.count, err)
-		return nil, s.done
+	value := s.again
+	if value != nil {
+		// The value that named an unknown field, read again with the
+		// type given now (descriptors fetched afresh).
+		s.again = nil
+	} else {
+		var err error
+		value, err = s.values.next()
+		if errors.Is(err, io.EOF) {
+			s.done = io.EOF
+			return nil, io.EOF
+		}
+		s.count++
+		if err != nil {
+			s.done = fmt.Errorf("request %d: %w", s.count, err)
+			return nil, s.done
+		}
 	}
 	desc := input.Descriptor()
 	if value[0] != '{' && TakesJSONObject(desc) {
@@ -70,7 +86,14 @@ func (s *jsonSupplier) next(input protoreflect.MessageType) (proto.Message, erro
 	}
 	msg := input.New().Interface()
 	if err := parseJSON(value, msg, s.resolver, s.checkRequired); err != nil {
-		s.done = fmt.Errorf("request %d: %w", s.count, err)
+		err = fmt.Errorf("request %d: %w", s.count, err)
+		if errors.Is(err, ErrUnknownField) && !s.retried {
+			// Not final: the next call reads this value again, as the
+			// same request, for a caller that fetched newer descriptors.
+			s.again, s.retried = slices.Clone(value), true
+			return nil, err
+		}
+		s.done = err
 		return nil, s.done
 	}
 	return msg, nil
