@@ -47,11 +47,12 @@ the schemas of the messages they take and return, in .proto syntax.
 
 Only the services the server serves are listed (its reflection list), not
 every service declared in their files. SYMBOL narrows it to one service,
-method or message: by full name (greeter.v1.HelloRequest), as an endpoint
-(Greeter.Hello), or by its name alone when that is unambiguous
-(HelloRequest). The service and the symbol may be joined in one argument
-as for micro call (greeter.Greeter.Hello); a dotted service name alone
-(go.micro.srv.greeter) is the service when it is the registered one.
+method, message or enum: by full name (greeter.v1.HelloRequest), as an
+endpoint (Greeter.Hello, greeter.v1.Greeter/Hello), or by its name alone
+when that is unambiguous (HelloRequest). An unknown symbol exits 1 and
+lists what there is. The service and the symbol may be joined in one
+argument as for micro call (greeter.Greeter.Hello); a dotted service name
+alone (go.micro.srv.greeter) is the service when it is the registered one.
 
 The descriptors come from the server's reflection through the descriptor
 cache, as for micro call, or from --proto / --protoset; -H headers go on
@@ -152,7 +153,7 @@ func describeRun(ctx context.Context, opts *Options) error {
 	if opts.Runtime.Output() == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(opts.Runtime.IO.Out, desc.JSON(opts.Service))
 	}
-	return desc.Write(opts.Runtime.IO.Out)
+	return desc.Write(iostreams.EscapeWriter(opts.Runtime.IO.Out))
 }
 
 // findSymbol finds what the user named: a full name, an endpoint, or a name
