@@ -88,6 +88,10 @@ func TestCallJoinedForm(t *testing.T) {
 	if res.code != 0 || !strings.HasPrefix(res.stdout, "go.micro.srv.greeter.Greeter.Collect\ngo.micro.srv.greeter.Greeter.Chat\n") {
 		t.Errorf("complete go.micro.srv.greeter.Greeter.C: %s", res)
 	}
+	res = micro(t, environ, "__complete", "bench", "greeter.Greeter.H")
+	if res.code != 0 || !strings.HasPrefix(res.stdout, "greeter.Greeter.Hello\n") {
+		t.Errorf("complete bench greeter.Greeter.H: %s", res)
+	}
 	res = micro(t, environ, "call", "--help")
 	if i, j := strings.Index(res.stdout, "micro call greeter.Hello"), strings.Index(res.stdout, "micro call greeter Greeter.Hello"); i < 0 || j < 0 || i > j {
 		t.Errorf("--help should show the joined form first:\n%s", res.stdout)

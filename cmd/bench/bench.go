@@ -76,7 +76,8 @@ The exit status is 1 when any call failed or a --max-p99 or
   micro bench greeter Greeter.Hello '{"name":"Ada"}' -n 10000 -c 50
   micro bench greeter Greeter.Hello '{"name":"user-{{.RequestNumber}}"}' -z 30s --rps 500
   micro bench greeter Greeter.Hello -d @req.json -n 5000 --max-p99 20ms -o json | jq .rps`,
-		Args: cmdutil.RangeArgs(1, 3, "svc.Method (or a service and an endpoint) and, optionally, the request JSON"),
+		Args:              cmdutil.RangeArgs(1, 3, "svc.Method (or a service and an endpoint) and, optionally, the request JSON"),
+		ValidArgsFunction: callutil.CompleteServiceAndEndpoint(f, &opts.Conn, &opts.Desc, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, rest, err := callutil.ParseCallArgs(args)
 			if err != nil {
