@@ -121,7 +121,10 @@ func (g *staleGuard) supplier(next RequestSupplier) RequestSupplier {
 // them be fetched again, and the response is decoded with them.
 func (g *staleGuard) handler(next EventHandler) EventHandler {
 	h := HandlerFuncs{Response: func(msg proto.Message) error {
-		if hasUnknownFields(msg.ProtoReflect()) {
+		g.mu.Lock()
+		mayBeStale := g.src != nil
+		g.mu.Unlock()
+		if mayBeStale && hasUnknownFields(msg.ProtoReflect()) {
 			msg = g.redecode(msg)
 		}
 		if next != nil {
