@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build install demo test consul vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build install demo test consul etcd vet fmt-check tidy-check bench fuzz clean
 
 all: build
 
@@ -28,14 +28,21 @@ demo: build
 consul:
 	@bash scripts/install-consul.sh >/dev/null
 
-## test: the whole suite, with the race detector, against real NATS and Consul
-## (builds the Consul agent on the first run on a machine, then reuses it);
-## fails when the agent cannot be had
+## etcd: install the etcd server the tests use when it is missing (Debian's etcd-server)
+etcd:
+	@bash scripts/install-etcd.sh >/dev/null
+
+## test: the whole suite, with the race detector, against real NATS, Consul and etcd
+## (builds the Consul agent on the first run on a machine, then reuses it;
+## installs Debian's etcd-server when etcd is missing); fails when either
+## cannot be had
 CONSUL_INSTALL ?= bash scripts/install-consul.sh
+ETCD_INSTALL ?= bash scripts/install-etcd.sh
 test: vet
 	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
-	echo "CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
-	CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
+	etcd_bin="$$($(ETCD_INSTALL))" && [ -n "$$etcd_bin" ] || { echo "make test: no etcd server: '$(ETCD_INSTALL)' failed (see above); set ETCD_BIN to an etcd binary" >&2; exit 1; }; \
+	echo "ETCD_BIN=$$etcd_bin CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	ETCD_BIN="$$etcd_bin" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
