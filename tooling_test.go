@@ -20,19 +20,23 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 		name        string
 		install     string
 		etcdInstall string
+		nodeDeps    string // the MCP test client's install (scripts/install-node-deps.sh)
 		wantOK      bool
 		wantOut     string
 	}{
-		{"install fails", "false", "echo /opt/etcd", false, "no Consul agent"},
-		{"install prints nothing", "true", "echo /opt/etcd", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", true, "ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		{"install fails", "false", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints nothing", "true", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 		// The same for etcd (scripts/install-etcd.sh).
-		{"etcd install fails", "echo /opt/consul", "false", false, "no etcd server"},
-		{"etcd install prints nothing", "echo /opt/consul", "true", false, "no etcd server"},
+		{"etcd install fails", "echo /opt/consul", "false", "echo /opt/node_modules", false, "no etcd server"},
+		{"etcd install prints nothing", "echo /opt/consul", "true", "echo /opt/node_modules", false, "no etcd server"},
+		// And for the MCP test client.
+		{"node deps fail", "echo /opt/consul", "echo /opt/etcd", "false", false, "no MCP test client"},
+		{"node deps print nothing", "echo /opt/consul", "echo /opt/etcd", "true", false, "no MCP test client"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall)
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall, "NODE_DEPS_INSTALL="+c.nodeDeps)
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/call"
 	pkgclient "github.com/microtools/micro/pkg/client"
 )
@@ -19,10 +20,16 @@ type Call struct {
 	Descriptors *DescriptorFlags
 	Request     *RequestFlags
 
+	// Target, when it is the one-argument form, is resolved into Service
+	// and Endpoint first.
+	Target            TargetSpec
 	Service, Endpoint string
 	// Input holds the requests as JSON values; nil sends none (one empty
 	// request to a method that takes one).
 	Input io.Reader
+	// Texts are the requests as typed on the command line (the JSON
+	// arguments), for the quoting hint of a request the shell mangled.
+	Texts []string
 	// Timeout bounds the whole call; zero means no limit.
 	Timeout time.Duration
 }
@@ -34,7 +41,18 @@ func (c *Call) Run(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	headers, err := c.Request.Metadata()
+	if c.Target.Joined != "" {
+		target, err := c.Runtime.ResolveTarget(ctx, c.Target, c.Connection.Address, false)
+		if err != nil {
+			return Failure{What: "call " + c.Target.Joined, Service: c.Target.Joined}.Error(err)
+		}
+		c.Service, c.Endpoint = target.Service, target.Endpoint
+	}
+	headers, err := c.Request.RPC()
+	if err != nil {
+		return err
+	}
+	reflectHeaders, err := c.Request.Reflection()
 	if err != nil {
 		return err
 	}
@@ -45,7 +63,7 @@ func (c *Call) Run(ctx context.Context) error {
 		}
 	}
 	failure := Failure{Service: c.Service, Endpoint: c.Endpoint, Address: c.Connection.Address, Timeout: c.Timeout}
-	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, warn)
+	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, reflectHeaders, warn)
 	if err != nil {
 		return failure.Error(err)
 	}
@@ -66,5 +84,12 @@ func (c *Call) Run(ctx context.Context) error {
 		return c.callMucpJSON(ctx, client, headers, failure)
 	}
 	printer.Finish()
+	if errors.As(err, new(*InputError)) {
+		for _, text := range c.Texts {
+			if hint := QuotingHint(text); hint != "" {
+				return cmdutil.WithHint(failure.Error(err), hint)
+			}
+		}
+	}
 	return failure.Error(err)
 }
