@@ -89,6 +89,14 @@ func checkMucpCalls(t *testing.T, environ []string, name string) {
 		t.Fatalf("call with JSON: %s", res)
 	}
 
+	// The one-argument form: the method alone, or Service.Method.
+	for _, joined := range []string{name + ".Hello", name + ".Greeter.Hello"} {
+		res = micro(t, environ, "call", joined, `{"name":"Ada"}`, "-o", "json")
+		if res.code != 0 || strings.TrimSpace(res.stdout) != `{"message":"Hello Ada"}` {
+			t.Fatalf("call %s: %s", joined, res)
+		}
+	}
+
 	res = micro(t, environ, "call", name, "Greeter.Hello", `{"name":"Ada"}`, "-o", "json",
 		"--proto", "greeter.proto", "--import-path", "../examples/greeter/proto")
 	if res.code != 0 || strings.TrimSpace(res.stdout) != `{"message":"Hello Ada"}` {
