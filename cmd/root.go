@@ -165,6 +165,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 type globalFlags struct {
 	registry        string
 	registryAddress string
+	broker          string
 	brokerAddress   string
 	timeout         time.Duration
 	output          string
@@ -180,7 +181,8 @@ type globalFlags struct {
 func (g *globalFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&g.registry, "registry", config.DefaultRegistry, "registry backend: nats, consul or memory [$MICRO_REGISTRY]")
 	fs.StringVar(&g.registryAddress, "registry-address", "", "registry address (default nats://127.0.0.1:4222, or 127.0.0.1:8500 for consul) [$MICRO_REGISTRY_ADDRESS]")
-	fs.StringVar(&g.brokerAddress, "broker-address", "", "NATS server of the broker (default: the registry's) [$MICRO_BROKER_ADDRESS]")
+	fs.StringVar(&g.broker, "broker", "", "broker backend: nats, rabbitmq or memory (default nats; memory with --registry memory) [$MICRO_BROKER]")
+	fs.StringVar(&g.brokerAddress, "broker-address", "", "server of the broker: NATS URLs (default: the registry's), or amqp://user:pass@host:5672/vhost for rabbitmq [$MICRO_BROKER_ADDRESS]")
 	fs.DurationVar(&g.timeout, "timeout", config.DefaultTimeout, "time limit of each operation [$MICRO_TIMEOUT]")
 	fs.StringVarP(&g.output, "output", "o", "", "output format: table, text (tab-separated) or json; default table on a terminal, text otherwise [$MICRO_OUTPUT]")
 	fs.StringVar(&g.configPath, "config", "", "config file (default $XDG_CONFIG_HOME/micro/config.json) [$MICRO_CONFIG]")
@@ -234,6 +236,7 @@ func (g *globalFlags) resolve() (config.Config, error) {
 
 	set("registry", &g.registry, config.EnvRegistry, file.Registry)
 	set("registry-address", &g.registryAddress, config.EnvRegistryAddress, file.RegistryAddress)
+	set("broker", &g.broker, config.EnvBroker, file.Broker)
 	set("broker-address", &g.brokerAddress, config.EnvBrokerAddress, file.BrokerAddress)
 	set("output", &g.output, config.EnvOutput, file.Output)
 	timeout := ""
@@ -249,6 +252,7 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	cfg := config.Config{
 		Registry:        g.registry,
 		RegistryAddress: g.registryAddress,
+		Broker:          g.broker,
 		BrokerAddress:   g.brokerAddress,
 		Timeout:         g.timeout,
 		Env:             lookupEnv,

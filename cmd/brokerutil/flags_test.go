@@ -71,9 +71,9 @@ func TestSecurity(t *testing.T) {
 func TestEventPrinter(t *testing.T) {
 	var out bytes.Buffer
 	print := EventPrinter(&out)
-	print(natsconn.Event{Kind: natsconn.Disconnected, URL: "nats://127.0.0.1:4222", Err: errors.New("EOF")})
-	print(natsconn.Event{Kind: natsconn.Reconnected, URL: "nats://127.0.0.1:4222"})
-	print(natsconn.Event{Kind: natsconn.Closed, URL: "nats://127.0.0.1:4222"})
+	print(broker.Event{Kind: broker.Disconnected, URL: "nats://127.0.0.1:4222", Err: errors.New("EOF")})
+	print(broker.Event{Kind: broker.Reconnected, URL: "nats://127.0.0.1:4222"})
+	print(broker.Event{Kind: broker.Closed, URL: "nats://127.0.0.1:4222"})
 	want := "micro: disconnected from nats://127.0.0.1:4222: EOF; reconnecting\nmicro: reconnected to nats://127.0.0.1:4222\n"
 	if out.String() != want {
 		t.Errorf("want %q, have %q", want, out.String())

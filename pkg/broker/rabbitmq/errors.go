@@ -24,6 +24,10 @@ type wrapError struct {
 func (e *wrapError) Error() string   { return e.msg }
 func (e *wrapError) Unwrap() []error { return e.errs }
 
+// Backend says which broker the error is from, for callers that give
+// advice: "rabbitmq".
+func (e *wrapError) Backend() string { return "rabbitmq" }
+
 func wrap(sentinel, cause error, format string, args ...any) error {
 	errs := []error{sentinel}
 	if cause != nil {
