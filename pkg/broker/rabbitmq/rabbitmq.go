@@ -103,9 +103,11 @@ func New(ctx context.Context, opts ...Option) (*Broker, error) {
 }
 
 // connect dials the servers in turn and declares the exchange on the first
-// that answers. The error is the first server's.
+// that answers. The error is the first server's, or names them all when
+// none could be reached.
 func (b *Broker) connect(ctx context.Context) (*amqp.Connection, server, error) {
 	var first error
+	unreachable := 0
 	for _, srv := range b.servers {
 		conn, err := b.dial(ctx, srv)
 		if err == nil {
@@ -114,9 +116,15 @@ func (b *Broker) connect(ctx context.Context) (*amqp.Connection, server, error) 
 			}
 			_ = conn.Close()
 		}
+		if errors.Is(err, broker.ErrUnreachable) {
+			unreachable++
+		}
 		if first == nil {
 			first = err
 		}
+	}
+	if len(b.servers) > 1 && unreachable == len(b.servers) {
+		return nil, server{}, wrap(broker.ErrUnreachable, first, "rabbitmq broker: cannot reach rabbitmq at any of %s: %s", b.url, shortCause(first))
 	}
 	return nil, server{}, first
 }
