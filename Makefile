@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build demo test consul vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build demo test consul rabbitmq vet fmt-check tidy-check bench fuzz clean
 
 all: build
 
@@ -23,10 +23,14 @@ demo: build
 consul:
 	@bash scripts/install-consul.sh >/dev/null
 
-## test: the whole suite, with the race detector, against real NATS and Consul
-## (builds the Consul agent on the first run on a machine, then reuses it)
-test: vet
-	CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
+## rabbitmq: install the RabbitMQ server the tests run (Debian's rabbitmq-server), once per machine
+rabbitmq:
+	@bash scripts/install-rabbitmq.sh >/dev/null
+
+## test: the whole suite, with the race detector, against real NATS, Consul and RabbitMQ
+## (builds the Consul agent and installs RabbitMQ on the first run on a machine; fails if either fails)
+test: vet rabbitmq
+	RABBITMQ_SERVER="$$(bash scripts/install-rabbitmq.sh)" CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
