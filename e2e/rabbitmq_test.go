@@ -284,7 +284,7 @@ func testRabbitBadInput(t *testing.T, srv *testenv.RabbitMQServer) {
 		{"unreachable (subscribe)", rabbitEnv(t, "amqp://guest:guest@"+closed+"/"), []string{"subscribe", "orders.created"}, 1,
 			[]string{"cannot reach rabbitmq at amqp://" + closed + "/", "connection refused"}, nil},
 		{"wrong password", rabbitEnv(t, srv.URLWith(srv.User(), "not-the-password")), []string{"publish", "orders.created", "{}"}, 1,
-			[]string{"rabbitmq at amqp://" + srv.Addr() + "/ refused the credentials of user \"micro\"", "check the user and password"}, []string{"not-the-password"}},
+			[]string{"rabbitmq at amqp://" + srv.Addr() + "/ refused the credentials of user \"micro\"", "check the user and password of the broker address"}, []string{"not-the-password"}},
 		{"unknown user (subscribe)", rabbitEnv(t, srv.URLWith("nobody", "x")), []string{"subscribe", "orders.created"}, 1,
 			[]string{"refused the credentials of user \"nobody\""}, nil},
 		{"unknown virtual host", rabbitEnv(t, strings.TrimSuffix(srv.URL(), "/")+"/nosuch"), []string{"publish", "orders.created", "{}"}, 1,
@@ -307,6 +307,7 @@ func testRabbitBadInput(t *testing.T, srv *testenv.RabbitMQServer) {
 			start := time.Now()
 			res := micro(t, c.env, append(c.args, "--timeout", "10s")...)
 			took := time.Since(start)
+			t.Logf("exit %d in %s: %s", res.code, took.Round(time.Millisecond), strings.TrimSpace(res.stderr))
 			if res.code != c.code {
 				t.Fatalf("want exit %d, have %s", c.code, res)
 			}

@@ -185,7 +185,7 @@ func ConnectError(err error) error {
 	case rabbit && errors.Is(err, broker.ErrUnreachable):
 		return cmdutil.WithHint(err, "check that RabbitMQ runs there, or point --broker-address ("+config.EnvBrokerAddress+") at it: amqp://USER:PASSWORD@HOST:PORT/VHOST; see docs/broker.md")
 	case rabbit && errors.Is(err, broker.ErrAuth):
-		return cmdutil.WithHint(err, "check the user and password of --broker-address ("+config.EnvBrokerAddress+"), or --user and --password; see docs/broker.md")
+		return err // it says what to check already
 	case errors.Is(err, broker.ErrUnreachable):
 		return cmdutil.WithHint(err, "start the embedded broker with `micro server`, or point --broker-address ("+config.EnvBrokerAddress+") at a running NATS server")
 	case errors.Is(err, natsconn.ErrAuth), errors.Is(err, broker.ErrAuth):

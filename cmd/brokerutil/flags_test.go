@@ -94,3 +94,21 @@ func TestConnectError(t *testing.T) {
 		t.Errorf("other errors stay as they are, have %v", err)
 	}
 }
+
+// rabbitErr is an error of the RabbitMQ broker, as it says which backend it
+// comes from.
+type rabbitErr struct{ error }
+
+func (rabbitErr) Backend() string { return config.BrokerRabbitMQ }
+func (e rabbitErr) Unwrap() error { return e.error }
+
+func TestConnectErrorRabbitMQ(t *testing.T) {
+	unreachable := rabbitErr{fmt.Errorf("rabbitmq broker: cannot reach rabbitmq at amqp://127.0.0.1:1/: %w", broker.ErrUnreachable)}
+	if err := ConnectError(unreachable); !strings.Contains(err.Error(), "amqp://USER:PASSWORD@HOST:PORT/VHOST") || strings.Contains(err.Error(), "micro server") {
+		t.Errorf("unreachable: want RabbitMQ advice, have %v", err)
+	}
+	refused := rabbitErr{fmt.Errorf("rabbitmq broker: refused; check the user and password: %w", broker.ErrAuth)}
+	if err := ConnectError(refused); err != error(refused) {
+		t.Errorf("refused: the broker's own advice is enough, have %v", err)
+	}
+}

@@ -51,7 +51,7 @@ func dialError(srv server, user string, err error) error {
 				srv.redacted, vhostName(srv.uri.Vhost), user, reason)
 		case amqpErr.Code == amqp.AccessRefused:
 			return wrap(broker.ErrAuth, err,
-				"rabbitmq broker: rabbitmq at %s refused the credentials of user %q: %s; check the user and password of the url (amqp://USER:PASSWORD@HOST:PORT/VHOST)",
+				"rabbitmq broker: rabbitmq at %s refused the credentials of user %q: %s; check the user and password of the broker address (amqp://USER:PASSWORD@HOST:PORT/VHOST, or --user and --password)",
 				srv.redacted, user, shortReason(reason))
 		}
 		return fmt.Errorf("rabbitmq broker: rabbitmq at %s refused the connection: %s: %w", srv.redacted, reason, err)
