@@ -205,7 +205,21 @@ func (s *RabbitMQServer) StopNode() {
 	s.stopNodeLocked()
 }
 
-// Start starts the node again after StopNode, on the same ports with the
+// Kill ends the node at once with SIGKILL, as a crash would: clients see
+// their connections drop without a goodbye. Start brings it back with its
+// data (RabbitMQ recovers what it had written).
+func (s *RabbitMQServer) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	killGroup(s.cmd, syscall.SIGKILL)
+	<-s.exited
+	s.cmd = nil
+}
+
+// Start starts the node again after StopNode or Kill, on the same ports with the
 // same database.
 func (s *RabbitMQServer) Start(t testing.TB) {
 	t.Helper()
