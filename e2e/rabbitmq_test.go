@@ -11,7 +11,9 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"google.golang.org/protobuf/proto"
 
+	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/internal/testenv"
 	"github.com/microtools/micro/internal/testutil"
 )
@@ -107,6 +109,16 @@ func testRabbitRoundTrip(t *testing.T, srv *testenv.RabbitMQServer) {
 		if code := s.stop(t); code != 0 {
 			t.Errorf("Ctrl-C: want exit 0, have %d", code)
 		}
+	}
+
+	// Without --confirm, publish returns once RabbitMQ has routed what it
+	// sent: a run that exits at once loses nothing on a healthy broker.
+	bulk := startSubscriber(t, environ, root+".bulk", "--durable", "bulk", "-o", "json")
+	if res := micro(t, environ, "publish", root+".bulk", "--count", "500", `{"n":{{.Count}}}`); res.code != 0 {
+		t.Fatalf("publish --count 500: %s", res)
+	}
+	if seen := numbers(t, bulk.waitLines(t, 500)); len(seen) != 500 {
+		t.Errorf("want 500 distinct messages, have %d", len(seen))
 	}
 }
 
@@ -237,6 +249,24 @@ func testRabbitPlainClient(t *testing.T, srv *testenv.RabbitMQServer) {
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(greeter.Output(), `msg="handled event" topic=greeter.greeted name=Ada at=2025-01-01T10:00:00Z`) {
 			return fmt.Errorf("greeter has not handled the event:\n%s", greeter.Output())
+		}
+		return nil
+	})
+
+	// A protobuf body, as a go-micro service publishing with the proto
+	// codec sends it.
+	body, err := proto.Marshal(&greeterpb.Greeted{Name: "Grace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.PublishWithContext(ctx, "micro", "greeter.greeted", false, false, amqp.Publishing{
+		Headers: amqp.Table{"Content-Type": "application/protobuf"}, Body: body,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if !strings.Contains(greeter.Output(), `msg="handled event" topic=greeter.greeted name=Grace`) {
+			return fmt.Errorf("greeter has not handled the protobuf event:\n%s", greeter.Output())
 		}
 		return nil
 	})

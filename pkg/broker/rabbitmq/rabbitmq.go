@@ -572,7 +572,8 @@ func (b *Broker) dropConfirmChannel(c *confirmChannel) {
 }
 
 // Close implements broker.Broker: it stops every subscription (a durable
-// queue keeps what it holds) and closes the connection.
+// queue keeps what it holds), waits until RabbitMQ has routed what was
+// published, and closes the connection.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -593,6 +594,18 @@ func (b *Broker) Close() error {
 		s.stop()
 	}
 	b.cancel()
+	// Closing a channel waits for RabbitMQ's close-ok, which comes after
+	// it has routed everything published on the channel before.
+	b.pubMu.Lock()
+	pub, confirm := b.pub, b.confirm
+	b.pub, b.confirm = nil, nil
+	b.pubMu.Unlock()
+	if pub != nil {
+		_ = pub.Close()
+	}
+	if confirm != nil {
+		_ = confirm.ch.Close()
+	}
 	if conn != nil {
 		_ = conn.Close()
 	}
