@@ -314,8 +314,14 @@ func (b *Broker) waitConn(ctx context.Context, op string) (*amqp.Connection, err
 		case conn != nil && !conn.IsClosed():
 			return conn, nil
 		}
+		var poll <-chan time.Time
+		if conn != nil {
+			// conn was closed but the supervisor has not seen it yet.
+			poll = time.After(20 * time.Millisecond)
+		}
 		select {
 		case <-changed:
+		case <-poll:
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return nil, fmt.Errorf("rabbitmq broker: %s: %w", op, ctx.Err())
@@ -326,8 +332,6 @@ func (b *Broker) waitConn(ctx context.Context, op string) (*amqp.Connection, err
 			}
 			return nil, wrap(broker.ErrUnreachable, ctx.Err(),
 				"rabbitmq broker: %s: cannot reach rabbitmq at %s: %s and not back in time; reconnecting", op, b.url, why)
-		case <-time.After(20 * time.Millisecond):
-			// conn was closed but the supervisor has not seen it yet.
 		}
 	}
 }
