@@ -6,9 +6,14 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build demo test consul rabbitmq vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build install demo test consul rabbitmq vet fmt-check tidy-check bench fuzz clean
 
 all: build
+
+## install: build micro into $(go env GOPATH)/bin, which is on the PATH of
+## most Go set-ups (or add it: export PATH="$$(go env GOPATH)/bin:$$PATH")
+install:
+	$(GO) build -ldflags '$(LDFLAGS)' -o "$$($(GO) env GOPATH)/bin/micro" .
 
 ## build: compile bin/micro and the example services
 build:
@@ -27,10 +32,16 @@ consul:
 rabbitmq:
 	@bash scripts/install-rabbitmq.sh >/dev/null
 
-## test: the whole suite, with the race detector, against real NATS, Consul and RabbitMQ
-## (builds the Consul agent and installs RabbitMQ on the first run on a machine; fails if either fails)
-test: vet rabbitmq
-	RABBITMQ_SERVER="$$(bash scripts/install-rabbitmq.sh)" CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
+## test: the whole suite, with the race detector, against real NATS, Consul
+## and RabbitMQ (builds the Consul agent and installs RabbitMQ on the first
+## run on a machine, then reuses them); fails when either cannot be had
+CONSUL_INSTALL ?= bash scripts/install-consul.sh
+RABBITMQ_INSTALL ?= bash scripts/install-rabbitmq.sh
+test: vet
+	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
+	rabbitmq_server="$$($(RABBITMQ_INSTALL))" && [ -n "$$rabbitmq_server" ] || { echo "make test: no RabbitMQ: '$(RABBITMQ_INSTALL)' failed (see above); set RABBITMQ_SERVER to a rabbitmq-server script" >&2; exit 1; }; \
+	echo "RABBITMQ_SERVER=$$rabbitmq_server CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	RABBITMQ_SERVER="$$rabbitmq_server" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build

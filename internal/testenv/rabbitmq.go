@@ -62,8 +62,8 @@ type RabbitMQServer struct {
 }
 
 // RabbitMQ starts a node for t and stops it when t ends. When no RabbitMQ can
-// be had it skips t with the reason, or fails t when CI is "true" or "1": in
-// CI a missing dependency must fail the run. A node takes seconds to start:
+// be had it skips t with the reason, or fails t in CI (InCI): there a
+// missing dependency must fail the run. A node takes seconds to start:
 // share one with NewRabbitMQ (from TestMain) where the tests allow it.
 func RabbitMQ(t testing.TB) *RabbitMQServer {
 	t.Helper()
@@ -84,17 +84,10 @@ func RabbitMQ(t testing.TB) *RabbitMQServer {
 // error wraps ErrNoRabbitMQ and CI is not set, a failure otherwise.
 func RabbitMQUnavailable(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ErrNoRabbitMQ) && !inCI() {
+	if errors.Is(err, ErrNoRabbitMQ) && !InCI() {
 		t.Skipf("skipping: %v (run scripts/install-rabbitmq.sh, or set RABBITMQ_SERVER to a rabbitmq-server script)", err)
 	}
 	t.Fatalf("rabbitmq: %v", err)
-}
-
-// inCI reports whether the tests run in CI, where a missing dependency fails
-// instead of skipping: CI=true or CI=1.
-func inCI() bool {
-	v := os.Getenv("CI")
-	return v == "true" || v == "1"
 }
 
 // NewRabbitMQ starts a node that no test owns, keeping its state in dir
