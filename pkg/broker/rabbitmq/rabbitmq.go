@@ -76,6 +76,13 @@ func New(ctx context.Context, opts ...Option) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.TLS != nil {
+		for _, srv := range servers {
+			if srv.uri.Scheme != "amqps" {
+				return nil, fmt.Errorf("rabbitmq broker: tls is set up but %s is not an amqps:// url: use amqps://host:5671/vhost", srv.redacted)
+			}
+		}
+	}
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -32,7 +32,13 @@ func parseURLs(list string) ([]server, error) {
 		}
 		uri, err := amqp.ParseURI(raw)
 		if err != nil {
-			return nil, fmt.Errorf("rabbitmq broker: server url %q: %w: want amqp://user:password@host:port/vhost", redactRaw(raw), err)
+			// The parser's message may quote the URL, password and all.
+			why := err.Error()
+			if scheme, at := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); scheme >= 0 && at > scheme+3 {
+				why = strings.ReplaceAll(why, raw[scheme+3:at], "…")
+			}
+			why = strings.ReplaceAll(why, raw, redactRaw(raw))
+			return nil, fmt.Errorf("rabbitmq broker: server url %q: %s: want amqp://user:password@host:port/vhost", redactRaw(raw), why)
 		}
 		out = append(out, server{uri: uri, redacted: redact(uri)})
 	}
