@@ -60,12 +60,41 @@ func numbers(t *testing.T, lines []string) map[int]int {
 }
 
 func TestRabbitMQ(t *testing.T) {
-	srv := testenv.RabbitMQ(t)
+	pki := testenv.NewPKI(t)
+	srv := testenv.RabbitMQWithTLS(t, pki)
 	t.Run("RoundTripWithHeaders", func(t *testing.T) { testRabbitRoundTrip(t, srv) })
 	t.Run("DurableQueueSharedByThree", func(t *testing.T) { testRabbitSharedDurable(t, srv) })
 	t.Run("DurableSubscriberThatWasDownMissesNothing", func(t *testing.T) { testRabbitDurableAway(t, srv) })
 	t.Run("PlainAMQPClientToSubscribeAndGreeter", func(t *testing.T) { testRabbitPlainClient(t, srv) })
+	t.Run("TLS", func(t *testing.T) { testRabbitTLS(t, srv, pki) })
 	t.Run("BadInput", func(t *testing.T) { testRabbitBadInput(t, srv) })
+}
+
+// testRabbitTLS: amqps:// with --tls-ca (and MICRO_BROKER_TLS_CA) round
+// trips; without the CA the certificate is refused, naming the server.
+func testRabbitTLS(t *testing.T, srv *testenv.RabbitMQServer, pki *testenv.PKI) {
+	environ := rabbitEnv(t, srv.TLSURL())
+	topic := rabbitTopic(t, "secure")
+	sub := startSubscriber(t, environ, topic, "--tls-ca", pki.CAFile, "-o", "json")
+	if !strings.Contains(sub.stderr.String(), "rabbitmq at amqps://127.0.0.1:") {
+		t.Errorf("want the amqps server named: %q", sub.stderr)
+	}
+	if res := micro(t, append(environ, "MICRO_BROKER_TLS_CA="+pki.CAFile), "publish", topic, "--confirm", `{"secure":true}`); res.code != 0 {
+		t.Fatalf("publish over TLS: %s", res)
+	}
+	if m := decodeLine(t, sub.waitLines(t, 1)[0]); string(m.Body) != `{"secure":true}` {
+		t.Errorf("have %+v", m)
+	}
+	res := micro(t, environ, "publish", topic, "{}")
+	t.Logf("without the CA: %s", strings.TrimSpace(res.stderr))
+	if res.code != 1 || !strings.Contains(res.stderr, "tls with rabbitmq at amqps://127.0.0.1:") || !strings.Contains(res.stderr, "--tls-ca") ||
+		strings.Contains(res.stderr, srv.Password()) {
+		t.Errorf("without the CA: want exit 1 about the certificate, have %s", res)
+	}
+	res = micro(t, rabbitEnv(t, srv.URL()), "publish", topic, "{}", "--tls-ca", pki.CAFile)
+	if res.code != 1 || !strings.Contains(res.stderr, "not an amqps:// url") {
+		t.Errorf("TLS files with amqp://: want an error, have %s", res)
+	}
 }
 
 func testRabbitRoundTrip(t *testing.T, srv *testenv.RabbitMQServer) {

@@ -49,8 +49,11 @@ type RabbitMQServer struct {
 	user     string
 	password string
 
+	pki *PKI // nil: no TLS listener
+
 	mu       sync.Mutex
 	amqpPort int
+	tlsPort  int
 	distPort int
 	epmdPort int
 	epmd     *exec.Cmd
@@ -67,7 +70,19 @@ type RabbitMQServer struct {
 // share one with NewRabbitMQ (from TestMain) where the tests allow it.
 func RabbitMQ(t testing.TB) *RabbitMQServer {
 	t.Helper()
-	srv, err := NewRabbitMQ(t.TempDir())
+	return rabbitMQ(t, nil)
+}
+
+// RabbitMQWithTLS is RabbitMQ with an amqps listener too (TLSURL), its
+// certificate from pki (for localhost and 127.0.0.1, signed by pki.CAFile).
+func RabbitMQWithTLS(t testing.TB, pki *PKI) *RabbitMQServer {
+	t.Helper()
+	return rabbitMQ(t, pki)
+}
+
+func rabbitMQ(t testing.TB, pki *PKI) *RabbitMQServer {
+	t.Helper()
+	srv, err := newRabbitMQ(t.TempDir(), pki)
 	if err != nil {
 		RabbitMQUnavailable(t, err)
 	}
@@ -94,7 +109,9 @@ func RabbitMQUnavailable(t testing.TB, err error) {
 // (which must exist and should be short-lived); the caller must Stop it. Use
 // it to share one node between the tests of a package. The error wraps
 // ErrNoRabbitMQ when no RabbitMQ can be had.
-func NewRabbitMQ(dir string) (*RabbitMQServer, error) {
+func NewRabbitMQ(dir string) (*RabbitMQServer, error) { return newRabbitMQ(dir, nil) }
+
+func newRabbitMQ(dir string, pki *PKI) (*RabbitMQServer, error) {
 	script, err := findRabbitMQServer()
 	if err != nil {
 		return nil, err
@@ -106,6 +123,7 @@ func NewRabbitMQ(dir string) (*RabbitMQServer, error) {
 		nodeName: "rabbit-micro-" + id + "@localhost",
 		user:     "micro",
 		password: "test-" + randomHex(8),
+		pki:      pki,
 	}
 	for _, sub := range []string{"home", "mnesia", "log"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -136,6 +154,16 @@ func findRabbitMQServer() (string, error) {
 // URL is the AMQP URL with the node's user, password and the vhost "/":
 // amqp://micro:PASSWORD@127.0.0.1:PORT/. It stays the same across Restart.
 func (s *RabbitMQServer) URL() string { return s.URLWith(s.user, s.password) }
+
+// TLSURL is the amqps URL of the TLS listener (RabbitMQWithTLS only):
+// amqps://micro:PASSWORD@127.0.0.1:PORT/.
+func (s *RabbitMQServer) TLSURL() string {
+	s.mu.Lock()
+	port := s.tlsPort
+	s.mu.Unlock()
+	u := url.URL{Scheme: "amqps", User: url.UserPassword(s.user, s.password), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Path: "/"}
+	return u.String()
+}
 
 // URLWith is the URL with other credentials, for tests of refused ones.
 func (s *RabbitMQServer) URLWith(user, password string) string {
@@ -268,11 +296,11 @@ func (s *RabbitMQServer) startOnce() error {
 		return nil
 	}
 	if s.amqpPort == 0 {
-		ports, err := freePorts(3)
+		ports, err := freePorts(4)
 		if err != nil {
 			return err
 		}
-		s.amqpPort, s.distPort, s.epmdPort = ports[0], ports[1], ports[2]
+		s.amqpPort, s.distPort, s.epmdPort, s.tlsPort = ports[0], ports[1], ports[2], ports[3]
 	}
 	s.starts++
 	if err := s.startEPMDLocked(); err != nil {
@@ -381,8 +409,17 @@ func (s *RabbitMQServer) writeConfig() error {
 		"disk_free_limit.absolute = 10MB",
 		"log.console = false",
 		"log.file.level = info",
-		"",
-	}, "\n")
+	}, "\n") + "\n"
+	if s.pki != nil {
+		conf += strings.Join([]string{
+			"listeners.ssl.default = 127.0.0.1:" + strconv.Itoa(s.tlsPort),
+			"ssl_options.cacertfile = " + s.pki.CAFile,
+			"ssl_options.certfile = " + s.pki.ServerCertFile,
+			"ssl_options.keyfile = " + s.pki.ServerKeyFile,
+			"ssl_options.verify = verify_none",
+			"ssl_options.fail_if_no_peer_cert = false",
+		}, "\n") + "\n"
+	}
 	files := map[string]string{
 		"rabbitmq.conf":   conf,
 		"enabled_plugins": "[].\n",

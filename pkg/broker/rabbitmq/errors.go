@@ -2,6 +2,8 @@ package rabbitmq
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -55,6 +57,16 @@ func dialError(srv server, user string, err error) error {
 				srv.redacted, user, shortReason(reason))
 		}
 		return fmt.Errorf("rabbitmq broker: rabbitmq at %s refused the connection: %s: %w", srv.redacted, reason, err)
+	}
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var recordErr tls.RecordHeaderError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr):
+		return fmt.Errorf("rabbitmq broker: tls with rabbitmq at %s: %w; give the CA that signed its certificate (--tls-ca, MICRO_BROKER_TLS_CA)", srv.redacted, err)
+	case errors.As(err, &recordErr):
+		return fmt.Errorf("rabbitmq broker: tls with rabbitmq at %s: the server does not speak TLS there (%w); use amqp:// or its TLS port (5671)", srv.redacted, err)
 	}
 	return wrap(broker.ErrUnreachable, err, "rabbitmq broker: cannot reach rabbitmq at %s: %s", srv.redacted, shortCause(err))
 }
