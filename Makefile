@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build install demo test consul rabbitmq vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build install demo test consul etcd rabbitmq vet fmt-check tidy-check bench fuzz clean
 
 all: build
 
@@ -28,20 +28,27 @@ demo: build
 consul:
 	@bash scripts/install-consul.sh >/dev/null
 
+## etcd: install the etcd server the tests use when it is missing (Debian's etcd-server)
+etcd:
+	@bash scripts/install-etcd.sh >/dev/null
+
 ## rabbitmq: install the RabbitMQ server the tests run (Debian's rabbitmq-server), once per machine
 rabbitmq:
 	@bash scripts/install-rabbitmq.sh >/dev/null
 
-## test: the whole suite, with the race detector, against real NATS, Consul
-## and RabbitMQ (builds the Consul agent and installs RabbitMQ on the first
-## run on a machine, then reuses them); fails when either cannot be had
+## test: the whole suite, with the race detector, against real NATS, Consul,
+## etcd and RabbitMQ (builds the Consul agent on the first run on a machine,
+## then reuses it; installs Debian's etcd-server and rabbitmq-server when they
+## are missing); fails when any of them cannot be had
 CONSUL_INSTALL ?= bash scripts/install-consul.sh
+ETCD_INSTALL ?= bash scripts/install-etcd.sh
 RABBITMQ_INSTALL ?= bash scripts/install-rabbitmq.sh
 test: vet
 	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
+	etcd_bin="$$($(ETCD_INSTALL))" && [ -n "$$etcd_bin" ] || { echo "make test: no etcd server: '$(ETCD_INSTALL)' failed (see above); set ETCD_BIN to an etcd binary" >&2; exit 1; }; \
 	rabbitmq_server="$$($(RABBITMQ_INSTALL))" && [ -n "$$rabbitmq_server" ] || { echo "make test: no RabbitMQ: '$(RABBITMQ_INSTALL)' failed (see above); set RABBITMQ_SERVER to a rabbitmq-server script" >&2; exit 1; }; \
-	echo "RABBITMQ_SERVER=$$rabbitmq_server CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
-	RABBITMQ_SERVER="$$rabbitmq_server" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
+	echo "RABBITMQ_SERVER=$$rabbitmq_server ETCD_BIN=$$etcd_bin CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	RABBITMQ_SERVER="$$rabbitmq_server" ETCD_BIN="$$etcd_bin" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build

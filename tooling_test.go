@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// `make test` fails when the Consul agent cannot be installed, instead of
+// `make test` fails when the Consul agent (or the etcd server) cannot be installed, instead of
 // running the suite with CONSUL_BIN empty (where the Consul tests skip when
 // run by hand). GO=true stands in for the go command so that nothing is
 // built or tested here.
@@ -17,18 +17,23 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 		t.Skip("no make")
 	}
 	cases := []struct {
-		name    string
-		install string
-		wantOK  bool
-		wantOut string
+		name        string
+		install     string
+		etcdInstall string
+		wantOK      bool
+		wantOut     string
 	}{
-		{"install fails", "false", false, "no Consul agent"},
-		{"install prints nothing", "true", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", true, "CONSUL_BIN=/opt/consul true test -race"},
+		{"install fails", "false", "echo /opt/etcd", false, "no Consul agent"},
+		{"install prints nothing", "true", "echo /opt/etcd", false, "no Consul agent"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", true, "ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		// The same for etcd (scripts/install-etcd.sh).
+		{"etcd install fails", "echo /opt/consul", "false", false, "no etcd server"},
+		{"etcd install prints nothing", "echo /opt/consul", "true", false, "no etcd server"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "RABBITMQ_INSTALL=echo /opt/rabbitmq-server")
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall,
+				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server")
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
@@ -98,11 +103,11 @@ func TestMakeTestNeedsRabbitMQ(t *testing.T) {
 	}{
 		{"install fails", "false", false, "no RabbitMQ"},
 		{"install prints nothing", "true", false, "no RabbitMQ"},
-		{"install prints the server", "echo /opt/rabbitmq-server", true, "RABBITMQ_SERVER=/opt/rabbitmq-server CONSUL_BIN=/opt/consul true test -race"},
+		{"install prints the server", "echo /opt/rabbitmq-server", true, "RABBITMQ_SERVER=/opt/rabbitmq-server ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "RABBITMQ_INSTALL="+c.install)
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "ETCD_INSTALL=echo /opt/etcd", "RABBITMQ_INSTALL="+c.install)
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)

@@ -45,6 +45,10 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RegistryWarn == nil && f.IO != nil {
+		errOut := f.IO.ErrOut
+		cfg.RegistryWarn = func(err error) { fmt.Fprintf(errOut, "micro: warning: %v\n", err) }
+	}
 	r, err := cfg.NewRegistry(ctx)
 	if err != nil {
 		return nil, err
@@ -104,6 +108,8 @@ func RegistryError(cfg config.Config, err error) error {
 		return WithHint(err, "start the embedded registry with `micro server`, or choose another with --registry consul --registry-address HOST:PORT")
 	case config.RegistryConsul:
 		return WithHint(err, "check that a Consul agent listens there (CONSUL_HTTP_ADDR or --registry-address), or use the embedded default: `micro server` and --registry nats")
+	case config.RegistryEtcd:
+		return WithHint(err, "check that etcd listens there (--registry-address HOST:2379, a comma-separated list for a cluster; https:// or --registry-tls-ca for TLS), or use the embedded default: `micro server` and --registry nats")
 	}
 	return err
 }
