@@ -20,19 +20,23 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 		name        string
 		install     string
 		etcdInstall string
+		nodeDeps    string // the MCP test client's install (scripts/install-node-deps.sh)
 		wantOK      bool
 		wantOut     string
 	}{
-		{"install fails", "false", "echo /opt/etcd", false, "no Consul agent"},
-		{"install prints nothing", "true", "echo /opt/etcd", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", true, "ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		{"install fails", "false", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints nothing", "true", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 		// The same for etcd (scripts/install-etcd.sh).
-		{"etcd install fails", "echo /opt/consul", "false", false, "no etcd server"},
-		{"etcd install prints nothing", "echo /opt/consul", "true", false, "no etcd server"},
+		{"etcd install fails", "echo /opt/consul", "false", "echo /opt/node_modules", false, "no etcd server"},
+		{"etcd install prints nothing", "echo /opt/consul", "true", "echo /opt/node_modules", false, "no etcd server"},
+		// And for the MCP test client.
+		{"node deps fail", "echo /opt/consul", "echo /opt/etcd", "false", false, "no MCP test client"},
+		{"node deps print nothing", "echo /opt/consul", "echo /opt/etcd", "true", false, "no MCP test client"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall,
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall, "NODE_DEPS_INSTALL="+c.nodeDeps,
 				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server")
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
@@ -103,11 +107,12 @@ func TestMakeTestNeedsRabbitMQ(t *testing.T) {
 	}{
 		{"install fails", "false", false, "no RabbitMQ"},
 		{"install prints nothing", "true", false, "no RabbitMQ"},
-		{"install prints the server", "echo /opt/rabbitmq-server", true, "RABBITMQ_SERVER=/opt/rabbitmq-server ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		{"install prints the server", "echo /opt/rabbitmq-server", true, "RABBITMQ_SERVER=/opt/rabbitmq-server MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "ETCD_INSTALL=echo /opt/etcd", "RABBITMQ_INSTALL="+c.install)
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "ETCD_INSTALL=echo /opt/etcd",
+				"NODE_DEPS_INSTALL=echo /opt/node_modules", "RABBITMQ_INSTALL="+c.install)
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)

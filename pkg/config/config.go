@@ -58,6 +58,7 @@ const (
 	EnvRegistry        = "MICRO_REGISTRY"
 	EnvRegistryAddress = "MICRO_REGISTRY_ADDRESS"
 	EnvBroker          = "MICRO_BROKER"
+	EnvRegistryToken   = "MICRO_REGISTRY_TOKEN"
 	EnvBrokerAddress   = "MICRO_BROKER_ADDRESS"
 	EnvTimeout         = "MICRO_TIMEOUT"
 	EnvOutput          = "MICRO_OUTPUT"
@@ -106,6 +107,9 @@ type Config struct {
 	// 127.0.0.1:2379 for etcd). NATS and etcd take a comma-separated list:
 	// the members of a cluster.
 	RegistryAddress string `json:"registry-address,omitempty"`
+	// RegistryToken is the registry's ACL token (consul); empty means
+	// CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN when set, else none.
+	RegistryToken string `json:"-"`
 	// EtcdLayout is the layouts the etcd registry reads, as
 	// etcd.ParseLayouts takes them; empty means all.
 	EtcdLayout string `json:"etcd-layout,omitempty"`
@@ -178,6 +182,9 @@ func (c Config) ApplyEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if v, ok := lookup(EnvBroker); ok && v != "" {
 		c.Broker = v
+	}
+	if v, ok := lookup(EnvRegistryToken); ok && v != "" {
+		c.RegistryToken = v
 	}
 	if v, ok := lookup(EnvBrokerAddress); ok && v != "" {
 		c.BrokerAddress = v
@@ -402,6 +409,9 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 		opts := consul.EnvOptions(c.lookup)
 		if c.RegistryAddress != "" {
 			opts = append(opts, consul.Address(c.RegistryAddress))
+		}
+		if c.RegistryToken != "" {
+			opts = append(opts, consul.Token(c.RegistryToken))
 		}
 		r, err := consul.New(opts...)
 		if err != nil {

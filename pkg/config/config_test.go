@@ -21,8 +21,8 @@ func TestFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", want: Config{Registry: "nats", Timeout: DefaultTimeout}},
-		{name: "all set", env: map[string]string{EnvRegistry: "consul", EnvRegistryAddress: "127.0.0.1:8500", EnvBrokerAddress: "127.0.0.1:4333", EnvTimeout: "3s"},
-			want: Config{Registry: "consul", RegistryAddress: "127.0.0.1:8500", BrokerAddress: "127.0.0.1:4333", Timeout: 3 * time.Second}},
+		{name: "all set", env: map[string]string{EnvRegistry: "consul", EnvRegistryAddress: "127.0.0.1:8500", EnvRegistryToken: "tok", EnvBrokerAddress: "127.0.0.1:4333", EnvTimeout: "3s"},
+			want: Config{Registry: "consul", RegistryAddress: "127.0.0.1:8500", RegistryToken: "tok", BrokerAddress: "127.0.0.1:4333", Timeout: 3 * time.Second}},
 		{name: "bad registry", env: map[string]string{EnvRegistry: "zookeeper"}, wantErr: `unknown registry "zookeeper"`},
 		{name: "etcd", env: map[string]string{EnvRegistry: "etcd", EnvRegistryAddress: "10.0.0.1:2379,10.0.0.2:2379", EnvEtcdLayout: "micro,kratos",
 			EnvRegistryUser: "root", EnvRegistryPassword: "pw", EnvRegistryTLSCA: "ca.pem", EnvRegistryTLSInsecure: "true"},
@@ -48,7 +48,7 @@ func TestFromEnv(t *testing.T) {
 				t.Fatal(err)
 			}
 			have.Env = nil
-			if have.Registry != c.want.Registry || have.RegistryAddress != c.want.RegistryAddress ||
+			if have.Registry != c.want.Registry || have.RegistryAddress != c.want.RegistryAddress || have.RegistryToken != c.want.RegistryToken ||
 				have.BrokerAddress != c.want.BrokerAddress || have.Timeout != c.want.Timeout ||
 				have.EtcdLayout != c.want.EtcdLayout || have.RegistryUser != c.want.RegistryUser ||
 				have.RegistryPassword != c.want.RegistryPassword || have.RegistryTLS != c.want.RegistryTLS {
