@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/microtools/micro/cmd/brokerutil"
+	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
@@ -118,9 +119,9 @@ summary to stderr.`,
   micro --broker rabbitmq publish orders.created --confirm '{"id":7}'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 2 {
-				if fixed, ok := brokerutil.ShellMangledJSON([]byte(strings.Join(args[1:], " "))); ok {
+				if fixed, ok := callutil.QuotedJSONFix(strings.Join(args[1:], " ")); ok {
 					return cmdutil.Usagef("%s takes a topic and one body, not %d arguments: they look like JSON that the shell split at its spaces and stripped of its quotes; quote the JSON in single quotes: %s",
-						cmd.CommandPath(), len(args), brokerutil.ShellQuote(fixed))
+						cmd.CommandPath(), len(args), callutil.ShellQuote(fixed))
 				}
 			}
 			return cmdutil.RangeArgs(1, 2, "a topic and at most one JSON body")(cmd, args)
@@ -426,12 +427,12 @@ func warnShellMangled(opts *Options, msg *broker.Message) {
 	if contentType != contentTypeText && !strings.Contains(strings.ToLower(contentType), "json") {
 		return
 	}
-	fixed, ok := brokerutil.ShellMangledJSON(msg.Body)
+	fixed, ok := callutil.QuotedJSONFix(string(msg.Body))
 	if !ok {
 		return
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "micro: warning: the body %s is not JSON and is sent as it is (Content-Type %s); it looks like JSON whose double quotes the shell removed: quote the JSON in single quotes: %s\n",
-		msg.Body, contentType, brokerutil.ShellQuote(fixed))
+		msg.Body, contentType, callutil.ShellQuote(fixed))
 }
 
 // flusher is a broker that can wait until the server has what was
