@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -170,17 +171,15 @@ func detailsJSON(st *status.Status, resolver call.Resolver) []json.RawMessage {
 	report, _ := call.DescribeStatus(st.Err(), resolver)
 	out := make([]json.RawMessage, 0, len(report.Details))
 	for i, d := range report.Details {
-		if len(d.Value) > 0 && d.Value[0] == '{' {
-			// {"@type": ..., fields...}
-			obj := map[string]json.RawMessage{}
-			if json.Unmarshal(d.Value, &obj) == nil {
-				typ, _ := json.Marshal(d.TypeURL)
-				obj["@type"] = typ
-				if data, err := json.Marshal(obj); err == nil {
-					out = append(out, data)
-					continue
-				}
+		typ, _ := json.Marshal(d.TypeURL)
+		if len(d.Value) > 1 && d.Value[0] == '{' {
+			// {"@type": ..., the fields in their order}
+			obj := append([]byte(`{"@type":`), typ...)
+			if rest := bytes.TrimSpace(d.Value[1:]); len(rest) > 0 && rest[0] != '}' {
+				obj = append(obj, ',')
 			}
+			out = append(out, append(obj, d.Value[1:]...))
+			continue
 		}
 		raw := st.Proto().GetDetails()[i]
 		data, _ := json.Marshal(map[string]any{"@type": d.TypeURL, "value": raw.GetValue(), "error": d.Error})
