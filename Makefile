@@ -24,9 +24,9 @@ consul:
 	@bash scripts/install-consul.sh >/dev/null
 
 ## test: the whole suite, with the race detector, against real NATS and Consul
-## (builds the Consul agent on the first run on a machine, then reuses it)
+## (builds the Consul agent and buf on the first run on a machine, then reuses them)
 test: vet
-	CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
+	CONSUL_BIN="$$(bash scripts/install-consul.sh)" BUF_BIN="$$(bash scripts/install-buf.sh)" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
