@@ -85,8 +85,9 @@ type Gateway struct {
 	metrics     *metrics
 	routes      []prefixRoute
 
-	services *serviceIndex
-	events   *eventHub
+	services   *serviceIndex
+	events     *eventHub
+	formatters sync.Map // service name → call.Formatter
 
 	ctx    context.Context
 	cancel context.CancelFunc
