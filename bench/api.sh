@@ -14,8 +14,8 @@
 # BINDIR holds micro, greeter and apiload (default: built into a temporary
 # directory). Everything runs on 127.0.0.1; what starts here stops on exit.
 set -euo pipefail
-requests=5000
-reps=3
+requests=2000
+reps=7
 bindir=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -75,12 +75,17 @@ for _ in $(seq "$reps"); do
   api_requests=$((api_requests + 2 * requests))
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# The ratio of each run to the direct run beside it, then their median:
+# a pair shares whatever load the machine had.
+pair_ratios() { local -n num=$1; local i; for i in "${!num[@]}"; do awk -v a="${num[$i]}" -v b="${direct[$i]}" 'BEGIN { printf "%.3f\n", a/b }'; done; }
 d=$(median "${direct[@]}"); p=$(median "${plain[@]}"); c=$(median "${connect[@]}")
+pr=$(median $(pair_ratios plain)); cr=$(median $(pair_ratios connect))
 hz=$(getconf CLK_TCK)
-awk -v d="$d" -v p="$p" -v c="$c" -v t="$api_ticks" -v n="$api_requests" -v hz="$hz" -v reps="$reps" -v req="$requests" \
-    -v dl="${direct[*]}" -v pl="${plain[*]}" -v cl="${connect[*]}" 'BEGIN {
-  printf "direct gRPC (micro bench -c 16): %d rps (median of %d: %s)\n", d, reps, dl
-  printf "gateway plain JSON (-c 16):      %d rps (%s); ratio %.3f: %s\n", p, pl, p/d, (p/d >= 0.6 ? "met" : "MISSED")
-  printf "gateway Connect JSON (-c 16):    %d rps (%s); ratio %.3f: %s\n", c, cl, c/d, (c/d >= 0.6 ? "met" : "MISSED")
-  printf "gateway CPU per request: %.1f us (%d ticks at %d Hz over %d requests, %d per run)\n", t/hz*1e6/n, t, hz, n, req
+awk -v d="$d" -v p="$p" -v c="$c" -v pr="$pr" -v cr="$cr" -v t="$api_ticks" -v n="$api_requests" -v hz="$hz" -v reps="$reps" -v req="$requests" \
+    -v dl="${direct[*]}" -v pl="${plain[*]}" -v cl="${connect[*]}" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+  printf "direct gRPC (micro bench -c 16): %d rps median of %d runs of %d calls (%s)\n", d, reps, req, dl
+  printf "gateway plain JSON (-c 16):      %d rps (%s); ratio %.3f (median of per-pair ratios): %s\n", p, pl, pr, (pr >= 0.6 ? "met" : "MISSED")
+  printf "gateway Connect JSON (-c 16):    %d rps (%s); ratio %.3f (median of per-pair ratios): %s\n", c, cl, cr, (cr >= 0.6 ? "met" : "MISSED")
+  printf "gateway CPU per request: %.1f us (%d ticks at %d Hz over %d requests)\n", t/hz*1e6/n, t, hz, n
+  printf "load average at the end: %s\n", load
 }'

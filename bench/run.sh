@@ -12,6 +12,8 @@
 #   5. time from a node's SIGKILL to its last selection, against its TTL
 #   6. `micro bench` through registry + selector against the same load
 #      with --address (no registry)
+#   7. `micro api` requests per second (plain JSON, Connect JSON) against direct
+#      gRPC calls by `micro bench` (bench/api.sh), and the gateway's CPU per request
 #
 #   bench/run.sh [-o FILE] [-q]      (-q: fewer repetitions, for a smoke run)
 # Everything runs on 127.0.0.1; every server started here is stopped on exit.
@@ -50,6 +52,7 @@ go build -o "$bin/greeter" ./examples/greeter
 go test -c -o "$bin/call.test" ./pkg/call
 go test -c -o "$bin/broker.test" ./pkg/broker/nats
 go test -c -o "$bin/figures.test" ./bench/figures
+go build -o "$bin/apiload" ./bench/apiload
 
 # 1. Dynamic against static: BenchmarkUnaryPaired alternates the two on one
 # connection and reports their throughput ratio.
@@ -121,6 +124,12 @@ done
 reg_med=$(printf '%.0f' "$(median "${reg_rps[@]}")")
 addr_med=$(printf '%.0f' "$(median "${addr_rps[@]}")")
 
+# 7. The HTTP gateway against direct gRPC calls (its own servers).
+log "7 micro api against micro bench (bench/api.sh)"
+api_reps=7; [[ $reps -lt 5 ]] && api_reps=3
+cmd7="bench/api.sh -n 2000 -r $api_reps"
+api_out=$(env -u MICRO_REGISTRY -u MICRO_REGISTRY_ADDRESS bash bench/api.sh -n 2000 -r "$api_reps" -b "$bin" 2>&1) || api_out="bench/api.sh failed: $api_out"
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.3f", a/b }'; }
 {
   echo "# micro performance figures"
@@ -149,6 +158,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "$call_out"
   echo '```'
   echo
+  echo "Figure 7, \`micro api\` (16 concurrent, access log on) against direct gRPC calls by \`micro bench -c 16\`"
+  echo "on the same greeter, alternated run by run (bench/api.sh; target: each ratio >= 0.6):"
+  echo
+  echo '```'
+  echo "$api_out"
+  echo '```'
+  echo
   echo "## Commands"
   echo
   echo "Run from the repository root; \`make bench\` runs them all and rewrites this file."
@@ -159,6 +175,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "4. \`$cmd4\`"
   echo "5. \`$cmd5\`"
   echo "6. \`$cmd6\`"
+  echo "7. \`$cmd7\`"
   echo
   echo "## Raw output"
   echo
