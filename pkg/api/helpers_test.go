@@ -240,3 +240,10 @@ func listen(t *testing.T) net.Listener {
 	}
 	return ln
 }
+
+func newServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
