@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 
@@ -52,5 +53,6 @@ func BenchmarkGateway(b *testing.B) {
 
 func newBenchEnv(b *testing.B) *env {
 	b.Helper()
-	return newEnvTB(b, api.Options{})
+	// As micro api runs by default: with its access log.
+	return newEnvTB(b, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
