@@ -6,9 +6,14 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build demo test consul vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build install demo test consul vet fmt-check tidy-check bench fuzz clean
 
 all: build
+
+## install: build micro into $(go env GOPATH)/bin, which is on the PATH of
+## most Go set-ups (or add it: export PATH="$$(go env GOPATH)/bin:$$PATH")
+install:
+	$(GO) build -ldflags '$(LDFLAGS)' -o "$$($(GO) env GOPATH)/bin/micro" .
 
 ## build: compile bin/micro and the example services
 build:
@@ -24,9 +29,13 @@ consul:
 	@bash scripts/install-consul.sh >/dev/null
 
 ## test: the whole suite, with the race detector, against real NATS and Consul
-## (builds the Consul agent on the first run on a machine, then reuses it)
+## (builds the Consul agent on the first run on a machine, then reuses it);
+## fails when the agent cannot be had
+CONSUL_INSTALL ?= bash scripts/install-consul.sh
 test: vet
-	CONSUL_BIN="$$(bash scripts/install-consul.sh)" $(GO) test -race -count=1 -timeout 30m ./...
+	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
+	echo "CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build

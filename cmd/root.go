@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,7 +54,7 @@ func Main() int {
 // environment, and returns the exit code. Tests call it directly.
 func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv func(string) (string, bool)) int {
 	globals := &globalFlags{lookupEnv: lookupEnv}
-	f := &cmdutil.Factory{IO: ios, Config: globals.Config}
+	f := &cmdutil.Factory{IO: ios, Config: globals.Config, Env: lookupEnv}
 	defer f.Close()
 
 	root := NewCmdRoot(f, globals)
@@ -62,22 +63,30 @@ func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return cmdutil.ExitOK
 	}
 	if cfg, cfgErr := globals.Config(); cfgErr == nil {
 		err = cmdutil.RegistryError(cfg, err)
 	}
+	if isCobraUsageError(err) {
+		err = &cmdutil.UsageError{Err: err}
+	}
 	var silent *cmdutil.SilentError
 	if !errors.As(err, &silent) {
-		fmt.Fprintf(ios.ErrOut, "micro: %s\n", oneLine(err.Error()))
+		// Messages that start with the command's path say "micro" once; what
+		// came from the network in them cannot drive the terminal.
+		fmt.Fprintf(ios.ErrOut, "micro: %s\n", iostreams.Escape(strings.TrimPrefix(oneLine(err.Error()), "micro ")))
 	}
-	if isCobraUsageError(err) {
-		fmt.Fprintln(ios.ErrOut, "Run 'micro --help' for usage.")
-		return cmdutil.ExitUsage
+	code := cmdutil.ExitCode(err)
+	if code == cmdutil.ExitUsage && !errors.As(err, &silent) {
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
-	return cmdutil.ExitCode(err)
+	return code
 }
 
 // NewCmdRoot builds the command tree.
@@ -100,7 +109,18 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			globals.changed = changedFlags(cmd)
+			if cmd.Name() == cobra.ShellCompRequestCmd || cmd.Name() == cobra.ShellCompNoDescRequestCmd {
+				// Shell completion parses the line's flags after this
+				// runs; the settings are resolved when a completion
+				// function first asks for them.
+				return nil
+			}
+			// A bad setting (a --config file that is not there, a
+			// malformed MICRO_TIMEOUT) fails every command, not only
+			// those that connect somewhere.
+			if _, err := globals.Config(); err != nil {
+				return err
+			}
 			return cmdutil.ValidateOutput(globals.Output())
 		},
 	}
@@ -132,7 +152,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		get.NewCmdGet(f, globals.Output, nil),
 		watch.NewCmdWatch(f, globals.Output, nil),
 		register.NewCmdRegister(f, globals.Output, nil),
-		deregister.NewCmdDeregister(f, nil),
+		deregister.NewCmdDeregister(f, globals.Output, nil),
 	)
 	add("calls",
 		microcall.NewCmdCall(f, globals.Output, nil),
@@ -159,7 +179,20 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 	)
 	root.SetHelpCommandGroupID("")
 	root.SetCompletionCommandGroupID("")
+	requireSubcommands(root)
 	return root
+}
+
+// requireSubcommands makes every command below root that only groups
+// others refuse an unknown subcommand (`micro get greeter`) with a usage
+// error.
+func requireSubcommands(parent *cobra.Command) {
+	for _, c := range parent.Commands() {
+		if c.HasSubCommands() && !c.Runnable() {
+			cmdutil.RequireSubcommand(c)
+		}
+		requireSubcommands(c)
+	}
 }
 
 // globalFlags are the flags every command has. Each has a MICRO_* variable;
@@ -173,19 +206,23 @@ type globalFlags struct {
 	configPath      string
 
 	lookupEnv func(string) (string, bool)
-	changed   map[string]bool
-	once      sync.Once
-	resolved  config.Config
-	err       error
+	// flags are the global flags as bound: a flag the user gave is
+	// Changed there whichever command parsed the line, shell completion's
+	// __complete included, which runs no PersistentPreRunE.
+	flags    *pflag.FlagSet
+	once     sync.Once
+	resolved config.Config
+	err      error
 }
 
 func (g *globalFlags) bind(fs *pflag.FlagSet) {
+	g.flags = fs
 	fs.StringVar(&g.registry, "registry", config.DefaultRegistry, "registry backend: nats, consul or memory [$MICRO_REGISTRY]")
 	fs.StringVar(&g.registryAddress, "registry-address", "", "registry address (default nats://127.0.0.1:4222, or 127.0.0.1:8500 for consul) [$MICRO_REGISTRY_ADDRESS]")
 	fs.StringVar(&g.brokerAddress, "broker-address", "", "NATS server of the broker (default: the registry's) [$MICRO_BROKER_ADDRESS]")
 	fs.DurationVar(&g.timeout, "timeout", config.DefaultTimeout, "time limit of each operation [$MICRO_TIMEOUT]")
 	fs.StringVarP(&g.output, "output", "o", "", "output format: table, text (tab-separated) or json; default table on a terminal, text otherwise [$MICRO_OUTPUT]")
-	fs.StringVar(&g.configPath, "config", "", "config file (default $XDG_CONFIG_HOME/micro/config.json) [$MICRO_CONFIG]")
+	fs.StringVar(&g.configPath, "config", "", "config file, which must exist when given here (default $XDG_CONFIG_HOME/micro/config.json, or ~/.config/micro/config.json) [$MICRO_CONFIG]")
 }
 
 // Output returns the -o value after flags, environment and config file.
@@ -207,8 +244,12 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
+	changed := func(name string) bool {
+		f := g.flags.Lookup(name)
+		return f != nil && f.Changed
+	}
 	set := func(name string, target *string, env string, file string) {
-		if g.changed[name] {
+		if changed(name) {
 			return
 		}
 		if v, ok := lookupEnv(env); ok && v != "" {
@@ -219,14 +260,21 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	}
 
 	path := g.configPath
-	if !g.changed["config"] {
+	if !changed("config") {
 		if v, ok := lookupEnv(config.EnvConfig); ok && v != "" {
 			path = v
-		} else if dir, err := os.UserConfigDir(); err == nil {
+		} else if dir, err := cmdutil.ConfigDir(lookupEnv); err == nil {
 			path = filepath.Join(dir, "micro", "config.json")
 		}
 	}
 	var file config.File
+	if changed("config") {
+		// A file named on the command line must be there; the default one
+		// (and MICRO_CONFIG's) may not exist yet.
+		if _, err := os.Stat(path); err != nil {
+			return config.Config{}, cmdutil.Usagef("--config %s: %w", path, unwrapPathError(err))
+		}
+	}
 	if path != "" {
 		var err error
 		if file, err = config.ReadFile(path); err != nil {
@@ -261,12 +309,6 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	return cfg, nil
 }
 
-func changedFlags(cmd *cobra.Command) map[string]bool {
-	changed := map[string]bool{}
-	cmd.Flags().Visit(func(f *pflag.Flag) { changed[f.Name] = true })
-	return changed
-}
-
 // isCobraUsageError recognises the errors cobra makes for unknown commands
 // and wrong argument counts, which it does not type.
 func isCobraUsageError(err error) bool {
@@ -277,6 +319,16 @@ func isCobraUsageError(err error) bool {
 		}
 	}
 	return false
+}
+
+// unwrapPathError is the cause of a failed file operation without the
+// operation and path, which the caller names already.
+func unwrapPathError(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
 }
 
 func oneLine(s string) string {

@@ -12,8 +12,24 @@ import (
 	"github.com/microtools/micro/cmd/iostreams"
 )
 
+// runCLI runs the command line with env as its whole environment. Unless
+// env says where HOME is, HOME and the XDG directories are temporary
+// directories of the test: no test reads the developer's files.
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	if _, ok := env["HOME"]; !ok {
+		home := t.TempDir()
+		withHome := map[string]string{
+			"HOME":            home,
+			"XDG_CONFIG_HOME": filepath.Join(home, ".config"),
+			"XDG_CACHE_HOME":  filepath.Join(home, ".cache"),
+			"XDG_DATA_HOME":   filepath.Join(home, ".local", "share"),
+		}
+		for k, v := range env {
+			withHome[k] = v
+		}
+		env = withHome
+	}
 	ios, _, out, errOut := iostreams.Test()
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	code = Run(context.Background(), ios, args, lookup)
@@ -63,7 +79,6 @@ func TestPrecedence(t *testing.T) {
 			if err := root.ParseFlags(c.args); err != nil {
 				t.Fatal(err)
 			}
-			globals.changed = changedFlags(root)
 			cfg, err := globals.Config()
 			if err != nil {
 				t.Fatal(err)
@@ -86,5 +101,52 @@ func TestMemoryRegistryRoundTrip(t *testing.T) {
 	_, stderr, code = runCLI(t, env, "get", "service", "nosuch")
 	if code != 1 || !strings.Contains(stderr, `"nosuch"`) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("unknown service: want one line and exit 1, have code %d stderr %q", code, stderr)
+	}
+}
+
+// Run finds the config file through the environment it is given, never
+// through the process's: a personal config in the test process's HOME
+// changes nothing, and the same file in the given HOME is read.
+func TestConfigDirFromInjectedEnv(t *testing.T) {
+	writeConfig := func(home string) {
+		dir := filepath.Join(home, ".config", "micro")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"output":"json","registry":"consul"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	processHome := t.TempDir()
+	writeConfig(processHome)
+	t.Setenv("HOME", processHome)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(processHome, ".config"))
+
+	given := t.TempDir()
+	stdout, stderr, code := runCLI(t, map[string]string{"HOME": given}, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "micro ") {
+		t.Errorf("the process's HOME leaked in: want a text version line, have exit %d %q %q", code, stdout, stderr)
+	}
+	writeConfig(given)
+	stdout, _, code = runCLI(t, map[string]string{"HOME": given}, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "{") {
+		t.Errorf("the config under the given HOME should be read (JSON output), have exit %d %q", code, stdout)
+	}
+	stdout, _, _ = runCLI(t, map[string]string{"HOME": processHome, "XDG_CONFIG_HOME": filepath.Join(given, "elsewhere")}, "version")
+	if !strings.HasPrefix(stdout, "micro ") {
+		t.Errorf("XDG_CONFIG_HOME is where the config is, not $HOME/.config: have %q", stdout)
+	}
+}
+
+// An explicit --config that does not exist is a usage error; the default
+// file may be missing.
+func TestExplicitConfigMustExist(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nosuch.json")
+	_, stderr, code := runCLI(t, map[string]string{"HOME": t.TempDir()}, "--config", missing, "version")
+	if code != cmdutil.ExitUsage || !strings.Contains(stderr, missing) || !strings.Contains(stderr, "Run 'micro version --help' for usage.") {
+		t.Errorf("want exit 2 naming %s with the usage hint, have %d %q", missing, code, stderr)
+	}
+	if _, stderr, code := runCLI(t, map[string]string{"HOME": t.TempDir()}, "version"); code != 0 {
+		t.Errorf("no config file at the default place: want exit 0, have %d %q", code, stderr)
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -86,5 +87,64 @@ func TestCompletionAndVersion(t *testing.T) {
 	var info map[string]string
 	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &info) != nil || info["version"] == "" {
 		t.Errorf("version -o json: %s", res)
+	}
+}
+
+// Registry data is untrusted: a service registered directly in the NATS
+// registry with a name that clears the screen is listed with the ESC
+// escaped, on a table and in text; -o json keeps the name exact.
+func TestRegistryDataIsEscaped(t *testing.T) {
+	b := natsBackend(t)
+	addr := strings.TrimPrefix(b.env[1], "MICRO_REGISTRY_ADDRESS=")
+	reg := natsRegistry(t, "nats://"+addr)
+	evil := "evil\x1b[2J"
+	svc := &registry.Service{
+		Name:    evil,
+		Version: "v\x1b]0;title\x07",
+		Nodes:   []*registry.Node{{ID: "n\x1b[1m", Address: "127.0.0.1:1", Metadata: map[string]string{"k": "v\u009b31m"}}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := reg.Register(ctx, svc, registry.NoExpiry()); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"list", "services"},
+		{"list", "services", "-o", "table"},
+		{"get", "service", evil},
+		{"get", "service", evil, "-o", "table"},
+		{"deregister", "service", "--name", evil, "--address", "127.0.0.1:9"}, // fails: the error names it
+	} {
+		res := micro(t, env(b.env...), args...)
+		out := res.stdout + res.stderr
+		if strings.ContainsRune(out, 0x1b) || strings.ContainsRune(out, '\u009b') {
+			t.Errorf("micro %q printed a raw control character: %q", args, out)
+		}
+		if !strings.Contains(out, `evil\x1b[2J`) {
+			t.Errorf("micro %q: want the name shown escaped, have %s", args, res)
+		}
+	}
+	res := micro(t, env(b.env...), "list", "services", "-o", "json")
+	var listed []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &listed); err != nil || len(listed) != 1 || listed[0].Name != evil {
+		t.Errorf("list services -o json: want the name exact, have %v %s", err, res)
+	}
+}
+
+// deregister -o json prints the records it removed, as register does.
+func TestDeregisterJSON(t *testing.T) {
+	b := natsBackend(t)
+	if res := micro(t, env(b.env...), "register", "service", "--name", "pg", "--id", "pg-1", "--address", "127.0.0.1:5432"); res.code != 0 {
+		t.Fatalf("register: %s", res)
+	}
+	res := micro(t, env(b.env...), "deregister", "service", "--name", "pg", "--id", "pg-1", "-o", "json")
+	var removed []*registry.Service
+	if err := json.Unmarshal([]byte(res.stdout), &removed); err != nil || res.code != 0 {
+		t.Fatalf("deregister -o json: want JSON, have %v %s", err, res)
+	}
+	if len(removed) != 1 || removed[0].Name != "pg" || len(removed[0].Nodes) != 1 || removed[0].Nodes[0].Address != "127.0.0.1:5432" {
+		t.Errorf("want the one node removed, have %s", res.stdout)
 	}
 }

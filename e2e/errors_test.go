@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +51,54 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("nothing should go to stdout on error, have %q", res.stdout)
 			}
 		})
+	}
+}
+
+// Usage errors: exit 2, one line that says micro once, and a second line
+// that points at the help of the command that was run.
+func TestUsageErrors(t *testing.T) {
+	natsEnv := natsBackend(t).env
+	missing := filepath.Join(t.TempDir(), "nosuch.json")
+	cases := []struct {
+		name string
+		args []string
+		help string // the command whose --help the hint names
+		want []string
+	}{
+		{"unknown subcommand of get", []string{"get", "greeter"}, "micro get", []string{`"greeter"`, "micro get service NAME"}},
+		{"unknown subcommand of list", []string{"list", "service"}, "micro list", []string{`"service"`, `did you mean "services"`}},
+		{"unknown subcommand of register", []string{"register", "foo"}, "micro register", []string{`"foo"`}},
+		{"unknown subcommand of deregister", []string{"deregister", "foo"}, "micro deregister", []string{`"foo"`}},
+		{"one argument, singular", []string{"bench", "greeter"}, "micro bench", []string{"(got 1 argument)"}},
+		{"no arguments, plural", []string{"get", "service"}, "micro get service", []string{"(got 0 arguments)"}},
+		{"missing --config file", []string{"--config", missing, "list", "services"}, "micro list services", []string{missing, "no such file"}},
+		{"name with a space", []string{"register", "service", "--name", "has space", "--address", "127.0.0.1:1"}, "micro register service", []string{"has space", "white space"}},
+		{"name with ESC", []string{"register", "service", "--name", "x\x1b[2J", "--address", "127.0.0.1:1"}, "micro register service", []string{`x\x1b[2J`, "control characters"}},
+		{"server address without a port", []string{"server", "--address", "localhost", "--data-dir", t.TempDir()}, "micro server", []string{`"localhost"`, "host:port"}},
+		{"unknown command", []string{"frobnicate"}, "micro", []string{"frobnicate"}},
+		{"unknown flag", []string{"list", "services", "--frob"}, "micro list services", []string{"--frob"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := micro(t, env(natsEnv...), c.args...)
+			assertCleanError(t, res, 2, c.want...)
+			lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
+			if want := "Run '" + c.help + " --help' for usage."; len(lines) != 2 || lines[1] != want {
+				t.Errorf("want the usage hint %q as the second line, have:\n%s", want, res.stderr)
+			}
+			if strings.HasPrefix(res.stderr, "micro: micro") {
+				t.Errorf("micro twice: %s", res.stderr)
+			}
+			if strings.ContainsRune(res.stderr, 0x1b) {
+				t.Errorf("a raw ESC on stderr: %q", res.stderr)
+			}
+			if res.stdout != "" {
+				t.Errorf("nothing should go to stdout on a usage error, have %q", res.stdout)
+			}
+		})
+	}
+	// A group command without a subcommand shows its help and succeeds.
+	if res := micro(t, env(), "get"); res.code != 0 || !strings.Contains(res.stdout, "service") {
+		t.Errorf("micro get: want its help and exit 0, have %s", res)
 	}
 }

@@ -27,6 +27,13 @@ var (
 	greeterBin string
 )
 
+// hermetic are the variables every process a test starts gets: a home,
+// config, cache and data directory of the test run's own (so that the
+// developer's ~/.config/micro/config.json changes nothing), and Go's own
+// directories where they were, so that `go mod tidy` in `micro new` still
+// finds the module and build caches.
+var hermetic []string
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -43,10 +50,16 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if hermetic, err = hermeticEnv(filepath.Join(dir, "home")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	microBin = filepath.Join(dir, "micro")
 	greeterBin = filepath.Join(dir, "greeter")
 	for bin, pkg := range map[string]string{microBin: ".", greeterBin: "./examples/greeter"} {
-		build := exec.Command("go", "build", "-o", bin, pkg)
+		// With -race, as docs/testing.md says: the e2e tests run the
+		// commands under the race detector too.
+		build := exec.Command("go", "build", "-race", "-o", bin, pkg)
 		build.Dir = root
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
@@ -55,6 +68,36 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return m.Run()
+}
+
+// hermeticEnv makes home and the XDG directories below it, and reads Go's
+// directories from `go env` before HOME changes under them.
+func hermeticEnv(home string) ([]string, error) {
+	names := []string{"GOPATH", "GOMODCACHE", "GOCACHE", "GOENV"}
+	out, err := exec.Command("go", append([]string{"env"}, names...)...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("e2e: go env: %w", err)
+	}
+	goDirs := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(goDirs) != len(names) {
+		return nil, fmt.Errorf("e2e: go env printed %q", out)
+	}
+	vars := []string{"HOME=" + home}
+	for i, name := range names {
+		vars = append(vars, name+"="+goDirs[i])
+	}
+	for _, v := range []struct{ name, dir string }{
+		{"XDG_CONFIG_HOME", ".config"},
+		{"XDG_CACHE_HOME", ".cache"},
+		{"XDG_DATA_HOME", filepath.Join(".local", "share")},
+	} {
+		path := filepath.Join(home, v.dir)
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return nil, err
+		}
+		vars = append(vars, v.name+"="+path)
+	}
+	return vars, nil
 }
 
 func moduleRoot() (string, error) {
@@ -76,15 +119,21 @@ func (r result) String() string {
 }
 
 // env is the environment of the processes a test starts: the test's own,
-// without MICRO_* and CONSUL_* settings that could leak in, plus extra.
+// without MICRO_* and CONSUL_* settings that could leak in, with HOME and
+// the XDG directories of the test run (see hermetic), plus extra. A later
+// setting of the same variable wins.
 func env(extra ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MICRO_") || strings.HasPrefix(kv, "CONSUL_HTTP") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "MICRO_"), strings.HasPrefix(name, "CONSUL_"),
+			strings.HasPrefix(name, "XDG_"), name == "HOME":
 			continue
 		}
 		out = append(out, kv)
 	}
+	out = append(out, hermetic...)
 	return append(out, extra...)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
+	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/selector"
 )
@@ -60,7 +61,8 @@ second, latency (min, mean, p50, p90, p99, p99.9, max), a histogram, counts
 per status code and per node, and the errors seen.
 
 The run ends after -n calls (default 200) or after -z, whichever comes
-first; --rps caps the rate. One unmeasured call first resolves the method.
+first; --rps caps the rate. No call starts once the -z time is up, and
+the calls the end of the run cuts short are neither failures nor counted. One unmeasured call first resolves the method.
 The request may be a template: {{.RequestNumber}}, {{.WorkerID}},
 {{randomInt 1 100}}, {{randomString 8}}, {{uuid}}, {{now}},
 {{mod .RequestNumber 10}}.
@@ -212,7 +214,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	if rt.Output() == cmdutil.OutputJSON {
 		err = cmdutil.WriteJSON(rt.IO.Out, summary)
 	} else {
-		err = writeSummary(rt.IO.Out, summary)
+		err = writeSummary(iostreams.EscapeWriter(rt.IO.Out), summary)
 	}
 	if err != nil {
 		return err

@@ -62,17 +62,23 @@ type snapshot struct {
 // clients, and reports progress every 200ms when progress is not nil. It
 // ends after p.total calls, after p.duration, or when ctx ends.
 func runLoad(ctx context.Context, clients []*call.Client, p plan, progress func(snapshot)) *result {
+	start := time.Now()
+	// The run's time is up by the clock at end. The gRPC layer sees the
+	// deadline before ctx.Err() reports it, so a worker asks the clock, not
+	// only the context, whether to make another call.
+	var end time.Time
 	if p.duration > 0 {
+		end = start.Add(p.duration)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.duration)
+		ctx, cancel = context.WithDeadline(ctx, end)
 		defer cancel()
 	}
+	over := func() bool { return ctx.Err() != nil || (!end.IsZero() && !time.Now().Before(end)) }
 	var (
 		issued, done, failed atomic.Int64
 		wg                   sync.WaitGroup
 		perWorker            = make([][]outcome, p.concurrency)
 	)
-	start := time.Now()
 	var interval time.Duration
 	if p.rps > 0 {
 		interval = time.Duration(float64(time.Second) / p.rps)
@@ -85,7 +91,7 @@ func runLoad(ctx context.Context, clients []*call.Client, p plan, progress func(
 			client := clients[w%len(clients)]
 			resolver := client.Resolver(p.service)
 			var outcomes []outcome
-			for ctx.Err() == nil {
+			for !over() {
 				n := issued.Add(1) - 1 // the number of this call, from 0
 				if p.total > 0 && n >= int64(p.total) {
 					break
@@ -100,14 +106,14 @@ func runLoad(ctx context.Context, clients []*call.Client, p plan, progress func(
 						case <-time.After(wait):
 						case <-ctx.Done():
 						}
-						if ctx.Err() != nil {
+						if over() {
 							break
 						}
 					}
 				}
 				o := callOnce(ctx, client, resolver, p, int(n), w)
-				if ctx.Err() != nil && o.err != "" {
-					break // the run ended during this call: not a failure
+				if o.err != "" && over() {
+					break // the run ended during this call: cut, not a failure
 				}
 				done.Add(1)
 				if o.err != "" {

@@ -3,7 +3,6 @@ package callutil
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -54,12 +53,10 @@ func (r Runtime) TimeoutSet() bool {
 }
 
 // CacheDir is where descriptors are cached: micro/descriptors in the user
-// cache directory ($XDG_CACHE_HOME, or ~/.cache on Linux).
+// cache directory ($XDG_CACHE_HOME, or $HOME/.cache, as the injected
+// environment says).
 func (r Runtime) CacheDir() (string, error) {
-	if dir, ok := r.lookupEnv("XDG_CACHE_HOME"); ok && filepath.IsAbs(dir) {
-		return filepath.Join(dir, "micro", "descriptors"), nil
-	}
-	dir, err := os.UserCacheDir()
+	dir, err := cmdutil.CacheDir(r.lookupEnv)
 	if err != nil {
 		return "", err
 	}

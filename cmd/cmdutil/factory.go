@@ -24,6 +24,10 @@ type Factory struct {
 	// default). It is valid once flags are parsed.
 	Config func() (config.Config, error)
 
+	// Env is the environment cmd.Run was given; directories (config,
+	// cache, data) are found through it, never through the process's.
+	Env LookupEnv
+
 	mu       sync.Mutex
 	registry registry.Registry
 	broker   broker.Broker

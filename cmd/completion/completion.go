@@ -16,9 +16,12 @@ func NewCmdCompletion(f *cmdutil.Factory) *cobra.Command {
 the registry, and the endpoints of micro call, stream and describe from the
 service's descriptors.
 
-  bash:  source <(micro completion bash)
+  bash:  source <(micro completion bash)   (needs the bash-completion package, v2)
   zsh:   micro completion zsh > "${fpath[1]}/_micro"
-  fish:  micro completion fish > ~/.config/fish/completions/micro.fish`,
+  fish:  micro completion fish > ~/.config/fish/completions/micro.fish
+
+Completion asks the registry the global flags on the line name, as the
+command itself would.`,
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
 		Args:      cmdutil.ExactArgs(1, "a shell: bash, zsh, fish or powershell"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -17,6 +17,7 @@ import (
 type Options struct {
 	IO       *iostreams.IOStreams
 	Registry func(context.Context) (registry.Registry, error)
+	Output   func() string
 	Context  func(context.Context) (context.Context, context.CancelFunc)
 
 	Name    string
@@ -25,16 +26,20 @@ type Options struct {
 }
 
 // NewCmdDeregister returns `micro deregister`. runF replaces the run function in tests.
-func NewCmdDeregister(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+func NewCmdDeregister(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deregister <command>",
 		Short: "Remove a node from the registry",
 		Args:  cmdutil.NoArgs,
 	}
-	opts := &Options{IO: f.IO, Registry: f.Registry, Context: f.WithTimeout}
+	opts := &Options{IO: f.IO, Registry: f.Registry, Output: output, Context: f.WithTimeout}
 	service := &cobra.Command{
 		Use:   "service",
 		Short: "Remove one node of a service, by node ID or by address",
+		Long: `Remove the nodes of a service that have the given ID or address, and
+print each one removed: name, node ID and address, tab-separated, or with
+-o json the records removed, each with the one node, as 'micro register
+service -o json' prints them.`,
 		Example: `  micro deregister service --name postgres --address 127.0.0.1:5432
   micro deregister service --name legacy --id legacy-1`,
 		Args: cmdutil.NoArgs,
@@ -73,7 +78,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	var removed int
+	removed := []*registry.Service{}
 	for _, svc := range services {
 		for _, node := range svc.Nodes {
 			if (opts.ID != "" && node.ID == opts.ID) || (opts.Address != "" && node.Address == opts.Address) {
@@ -81,17 +86,24 @@ func run(ctx context.Context, opts *Options) error {
 				if err := reg.Deregister(ctx, one); err != nil {
 					return err
 				}
-				fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", svc.Name, node.ID, node.Address)
-				removed++
+				removed = append(removed, one)
 			}
 		}
 	}
-	if removed == 0 {
+	if len(removed) == 0 {
 		what := "id " + opts.ID
 		if opts.Address != "" {
 			what = "address " + opts.Address
 		}
 		return fmt.Errorf("service %q has no node with %s in %s; see its nodes with `micro get service %s --all`", opts.Name, what, reg, opts.Name)
+	}
+	if opts.Output != nil && opts.Output() == cmdutil.OutputJSON {
+		return cmdutil.WriteJSON(opts.IO.Out, removed)
+	}
+	for _, one := range removed {
+		for _, node := range one.Nodes {
+			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", iostreams.Escape(one.Name), iostreams.Escape(node.ID), iostreams.Escape(node.Address))
+		}
 	}
 	return nil
 }

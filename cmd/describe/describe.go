@@ -40,9 +40,10 @@ func NewCmdDescribe(f *cmdutil.Factory, output func() string, runF func(context.
 streams (unary, server streaming, client streaming, bidi streaming), and
 the schemas of the messages they take and return, in .proto syntax.
 
-SYMBOL narrows it to one service, method or message: by full name
-(greeter.v1.HelloRequest), as an endpoint (Greeter.Hello), or by its name
-alone when that is unambiguous (HelloRequest).
+SYMBOL narrows it to one service, method, message or enum: by full name
+(greeter.v1.HelloRequest), as an endpoint (Greeter.Hello,
+greeter.v1.Greeter/Hello), or by its name alone when that is unambiguous
+(HelloRequest). An unknown symbol exits 1 and lists what there is.
 
 The descriptors come from the server's reflection through the descriptor
 cache, as for micro call, or from --proto / --protoset. With -o json the
@@ -123,7 +124,7 @@ func describeRun(ctx context.Context, opts *Options) error {
 	if opts.Runtime.Output() == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(opts.Runtime.IO.Out, desc.JSON(opts.Service))
 	}
-	return desc.Write(opts.Runtime.IO.Out)
+	return desc.Write(iostreams.EscapeWriter(opts.Runtime.IO.Out))
 }
 
 // findSymbol finds what the user named: a full name, an endpoint, or a name

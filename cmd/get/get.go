@@ -87,10 +87,10 @@ func serviceRun(ctx context.Context, opts *ServiceOptions) error {
 	case cmdutil.OutputText:
 		return writeText(opts.IO, services)
 	case cmdutil.OutputTable:
-		return writeDetail(opts.IO.Out, services)
+		return writeDetail(iostreams.EscapeWriter(opts.IO.Out), services)
 	}
 	if opts.IO.IsStdoutTTY() {
-		return writeDetail(opts.IO.Out, services)
+		return writeDetail(iostreams.EscapeWriter(opts.IO.Out), services)
 	}
 	return writeText(opts.IO, services)
 }

@@ -21,12 +21,14 @@ func NewTable(w io.Writer, aligned bool, header ...string) *Table {
 	return &Table{out: w, aligned: aligned, header: header}
 }
 
-// AddRow adds one row; fields are printed as given, with tabs and newlines
-// replaced by spaces so a field never breaks the layout.
+// AddRow adds one row. Tabs and newlines in a field become spaces, so a
+// field never breaks the layout, and other characters that are not
+// printable are escaped (see Escape): fields often come from the registry,
+// which anyone may write to.
 func (t *Table) AddRow(fields ...string) {
 	clean := make([]string, len(fields))
 	for i, f := range fields {
-		clean[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(f)
+		clean[i] = Escape(strings.NewReplacer("\t", " ", "\n", " ").Replace(f))
 	}
 	t.rows = append(t.rows, clean)
 }

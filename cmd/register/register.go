@@ -12,6 +12,8 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -101,11 +103,82 @@ func Service(opts *Options) (*registry.Service, error) {
 	if id == "" {
 		id = opts.Name + "-" + randomSuffix()
 	}
-	return &registry.Service{
+	svc := &registry.Service{
 		Name:    opts.Name,
 		Version: opts.Version,
 		Nodes:   []*registry.Node{{ID: id, Address: opts.Address, Metadata: md}},
-	}, nil
+	}
+	if err := checkText(svc); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// checkText refuses what other commands would have to escape: a service
+// name or node ID with spaces, and control characters anywhere.
+func checkText(svc *registry.Service) error {
+	plain := func(what, s string) error {
+		if i := strings.IndexFunc(s, unicode.IsSpace); i >= 0 {
+			return cmdutil.Usagef("%s %q has white space in it: names are one word, such as greeter or go.micro.srv.greeter", what, s)
+		}
+		return printable(what, s)
+	}
+	if err := plain("service name", svc.Name); err != nil {
+		return err
+	}
+	if err := printable("version", svc.Version); err != nil {
+		return err
+	}
+	if err := printableMap("service metadata", svc.Metadata); err != nil {
+		return err
+	}
+	for _, ep := range svc.Endpoints {
+		if ep == nil {
+			continue
+		}
+		if err := printable("endpoint", ep.Name); err != nil {
+			return err
+		}
+		if err := printableMap("endpoint "+iostreams.Escape(ep.Name)+" metadata", ep.Metadata); err != nil {
+			return err
+		}
+	}
+	for _, node := range svc.Nodes {
+		if node == nil {
+			continue
+		}
+		if err := plain("node ID", node.ID); err != nil {
+			return err
+		}
+		if err := printable("node address", node.Address); err != nil {
+			return err
+		}
+		if err := printableMap("node "+iostreams.Escape(node.ID)+" metadata", node.Metadata); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printable refuses control characters, which would reach the terminals
+// of whoever lists the registry.
+func printable(what, s string) error {
+	if strings.ContainsFunc(s, func(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }) || !utf8.ValidString(s) {
+		return cmdutil.Usagef("%s %q has control characters or bytes that are not UTF-8 in it", what, s)
+	}
+	return nil
+}
+
+func printableMap(what string, md map[string]string) error {
+	for k, v := range md {
+		if err := printable(what+" key", k); err != nil {
+			return err
+		}
+		if err := printable(what+" "+iostreams.Escape(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func run(ctx context.Context, opts *Options) error {
@@ -133,7 +206,7 @@ func run(ctx context.Context, opts *Options) error {
 		return cmdutil.WriteJSON(opts.IO.Out, svc)
 	}
 	for _, node := range svc.Nodes {
-		fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", svc.Name, node.ID, node.Address)
+		fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", iostreams.Escape(svc.Name), iostreams.Escape(node.ID), iostreams.Escape(node.Address))
 	}
 	return nil
 }
@@ -150,6 +223,9 @@ func decodeRecord(text string) (*registry.Service, error) {
 	}
 	if err := registry.Validate(&svc); err != nil {
 		return nil, &cmdutil.UsageError{Err: err}
+	}
+	if err := checkText(&svc); err != nil {
+		return nil, err
 	}
 	for _, node := range svc.Nodes {
 		if err := checkAddress(node.Address); err != nil {

@@ -23,6 +23,12 @@ func TestService(t *testing.T) {
 		{name: "json and flags", opts: Options{Record: `{}`, Name: "x"}, wantErr: true},
 		{name: "unknown json field", opts: Options{Record: `{"name":"x","nodez":[]}`}, wantErr: true},
 		{name: "trailing data", opts: Options{Record: `{"name":"x","nodes":[{"id":"1","address":"a:1"}]} {}`}, wantErr: true},
+		{name: "name with a space", opts: Options{Name: "has space", Address: "127.0.0.1:1"}, wantErr: true},
+		{name: "name with ESC", opts: Options{Name: "x\x1b[2J", Address: "127.0.0.1:1"}, wantErr: true},
+		{name: "metadata with ESC", opts: Options{Name: "x", Address: "127.0.0.1:1", Metadata: []string{"a=\x1b]0;title\x07"}}, wantErr: true},
+		{name: "json name with ESC", opts: Options{Record: `{"name":"x\u001b[2J","nodes":[{"id":"1","address":"a:1"}]}`}, wantErr: true},
+		{name: "json endpoint with C1 control", opts: Options{Record: `{"name":"x","endpoints":[{"name":"E\u009b"}],"nodes":[{"id":"1","address":"a:1"}]}`}, wantErr: true},
+		{name: "json node id with a space", opts: Options{Record: `{"name":"x","nodes":[{"id":"a b","address":"a:1"}]}`}, wantErr: true},
 		{name: "json bad address", opts: Options{Record: `{"name":"x","nodes":[{"id":"1","address":"a"}]}`}, wantErr: true},
 	}
 	for _, c := range cases {

@@ -4,9 +4,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -43,8 +46,11 @@ survive a restart.`,
   MICRO_REGISTRY_ADDRESS=127.0.0.1:4333 micro list services`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkAddress(opts.Address); err != nil {
+				return cmdutil.Usagef("--address %q: %v", opts.Address, err)
+			}
 			if opts.DataDir == "" {
-				dir, err := DefaultDataDir()
+				dir, err := DefaultDataDir(f.Env)
 				if err != nil {
 					return err
 				}
@@ -61,16 +67,27 @@ survive a restart.`,
 	return cmd
 }
 
-// DefaultDataDir is $XDG_DATA_HOME/micro/server, or ~/.local/share/micro/server.
-func DefaultDataDir() (string, error) {
-	if dir := os.Getenv("XDG_DATA_HOME"); dir != "" {
-		return filepath.Join(dir, "micro", "server"), nil
-	}
-	home, err := os.UserHomeDir()
+// DefaultDataDir is $XDG_DATA_HOME/micro/server, or
+// $HOME/.local/share/micro/server, in the environment lookupEnv reads.
+func DefaultDataDir(lookupEnv cmdutil.LookupEnv) (string, error) {
+	dir, err := cmdutil.DataDir(lookupEnv)
 	if err != nil {
-		return "", fmt.Errorf("no data directory: %w; give one with --data-dir", err)
+		return "", cmdutil.Usagef("no data directory: %w; give one with --data-dir", err)
 	}
-	return filepath.Join(home, ".local", "share", "micro", "server"), nil
+	return filepath.Join(dir, "micro", "server"), nil
+}
+
+// checkAddress accepts host:port with a port number; the host may be
+// empty (every interface).
+func checkAddress(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:4222")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a port number", port)
+	}
+	return nil
 }
 
 func run(ctx context.Context, opts *Options) error {

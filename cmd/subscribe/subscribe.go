@@ -409,7 +409,7 @@ func writeText(w io.Writer, n int, msg *broker.Message, b body) error {
 	fmt.Fprintf(&line, "[#%d] %s", n, msg.Topic)
 	for _, key := range slices.Sorted(maps.Keys(msg.Header)) {
 		for _, value := range msg.Header[key] {
-			line.WriteString(" " + key + "=" + value)
+			line.WriteString(" " + iostreams.Escape(key) + "=" + iostreams.Escape(value))
 		}
 	}
 	line.WriteByte(' ')

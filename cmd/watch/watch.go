@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,10 +102,17 @@ func writeEvent(opts *Options, event *registry.Event) error {
 			version = "-"
 		}
 		_, err := fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\t%s\t%s\t%s\n",
-			event.Timestamp.UTC().Format(time.RFC3339), event.Type, svc.Name, version, node.ID, node.Address)
+			event.Timestamp.UTC().Format(time.RFC3339), event.Type,
+			text(svc.Name), text(version), text(node.ID), text(node.Address))
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// text is a field of a text line: registry data, escaped so that it can
+// neither drive the terminal nor break the line into fields.
+func text(field string) string {
+	return iostreams.Escape(strings.NewReplacer("\t", " ", "\n", " ").Replace(field))
 }

@@ -67,10 +67,10 @@ func Consul(t testing.TB) *ConsulAgent {
 }
 
 // ConsulUnavailable ends t for an error from NewConsul: a skip when the error
-// wraps ErrNoConsul (a failure when CI=true), a failure otherwise.
+// wraps ErrNoConsul (a failure in CI, see InCI), a failure otherwise.
 func ConsulUnavailable(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ErrNoConsul) && os.Getenv("CI") != "true" {
+	if errors.Is(err, ErrNoConsul) && !InCI() {
 		t.Skipf("skipping: %v (set CONSUL_BIN to an agent binary, or let scripts/install-consul.sh build one)", err)
 	}
 	t.Fatalf("consul agent: %v", err)

@@ -3,5 +3,6 @@
 // (NewPKI) for TLS and mutual TLS servers. Each helper picks
 // free ports, keeps its state in a temporary directory and stops when the test
 // ends. A helper whose dependency cannot be had skips the test, or fails it
-// when CI=true, so a missing dependency never passes silently in CI.
+// in CI (CI=true or CI=1, see InCI), so a missing dependency never passes
+// silently in CI.
 package testenv

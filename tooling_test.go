@@ -1,0 +1,86 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `make test` fails when the Consul agent cannot be installed, instead of
+// running the suite with CONSUL_BIN empty (where the Consul tests skip when
+// run by hand). GO=true stands in for the go command so that nothing is
+// built or tested here.
+func TestMakeTestNeedsConsul(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	cases := []struct {
+		name    string
+		install string
+		wantOK  bool
+		wantOut string
+	}{
+		{"install fails", "false", false, "no Consul agent"},
+		{"install prints nothing", "true", false, "no Consul agent"},
+		{"install prints the agent", "echo /opt/consul", true, "CONSUL_BIN=/opt/consul true test -race"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install)
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
+				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
+			}
+		})
+	}
+}
+
+// .ci/run exports CI=true to every step, so that a test whose dependency is
+// missing fails there instead of skipping. A fake make records what it got.
+func TestCIRunExportsCI(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	fakeMake := filepath.Join(dir, "make")
+	script := "#!/bin/sh\necho \"$1 CI=$CI\" >> " + log + "\n"
+	if err := os.WriteFile(fakeMake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", ".ci/run")
+	cmd.Env = append(os.Environ(), "MAKE="+fakeMake, "CI=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf(".ci/run: %v\n%s", err, out)
+	}
+	have, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "fmt-check CI=true\ntidy-check CI=true\ntest CI=true\n"; string(have) != want {
+		t.Errorf("want every step with CI=true:\n%s\nhave:\n%s", want, have)
+	}
+}
+
+// `make install` builds micro into $(go env GOPATH)/bin. A fake go records
+// the build it was asked for.
+func TestMakeInstall(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	dir := t.TempDir()
+	fakeGo := filepath.Join(dir, "go")
+	script := "#!/bin/sh\nif [ \"$1\" = env ]; then echo /opt/gopath; else echo \"go $*\" > " + filepath.Join(dir, "log") + "; fi\n"
+	if err := os.WriteFile(fakeGo, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("make", "--no-print-directory", "install", "GO="+fakeGo).CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	have, err := os.ReadFile(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(have), "go build ") || !strings.HasSuffix(string(have), "-o /opt/gopath/bin/micro .\n") {
+		t.Errorf("want go build -o /opt/gopath/bin/micro ., have %q", have)
+	}
+}
