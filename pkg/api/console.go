@@ -458,8 +458,12 @@ func (c *console) runCall(ctx context.Context, t target, requests call.RequestSu
 	format := c.g.jsonFormatter(t.service)
 	seq := 0
 	handler := ResponseHandler{
-		Header:  func(m metadata.MD) { emit(consoleEvent{Event: "header", Metadata: metadataJSON(m.Copy()), Millis: since()}) },
-		Trailer: func(m metadata.MD) { emit(consoleEvent{Event: "trailer", Metadata: metadataJSON(m.Copy()), Millis: since()}) },
+		Header: func(m metadata.MD) {
+			emit(consoleEvent{Event: "header", Metadata: metadataJSON(m.Copy()), Millis: since()})
+		},
+		Trailer: func(m metadata.MD) {
+			emit(consoleEvent{Event: "trailer", Metadata: metadataJSON(m.Copy()), Millis: since()})
+		},
 		Message: func(msg proto.Message) error {
 			data, err := format(msg)
 			if err != nil {

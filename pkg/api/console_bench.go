@@ -207,4 +207,3 @@ loop:
 	info.setCode(code, "")
 	tick("end")
 }
-
