@@ -246,6 +246,8 @@ func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveConfig(w, r)
 	case route == "GET describe" && len(parts) == 2 && parts[1] != "":
 		c.serveDescribe(w, r, parts[1])
+	case route == "GET protoset" && len(parts) == 2 && parts[1] != "":
+		c.serveProtoset(w, r, parts[1])
 	case route == "POST call":
 		c.serveCall(w, r)
 	case route == "POST health" && len(parts) == 2 && parts[1] != "":

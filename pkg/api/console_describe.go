@@ -4,8 +4,13 @@ import (
 	"encoding/base64"
 	"net/http"
 	"sort"
+	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // ConsoleService is the body of GET /ui/api/describe/{service}: the
@@ -201,4 +206,40 @@ func encodeBase64(s string) string { return base64.StdEncoding.EncodeToString([]
 // sortBy sorts s by the key of each element.
 func sortBy[T any](s []T, key func(T) string) {
 	sort.SliceStable(s, func(i, j int) bool { return key(s[i]) < key(s[j]) })
+}
+
+// serveProtoset answers the descriptors of service as a FileDescriptorSet
+// (binary protobuf), for `buf curl --schema` and `grpcurl -protoset`.
+func (c *console) serveProtoset(w http.ResponseWriter, r *http.Request, service string) {
+	sds, err := c.g.services.describe(r.Context(), service)
+	if err != nil {
+		c.g.writeError(w, r, err)
+		return
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	seen := map[string]bool{}
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		imports := fd.Imports()
+		for i := 0; i < imports.Len(); i++ {
+			add(imports.Get(i).FileDescriptor)
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	for _, sd := range sds {
+		add(sd.ParentFile())
+	}
+	data, err := proto.Marshal(set)
+	if err != nil {
+		c.g.writeError(w, r, errorf(codes.Internal, "protoset of %s: %v", service, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.NewReplacer(`"`, "", `\`, "", "/", "_").Replace(service)+`.binpb"`)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
 }
