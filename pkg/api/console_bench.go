@@ -151,8 +151,13 @@ func (c *console) serveBench(w http.ResponseWriter, r *http.Request) {
 	info := infoOf(r.Context())
 	info.service, info.endpoint = in.Service, in.Endpoint
 	md := c.metadataOf(in.Metadata)
-	ctx, cancel := context.WithTimeout(r.Context(), duration)
+	// The run ends by cancellation, not by a deadline: a call cut short
+	// then is seen as such (gRPC may report a deadline before the
+	// context does) and not counted.
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	runEnd := time.NewTimer(duration)
+	defer runEnd.Stop()
 	stats := &benchStats{counts: make([]int64, len(benchBounds)+1)}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -194,6 +199,9 @@ loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case <-runEnd.C:
+			cancel()
 			break loop
 		case <-ticker.C:
 			tick("tick")

@@ -62,7 +62,7 @@ async function start() {
     return;
   }
   const where = document.getElementById('where');
-  where.textContent = [ctx.config.registry, ctx.config.broker].filter(Boolean).join(' · ');
+  where.textContent = `registry: ${ctx.config.registry}` + (ctx.config.broker ? ` · broker: ${ctx.config.broker}` : '');
   if (!ctx.config.topics) document.querySelector('nav a[data-page="topics"]').classList.add('off');
   window.addEventListener('hashchange', route);
   route();

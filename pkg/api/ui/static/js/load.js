@@ -103,7 +103,7 @@ export function renderLoad(main, ctx, service, endpoint) {
         clear(summary).append(
           h('span', { class: 'badge' + (rep.event === 'end' ? ' ok done' : '') }, rep.event === 'end' ? 'done' : 'running'), ' ',
           `${rep.count} calls · ${rep.errors} errors · ${Math.round(rep.rps)} rps${rep.event === 'end' ? ' overall' : ''} · p50 ${formatMs(rep.p50)} · p90 ${formatMs(rep.p90)} · p99 ${formatMs(rep.p99)} · concurrency ${rep.concurrency}${rep.capped ? ' (capped by the gateway)' : ''}`,
-          rep.lastError ? h('p', { class: 'error' }, `last error: ${rep.lastError}`) : null);
+          h('p', { class: 'error' }, rep.lastError ? `last error: ${rep.lastError}` : ''));
       }, abort.signal);
     } catch (err) {
       if (err.name !== 'AbortError') summary.textContent = err.message;

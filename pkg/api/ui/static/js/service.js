@@ -80,6 +80,7 @@ function endpointPanel(svc, ep, ctx, cleanups) {
     h('button', { type: 'button', class: 'tab tab-form', onclick: () => showTab('form'), disabled: !hasForm }, 'Form'),
     h('button', { type: 'button', class: 'tab tab-json', onclick: () => showTab('json') }, 'JSON'));
   function showTab(t) {
+    if (t === 'json' && tab === 'form') syncToRaw();
     tab = t;
     formPane.classList.toggle('hidden', t !== 'form');
     rawPane.classList.toggle('hidden', t !== 'json');
