@@ -32,10 +32,12 @@ consul:
 ## (builds the Consul agent on the first run on a machine, then reuses it);
 ## fails when the agent cannot be had
 CONSUL_INSTALL ?= bash scripts/install-consul.sh
+BROWSER_INSTALL ?= bash scripts/install-browser.sh
 test: vet
 	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
-	echo "CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
-	CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
+	playwright_dir="$$($(BROWSER_INSTALL))" && [ -n "$$playwright_dir" ] || { echo "make test: no Chromium and playwright-core for the console's browser tests: '$(BROWSER_INSTALL)' failed (see above)" >&2; exit 1; }; \
+	echo "PLAYWRIGHT_DIR=$$playwright_dir CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	CONSUL_BIN="$$consul_bin" PLAYWRIGHT_DIR="$$playwright_dir" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
