@@ -34,6 +34,11 @@ run(async () => {
   const b = await open('kitchen');
   const { page } = b;
   await b.goto('#/service/kitchen/Kitchen.Place');
+  // The proto comments, from descriptors compiled from the .proto.
+  assert.match(await page.locator('.endpoint > p.comment').textContent(), /Place answers with the order it was given/);
+  await page.locator('details.schemas summary').click();
+  assert.match(await page.locator('details.schemas').textContent(), /Order has a field of each kind/);
+  await page.locator('details.schemas summary').click();
   const top = (f) => page.locator(`.form-pane > .message > .field[data-field="${f}"]`);
   const input = (f) => top(f).locator('.field-input input').first();
 
