@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// `make test` fails when the Consul agent cannot be installed, instead of
+// `make test` fails when the Consul agent (or the etcd server) cannot be installed, instead of
 // running the suite with CONSUL_BIN empty (where the Consul tests skip when
 // run by hand). GO=true stands in for the go command so that nothing is
 // built or tested here.
@@ -17,21 +17,47 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 		t.Skip("no make")
 	}
 	cases := []struct {
-		name    string
-		install string
-		wantOK  bool
-		wantOut string
+		name        string
+		install     string
+		etcdInstall string
+		nodeDeps    string // the MCP test client's install (scripts/install-node-deps.sh)
+		wantOK      bool
+		wantOut     string
 	}{
-		{"install fails", "false", false, "no Consul agent"},
-		{"install prints nothing", "true", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", true, "CONSUL_BIN=/opt/consul true test -race"},
+		{"install fails", "false", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints nothing", "true", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "BUF_BIN=/opt/buf MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		// The same for etcd (scripts/install-etcd.sh).
+		{"etcd install fails", "echo /opt/consul", "false", "echo /opt/node_modules", false, "no etcd server"},
+		{"etcd install prints nothing", "echo /opt/consul", "true", "echo /opt/node_modules", false, "no etcd server"},
+		// And for the MCP test client.
+		{"node deps fail", "echo /opt/consul", "echo /opt/etcd", "false", false, "no MCP test client"},
+		{"node deps print nothing", "echo /opt/consul", "echo /opt/etcd", "true", false, "no MCP test client"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "BROWSER_INSTALL=echo /opt/playwright")
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall, "NODE_DEPS_INSTALL="+c.nodeDeps, "BUF_INSTALL=echo /opt/buf", "BROWSER_INSTALL=echo /opt/playwright")
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
+			}
+		})
+	}
+}
+
+// `make test` fails as well when buf, which the gateway's tests run, cannot
+// be built (scripts/install-buf.sh).
+func TestMakeTestNeedsBuf(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for _, install := range []string{"false", "true"} {
+		t.Run(install, func(t *testing.T) {
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "ETCD_INSTALL=echo /opt/etcd",
+				"NODE_DEPS_INSTALL=echo /opt/node_modules", "BUF_INSTALL="+install)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "no buf") {
+				t.Errorf("want make test to fail saying there is no buf, have %v:\n%s", err, out)
 			}
 		})
 	}

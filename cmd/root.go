@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +32,7 @@ import (
 	"github.com/microtools/micro/cmd/health"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/cmd/list"
+	mcpcmd "github.com/microtools/micro/cmd/mcp"
 	newcmd "github.com/microtools/micro/cmd/new"
 	"github.com/microtools/micro/cmd/publish"
 	"github.com/microtools/micro/cmd/register"
@@ -94,7 +96,7 @@ func NewCmdRoot(f *cmdutil.Factory, globals *globalFlags) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "micro",
 		Short: "Find, call and operate gRPC microservices by name",
-		Long: `micro finds services through a registry (NATS by default, or Consul),
+		Long: `micro finds services through a registry (NATS by default, Consul or etcd),
 calls any method of any service with JSON, streams, publishes and
 subscribes, and scaffolds new services.
 
@@ -160,6 +162,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		describe.NewCmdDescribe(f, globals.Output, nil),
 		health.NewCmdHealth(f, globals.Output, nil),
 		bench.NewCmdBench(f, globals.Output, nil),
+		mcpcmd.NewCmdMCP(f, globals.Output, nil),
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),
@@ -200,7 +203,9 @@ func requireSubcommands(parent *cobra.Command) {
 type globalFlags struct {
 	registry        string
 	registryAddress string
+	registryToken   string
 	brokerAddress   string
+	registryCreds   registryCredentials
 	timeout         time.Duration
 	output          string
 	configPath      string
@@ -217,8 +222,10 @@ type globalFlags struct {
 
 func (g *globalFlags) bind(fs *pflag.FlagSet) {
 	g.flags = fs
-	fs.StringVar(&g.registry, "registry", config.DefaultRegistry, "registry backend: nats, consul or memory [$MICRO_REGISTRY]")
-	fs.StringVar(&g.registryAddress, "registry-address", "", "registry address (default nats://127.0.0.1:4222, or 127.0.0.1:8500 for consul) [$MICRO_REGISTRY_ADDRESS]")
+	fs.StringVar(&g.registry, "registry", config.DefaultRegistry, "registry backend: nats, consul, etcd or memory [$MICRO_REGISTRY]")
+	fs.StringVar(&g.registryAddress, "registry-address", "", "registry address, or a comma-separated list for a NATS or etcd cluster (default nats://127.0.0.1:4222, 127.0.0.1:8500 for consul, 127.0.0.1:2379 for etcd) [$MICRO_REGISTRY_ADDRESS]")
+	fs.StringVar(&g.registryToken, "registry-token", "", "ACL token of the consul registry (default $CONSUL_HTTP_TOKEN_FILE or $CONSUL_HTTP_TOKEN) [$MICRO_REGISTRY_TOKEN]")
+	g.registryCreds.bind(fs)
 	fs.StringVar(&g.brokerAddress, "broker-address", "", "NATS server of the broker (default: the registry's) [$MICRO_BROKER_ADDRESS]")
 	fs.DurationVar(&g.timeout, "timeout", config.DefaultTimeout, "time limit of each operation [$MICRO_TIMEOUT]")
 	fs.StringVarP(&g.output, "output", "o", "", "output format: table, text (tab-separated) or json; default table on a terminal, text otherwise [$MICRO_OUTPUT]")
@@ -284,7 +291,23 @@ func (g *globalFlags) resolve() (config.Config, error) {
 
 	set("registry", &g.registry, config.EnvRegistry, file.Registry)
 	set("registry-address", &g.registryAddress, config.EnvRegistryAddress, file.RegistryAddress)
+	set("registry-token", &g.registryToken, config.EnvRegistryToken, "")
 	set("broker-address", &g.brokerAddress, config.EnvBrokerAddress, file.BrokerAddress)
+	set("etcd-layout", &g.registryCreds.etcdLayout, config.EnvEtcdLayout, file.EtcdLayout)
+	set("registry-user", &g.registryCreds.user, config.EnvRegistryUser, "")
+	set("registry-password", &g.registryCreds.password, config.EnvRegistryPassword, "")
+	set("registry-tls-ca", &g.registryCreds.tls.CAFile, config.EnvRegistryTLSCA, "")
+	set("registry-tls-cert", &g.registryCreds.tls.CertFile, config.EnvRegistryTLSCert, "")
+	set("registry-tls-key", &g.registryCreds.tls.KeyFile, config.EnvRegistryTLSKey, "")
+	if !changed("registry-tls-insecure") {
+		if v, ok := lookupEnv(config.EnvRegistryTLSInsecure); ok && v != "" {
+			insecure, err := strconv.ParseBool(v)
+			if err != nil {
+				return config.Config{}, cmdutil.Usagef("%s=%q is not a boolean such as true or false", config.EnvRegistryTLSInsecure, v)
+			}
+			g.registryCreds.tls.InsecureSkipVerify = insecure
+		}
+	}
 	set("output", &g.output, config.EnvOutput, file.Output)
 	timeout := ""
 	set("timeout", &timeout, config.EnvTimeout, file.Timeout)
@@ -297,16 +320,39 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	}
 
 	cfg := config.Config{
-		Registry:        g.registry,
-		RegistryAddress: g.registryAddress,
-		BrokerAddress:   g.brokerAddress,
-		Timeout:         g.timeout,
-		Env:             lookupEnv,
+		Registry:         g.registry,
+		RegistryAddress:  g.registryAddress,
+		RegistryToken:    g.registryToken,
+		BrokerAddress:    g.brokerAddress,
+		EtcdLayout:       g.registryCreds.etcdLayout,
+		RegistryUser:     g.registryCreds.user,
+		RegistryPassword: g.registryCreds.password,
+		RegistryTLS:      g.registryCreds.tls,
+		Timeout:          g.timeout,
+		Env:              lookupEnv,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &cmdutil.UsageError{Err: err}
 	}
 	return cfg, nil
+}
+
+// registryCredentials are the global flags of the etcd registry: which
+// layouts it reads, and how it logs in.
+type registryCredentials struct {
+	etcdLayout     string
+	user, password string
+	tls            config.RegistryTLS
+}
+
+func (r *registryCredentials) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&r.etcdLayout, "etcd-layout", "", "etcd layouts to read: micro, gomicro, kratos, gozero, comma-separated, or all (default all) [$"+config.EnvEtcdLayout+"]")
+	fs.StringVar(&r.user, "registry-user", "", "user name for etcd's authentication [$"+config.EnvRegistryUser+"]")
+	fs.StringVar(&r.password, "registry-password", "", "password for etcd's authentication, with --registry-user [$"+config.EnvRegistryPassword+"]")
+	fs.StringVar(&r.tls.CAFile, "registry-tls-ca", "", "PEM file of the CAs that verify etcd's certificates; turns TLS on [$"+config.EnvRegistryTLSCA+"]")
+	fs.StringVar(&r.tls.CertFile, "registry-tls-cert", "", "PEM client certificate for etcd, with --registry-tls-key; turns TLS on [$"+config.EnvRegistryTLSCert+"]")
+	fs.StringVar(&r.tls.KeyFile, "registry-tls-key", "", "PEM key of --registry-tls-cert [$"+config.EnvRegistryTLSKey+"]")
+	fs.BoolVar(&r.tls.InsecureSkipVerify, "registry-tls-insecure", false, "TLS to etcd without verifying its certificate (tests only) [$"+config.EnvRegistryTLSInsecure+"]")
 }
 
 // isCobraUsageError recognises the errors cobra makes for unknown commands

@@ -10,6 +10,7 @@ import (
 
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
+	"github.com/microtools/micro/pkg/config"
 )
 
 // runCLI runs the command line with env as its whole environment. Unless
@@ -148,5 +149,61 @@ func TestExplicitConfigMustExist(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, map[string]string{"HOME": t.TempDir()}, "version"); code != 0 {
 		t.Errorf("no config file at the default place: want exit 0, have %d %q", code, stderr)
+	}
+}
+
+// TestEtcdFlags: the etcd settings come from flags over the environment
+// over the config file, like the others.
+func TestEtcdFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(`{"registry":"etcd","etcd-layout":"kratos"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantLayout string
+		wantUser   string
+		wantTLS    config.RegistryTLS
+		wantErr    string
+	}{
+		{name: "file", wantLayout: "kratos"},
+		{name: "env over file", env: map[string]string{"MICRO_ETCD_LAYOUT": "gozero", "MICRO_REGISTRY_USER": "env", "MICRO_REGISTRY_PASSWORD": "pw"},
+			wantLayout: "gozero", wantUser: "env"},
+		{name: "flags over env", env: map[string]string{"MICRO_ETCD_LAYOUT": "gozero", "MICRO_REGISTRY_TLS_INSECURE": "false"},
+			args:       []string{"--etcd-layout", "micro,gomicro", "--registry-user", "flag", "--registry-password", "pw", "--registry-tls-ca", "ca.pem", "--registry-tls-insecure"},
+			wantLayout: "micro,gomicro", wantUser: "flag", wantTLS: config.RegistryTLS{CAFile: "ca.pem", InsecureSkipVerify: true}},
+		{name: "bad layout", args: []string{"--etcd-layout", "zookeeper"}, wantErr: `unknown layout "zookeeper"`},
+		{name: "bad insecure", env: map[string]string{"MICRO_REGISTRY_TLS_INSECURE": "perhaps"}, wantErr: "MICRO_REGISTRY_TLS_INSECURE"},
+		{name: "credentials for nats", args: []string{"--registry", "nats", "--registry-user", "u", "--registry-password", "p"}, wantErr: "apply to the etcd registry"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"MICRO_CONFIG": path}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			globals := &globalFlags{lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+			ios, _, _, _ := iostreams.Test()
+			root := NewCmdRoot(&cmdutil.Factory{IO: ios, Config: globals.Config}, globals)
+			if err := root.ParseFlags(c.args); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := globals.Config()
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+					t.Fatalf("want a usage error about %q, have %v", c.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.EtcdLayout != c.wantLayout || cfg.RegistryUser != c.wantUser || cfg.RegistryTLS != c.wantTLS {
+				t.Errorf("want layout %q, user %q, tls %+v; have %q, %q, %+v", c.wantLayout, c.wantUser, c.wantTLS, cfg.EtcdLayout, cfg.RegistryUser, cfg.RegistryTLS)
+			}
+		})
 	}
 }

@@ -158,20 +158,26 @@ func startGateway(t *testing.T, extra func(*Options)) *gateway {
 // with its details.
 func TestAPIConnectClient(t *testing.T) {
 	gw := startGateway(t, nil)
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	h2cClient := &http.Client{Transport: &http.Transport{Protocols: &h2c}}
 	protocols := []struct {
-		name string
-		opts []connect.ClientOption
+		name   string
+		client *http.Client
+		opts   []connect.ClientOption
 	}{
-		{"connect proto", nil},
-		{"connect json", []connect.ClientOption{connect.WithProtoJSON()}},
-		{"grpc-web proto", []connect.ClientOption{connect.WithGRPCWeb()}},
-		{"grpc-web json", []connect.ClientOption{connect.WithGRPCWeb(), connect.WithProtoJSON()}},
+		{"connect proto", http.DefaultClient, nil},
+		{"connect json", http.DefaultClient, []connect.ClientOption{connect.WithProtoJSON()}},
+		{"connect proto over h2c", h2cClient, nil},
+		{"grpc-web proto", http.DefaultClient, []connect.ClientOption{connect.WithGRPCWeb()}},
+		{"grpc-web json", http.DefaultClient, []connect.ClientOption{connect.WithGRPCWeb(), connect.WithProtoJSON()}},
+		{"grpc-web over h2c", h2cClient, []connect.ClientOption{connect.WithGRPCWeb()}},
 	}
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			hello := connect.NewClient[greeterpb.HelloRequest, greeterpb.HelloResponse](http.DefaultClient, gw.url+"/greeter.v1.Greeter/Hello", p.opts...)
+			hello := connect.NewClient[greeterpb.HelloRequest, greeterpb.HelloResponse](p.client, gw.url+"/greeter.v1.Greeter/Hello", p.opts...)
 			req := connect.NewRequest(&greeterpb.HelloRequest{Name: "Ada", Mood: greeterpb.Mood_MOOD_HAPPY})
 			req.Header().Set("X-Echo", "connect-go")
 			resp, err := hello.CallUnary(ctx, req)
@@ -198,7 +204,7 @@ func TestAPIConnectClient(t *testing.T) {
 				t.Errorf("want a BadRequest about name, have %v, %v", detail, err)
 			}
 
-			stream := connect.NewClient[greeterpb.StreamRequest, greeterpb.HelloResponse](http.DefaultClient, gw.url+"/greeter.v1.Greeter/Stream", p.opts...)
+			stream := connect.NewClient[greeterpb.StreamRequest, greeterpb.HelloResponse](p.client, gw.url+"/greeter.v1.Greeter/Stream", p.opts...)
 			s, err := stream.CallServerStream(ctx, connect.NewRequest(&greeterpb.StreamRequest{Name: "Ada", Count: 3}))
 			if err != nil {
 				t.Fatalf("Stream: %v", err)

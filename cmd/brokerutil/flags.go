@@ -2,7 +2,8 @@
 // (`micro publish`, `micro subscribe`): the flags of the broker connection
 // (credentials and TLS, each with its MICRO_BROKER_* variable), the
 // connection itself with its events reported on stderr, errors with advice,
-// and message types known from descriptors for --type.
+// message types known from descriptors for --type, and the detection of a
+// JSON body that the shell stripped of its quotes.
 package brokerutil
 
 import (
@@ -172,6 +173,19 @@ func EventPrinter(w io.Writer) func(natsconn.Event) {
 		defer mu.Unlock()
 		fmt.Fprintln(w, "micro: "+line)
 	}
+}
+
+// StreamError adds what to try to an error that says the --stream given
+// does not store the topic (or no stream does). Other errors go through
+// ConnectError.
+func StreamError(err error, topic, stream string) error {
+	var hinted *cmdutil.HintError
+	if stream == "" || !errors.Is(err, broker.ErrNoStream) || errors.As(err, &hinted) {
+		return ConnectError(err)
+	}
+	return cmdutil.WithHint(err, fmt.Sprintf(
+		"give --stream the stream that stores %s (`nats stream ls` lists them), leave --stream out to use the stream that stores the topic (one is created when none does), or add the topic to the subjects of %s (`nats stream edit %s --subjects ...`)",
+		topic, stream, stream))
 }
 
 // ConnectError adds what to try to an error that says the broker cannot be

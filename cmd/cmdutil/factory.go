@@ -46,6 +46,10 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RegistryWarn == nil && f.IO != nil {
+		errOut := f.IO.ErrOut
+		cfg.RegistryWarn = func(err error) { fmt.Fprintf(errOut, "micro: warning: %v\n", err) }
+	}
 	r, err := cfg.NewRegistry(ctx)
 	if err != nil {
 		return nil, err
@@ -93,11 +97,21 @@ func (f *Factory) Close() error {
 	return errors.Join(errs...)
 }
 
+// RegistryTokenHint is what to try when the Consul registry refused or hid a
+// read for lack of rights.
+const RegistryTokenHint = "give a token with the rights needed: --registry-token, MICRO_REGISTRY_TOKEN, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE"
+
 // RegistryError adds what to try to an error that says the registry cannot
-// be reached. Other errors are returned as they are.
+// be reached or refused the request. Other errors are returned as they are.
 func RegistryError(cfg config.Config, err error) error {
 	var hinted *HintError
-	if !errors.Is(err, registry.ErrUnreachable) || errors.As(err, &hinted) {
+	if errors.As(err, &hinted) {
+		return err
+	}
+	if errors.Is(err, registry.ErrPermissionDenied) && cfg.Registry == config.RegistryConsul {
+		return WithHint(err, RegistryTokenHint)
+	}
+	if !errors.Is(err, registry.ErrUnreachable) {
 		return err
 	}
 	switch cfg.Registry {
@@ -105,6 +119,8 @@ func RegistryError(cfg config.Config, err error) error {
 		return WithHint(err, "start the embedded registry with `micro server`, or choose another with --registry consul --registry-address HOST:PORT")
 	case config.RegistryConsul:
 		return WithHint(err, "check that a Consul agent listens there (CONSUL_HTTP_ADDR or --registry-address), or use the embedded default: `micro server` and --registry nats")
+	case config.RegistryEtcd:
+		return WithHint(err, "check that etcd listens there (--registry-address HOST:2379, a comma-separated list for a cluster; https:// or --registry-tls-ca for TLS), or use the embedded default: `micro server` and --registry nats")
 	}
 	return err
 }

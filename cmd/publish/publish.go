@@ -97,7 +97,8 @@ an error and nothing is sent.
 
 --jetstream waits until a JetStream stream has stored each message and
 prints the stream and sequence (a summary with --count); a stream named
-after the topic is created when none stores it.
+after the topic is created when none stores it. --stream names the stream:
+it must store the topic, or is created for it when it does not exist.
 
 Nothing is printed on success otherwise; --count and --lines print a
 summary to stderr.`,
@@ -107,7 +108,15 @@ summary to stderr.`,
   tail -f events.ndjson | micro publish events --lines
   micro publish greeter.greeted '{"name":"Ada"}' --type greeter.v1.Greeted --proto greeter.proto
   micro publish orders.created --jetstream '{"id":7}'`,
-		Args: cmdutil.RangeArgs(1, 2, "a topic and at most one JSON body"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 2 {
+				if fixed, ok := brokerutil.ShellMangledJSON([]byte(strings.Join(args[1:], " "))); ok {
+					return cmdutil.Usagef("%s takes a topic and one body, not %d arguments: they look like JSON that the shell split at its spaces and stripped of its quotes; quote the JSON in single quotes: %s",
+						cmd.CommandPath(), len(args), brokerutil.ShellQuote(fixed))
+				}
+			}
+			return cmdutil.RangeArgs(1, 2, "a topic and at most one JSON body")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Topic = args[0]
 			if len(args) == 2 {
@@ -130,7 +139,7 @@ summary to stderr.`,
 	fl.BoolVar(&opts.Lines, "lines", false, "send each non-empty line of the body (stdin, -d @file) as a message")
 	fl.BoolVar(&opts.NoTemplate, "no-template", false, "send the body and headers as they are, without expanding {{...}}")
 	fl.BoolVar(&opts.JetStream, "jetstream", false, "publish through JetStream: wait for the stream to store each message and print stream and sequence")
-	fl.StringVar(&opts.Stream, "stream", "", "with --jetstream: the stream to publish to (created for the topic when missing)")
+	fl.StringVar(&opts.Stream, "stream", "", "with --jetstream: the stream to publish to; it must store the topic (created for the topic when missing)")
 	opts.Types.Bind(fl, "send the JSON body encoded as this protobuf message type (with --proto, --protoset or --reflect)")
 	opts.Conn.Bind(fl)
 	return cmd
@@ -391,6 +400,29 @@ func openBody(opts *Options) (*bodySource, error) {
 	return &bodySource{single: data, close: func() error { return nil }}, nil
 }
 
+// warnShellMangled warns when a body given on the command line looks like
+// JSON whose quotes the shell removed ({name:Ada}): it is sent as the text
+// it is, which a subscriber that wants JSON drops. It may be meant as text,
+// so it is sent anyway.
+func warnShellMangled(opts *Options, msg *broker.Message) {
+	fromArgs := opts.HasBody || (opts.HasData && !strings.HasPrefix(opts.Data, "@"))
+	if !fromArgs || opts.Lines || opts.Types.Type != "" {
+		return
+	}
+	// A Content-Type given that is neither JSON nor ours says the body is
+	// meant as it is.
+	contentType := msg.Header.Get(broker.HeaderContentType)
+	if contentType != contentTypeText && !strings.Contains(strings.ToLower(contentType), "json") {
+		return
+	}
+	fixed, ok := brokerutil.ShellMangledJSON(msg.Body)
+	if !ok {
+		return
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "micro: warning: the body %s is not JSON and is sent as it is (Content-Type %s); it looks like JSON whose double quotes the shell removed: quote the JSON in single quotes: %s\n",
+		msg.Body, contentType, brokerutil.ShellQuote(fixed))
+}
+
 // flusher is a broker that can wait until the server has what was
 // published (the NATS broker).
 type flusher interface {
@@ -441,6 +473,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	warnShellMangled(opts, msg)
 
 	connector := &brokerutil.Connector{Config: opts.Config, Broker: opts.Broker, Flags: &opts.Conn, Events: opts.IO.ErrOut}
 	br, err := connector.Connect(ctx)
@@ -549,7 +582,7 @@ func (p *publisher) failed(ctx context.Context, err error) error {
 	if p.sent > 0 {
 		err = fmt.Errorf("%w (%d messages were sent before)", err, p.sent)
 	}
-	return brokerutil.ConnectError(err)
+	return brokerutil.StreamError(err, p.opts.Topic, p.opts.Stream)
 }
 
 func (p *publisher) interrupted() error {

@@ -85,9 +85,10 @@ type Gateway struct {
 	metrics     *metrics
 	routes      []prefixRoute
 
-	services *serviceIndex
-	events   *eventHub
-	console  *console // MountConsole
+	services   *serviceIndex
+	events     *eventHub
+	formatters sync.Map // service name → call.Formatter
+	console    *console // MountConsole (console.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -89,7 +89,7 @@ type env struct {
 }
 
 // startGreeter runs greeter under name in reg until the test ends.
-func startGreeter(t *testing.T, reg registry.Registry, name string) {
+func startGreeter(t testing.TB, reg registry.Registry, name string) {
 	t.Helper()
 	svc, err := service.New(
 		service.Name(name),
@@ -112,6 +112,11 @@ func startGreeter(t *testing.T, reg registry.Registry, name string) {
 }
 
 func newEnv(t *testing.T, opts api.Options) *env {
+	t.Helper()
+	return newEnvTB(t, opts)
+}
+
+func newEnvTB(t testing.TB, opts api.Options) *env {
 	t.Helper()
 	reg := memory.New()
 	t.Cleanup(func() { reg.Close() })
@@ -234,4 +239,11 @@ func listen(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+func newServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }

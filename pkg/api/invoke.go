@@ -109,9 +109,15 @@ func (g *Gateway) resolverFor(service string) call.Resolver {
 	return g.opts.Client.Resolver(service)
 }
 
-// jsonFormatter writes responses of service as compact JSON.
+// jsonFormatter writes responses of service as compact JSON; one formatter
+// per service, made once (making one is not free).
 func (g *Gateway) jsonFormatter(service string) call.Formatter {
-	return call.NewJSONFormatter(g.resolverFor(service), call.FormatOptions{})
+	if f, ok := g.formatters.Load(service); ok {
+		return f.(call.Formatter)
+	}
+	f := call.NewJSONFormatter(g.resolverFor(service), call.FormatOptions{})
+	g.formatters.Store(service, f)
+	return f
 }
 
 // unsupportedStreaming is the answer to a client or bidi streaming method.

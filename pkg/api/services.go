@@ -279,7 +279,7 @@ func (g *Gateway) resolvePlain(ctx context.Context, service, endpoint string) (t
 // endpointTarget is a call of a service known only from its records.
 func (g *Gateway) endpointTarget(service, endpoint string, records []*registry.Service) (target, error) {
 	if _, ok := g.opts.Client.(EndpointCaller); !ok {
-		return target{}, errorf(codes.Unimplemented, "service %q has no descriptors (a go-micro mucp service?) and this gateway's client cannot call by registry record", service)
+		return target{}, errorf(codes.Unimplemented, "service %q has no descriptors (its server has no reflection, or it is a go-micro mucp service) and this gateway's client cannot call by registry record: enable reflection on the service", service)
 	}
 	var names []string
 	for _, r := range records {

@@ -21,6 +21,7 @@ import (
 	"github.com/microtools/micro/pkg/natsconn"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/consul"
+	"github.com/microtools/micro/pkg/registry/etcd"
 	"github.com/microtools/micro/pkg/registry/memory"
 	natsregistry "github.com/microtools/micro/pkg/registry/nats"
 )
@@ -29,6 +30,7 @@ import (
 const (
 	RegistryNATS   = "nats"
 	RegistryConsul = "consul"
+	RegistryEtcd   = "etcd"
 	RegistryMemory = "memory"
 )
 
@@ -43,10 +45,28 @@ const (
 const (
 	EnvRegistry        = "MICRO_REGISTRY"
 	EnvRegistryAddress = "MICRO_REGISTRY_ADDRESS"
+	EnvRegistryToken   = "MICRO_REGISTRY_TOKEN"
 	EnvBrokerAddress   = "MICRO_BROKER_ADDRESS"
 	EnvTimeout         = "MICRO_TIMEOUT"
 	EnvOutput          = "MICRO_OUTPUT"
 	EnvConfig          = "MICRO_CONFIG"
+	// EnvEtcdLayout is the etcd layouts to read: a comma-separated list of
+	// micro, gomicro, kratos and gozero, or all (the default).
+	EnvEtcdLayout = "MICRO_ETCD_LAYOUT"
+)
+
+// Environment variables of the registry's credentials and TLS, read by
+// ApplyEnv into RegistryUser, RegistryPassword and RegistryTLS. They apply
+// to the etcd registry; Consul takes its own CONSUL_HTTP_* variables. The
+// micro command line reads them under the flags --registry-user,
+// --registry-password, --registry-tls-ca, ...
+const (
+	EnvRegistryUser        = "MICRO_REGISTRY_USER"
+	EnvRegistryPassword    = "MICRO_REGISTRY_PASSWORD"
+	EnvRegistryTLSCA       = "MICRO_REGISTRY_TLS_CA"
+	EnvRegistryTLSCert     = "MICRO_REGISTRY_TLS_CERT"
+	EnvRegistryTLSKey      = "MICRO_REGISTRY_TLS_KEY"
+	EnvRegistryTLSInsecure = "MICRO_REGISTRY_TLS_INSECURE"
 )
 
 // Environment variables of the broker's credentials and TLS, read by
@@ -67,11 +87,28 @@ const (
 
 // Config is where the registry and broker are.
 type Config struct {
-	// Registry is the backend: nats (default), consul or memory.
+	// Registry is the backend: nats (default), consul, etcd or memory.
 	Registry string `json:"registry,omitempty"`
 	// RegistryAddress is the backend's address; empty means the backend's
-	// default (nats://127.0.0.1:4222, or CONSUL_HTTP_ADDR / 127.0.0.1:8500).
+	// default (nats://127.0.0.1:4222, CONSUL_HTTP_ADDR / 127.0.0.1:8500, or
+	// 127.0.0.1:2379 for etcd). NATS and etcd take a comma-separated list:
+	// the members of a cluster.
 	RegistryAddress string `json:"registry-address,omitempty"`
+	// RegistryToken is the registry's ACL token (consul); empty means
+	// CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN when set, else none.
+	RegistryToken string `json:"-"`
+	// EtcdLayout is the layouts the etcd registry reads, as
+	// etcd.ParseLayouts takes them; empty means all.
+	EtcdLayout string `json:"etcd-layout,omitempty"`
+	// RegistryUser and RegistryPassword log in to etcd's authentication.
+	RegistryUser     string `json:"-"`
+	RegistryPassword string `json:"-"`
+	// RegistryTLS is the TLS setup of the etcd registry's connection; any
+	// field set turns TLS on.
+	RegistryTLS RegistryTLS `json:"-"`
+	// RegistryWarn is told what the registry skipped but did not fail for,
+	// such as a malformed record in etcd. Nil drops it.
+	RegistryWarn func(error) `json:"-"`
 	// BrokerAddress is the NATS server of the broker; empty means the
 	// registry's NATS server when the registry is nats, else the default.
 	BrokerAddress string `json:"broker-address,omitempty"`
@@ -88,6 +125,18 @@ type Config struct {
 	// Nil means none are set.
 	Env func(string) (string, bool) `json:"-"`
 }
+
+// RegistryTLS is the TLS setup of the registry's connection.
+type RegistryTLS struct {
+	// CAFile holds the certificates (PEM) that verify the servers.
+	CAFile string
+	// CertFile and KeyFile are the client certificate and its key (PEM).
+	CertFile, KeyFile string
+	// InsecureSkipVerify accepts any server certificate. For tests only.
+	InsecureSkipVerify bool
+}
+
+func (t RegistryTLS) enabled() bool { return t != RegistryTLS{} }
 
 // Default returns the settings used when nothing else is given.
 func Default() Config {
@@ -113,8 +162,33 @@ func (c Config) ApplyEnv(lookup func(string) (string, bool)) (Config, error) {
 	if v, ok := lookup(EnvRegistryAddress); ok && v != "" {
 		c.RegistryAddress = v
 	}
+	if v, ok := lookup(EnvRegistryToken); ok && v != "" {
+		c.RegistryToken = v
+	}
 	if v, ok := lookup(EnvBrokerAddress); ok && v != "" {
 		c.BrokerAddress = v
+	}
+	for _, v := range []struct {
+		env    string
+		target *string
+	}{
+		{EnvEtcdLayout, &c.EtcdLayout},
+		{EnvRegistryUser, &c.RegistryUser},
+		{EnvRegistryPassword, &c.RegistryPassword},
+		{EnvRegistryTLSCA, &c.RegistryTLS.CAFile},
+		{EnvRegistryTLSCert, &c.RegistryTLS.CertFile},
+		{EnvRegistryTLSKey, &c.RegistryTLS.KeyFile},
+	} {
+		if s, ok := lookup(v.env); ok && s != "" {
+			*v.target = s
+		}
+	}
+	if s, ok := lookup(EnvRegistryTLSInsecure); ok && s != "" {
+		insecure, err := strconv.ParseBool(s)
+		if err != nil {
+			return c, fmt.Errorf("config: %s=%q is not a boolean such as true or false", EnvRegistryTLSInsecure, s)
+		}
+		c.RegistryTLS.InsecureSkipVerify = insecure
 	}
 	if v, ok := lookup(EnvTimeout); ok && v != "" {
 		d, err := time.ParseDuration(v)
@@ -193,6 +267,7 @@ type File struct {
 	Registry        string `json:"registry,omitempty"`
 	RegistryAddress string `json:"registry-address,omitempty"`
 	BrokerAddress   string `json:"broker-address,omitempty"`
+	EtcdLayout      string `json:"etcd-layout,omitempty"`
 	Timeout         string `json:"timeout,omitempty"`
 	Output          string `json:"output,omitempty"`
 }
@@ -219,9 +294,20 @@ func ReadFile(path string) (File, error) {
 // Validate reports a setting that cannot work.
 func (c Config) Validate() error {
 	switch c.Registry {
-	case RegistryNATS, RegistryConsul, RegistryMemory:
+	case RegistryNATS, RegistryConsul, RegistryEtcd, RegistryMemory:
 	default:
-		return fmt.Errorf("config: unknown registry %q: use nats, consul or memory", c.Registry)
+		return fmt.Errorf("config: unknown registry %q: use nats, consul, etcd or memory", c.Registry)
+	}
+	if c.EtcdLayout != "" {
+		if _, err := etcd.ParseLayouts(c.EtcdLayout); err != nil {
+			return fmt.Errorf("config: etcd layout: %w", err)
+		}
+	}
+	if c.Registry != RegistryEtcd && (c.RegistryUser != "" || c.RegistryPassword != "" || c.RegistryTLS.enabled()) {
+		return fmt.Errorf("config: registry user, password and TLS settings apply to the etcd registry, not %s (Consul reads CONSUL_HTTP_TOKEN, CONSUL_CACERT and the other CONSUL_* variables)", c.Registry)
+	}
+	if (c.RegistryUser == "") != (c.RegistryPassword == "") {
+		return fmt.Errorf("config: the etcd registry needs both a user and a password (%s, %s), not one", EnvRegistryUser, EnvRegistryPassword)
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("config: timeout %s must be positive", c.Timeout)
@@ -276,7 +362,18 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 		if c.RegistryAddress != "" {
 			opts = append(opts, consul.Address(c.RegistryAddress))
 		}
+		if c.RegistryToken != "" {
+			opts = append(opts, consul.Token(c.RegistryToken))
+		}
 		r, err := consul.New(opts...)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return r, nil
+	case RegistryEtcd:
+		connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+		r, err := etcd.New(connectCtx, c.EtcdOptions()...)
 		if err != nil {
 			return nil, err // not a typed nil inside the interface
 		}
@@ -290,6 +387,39 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 		}
 		return r, nil
 	}
+}
+
+// EtcdOptions are the etcd registry options c asks for: endpoints, layouts,
+// credentials, TLS and the warning function.
+func (c Config) EtcdOptions() []etcd.Option {
+	var opts []etcd.Option
+	if c.RegistryAddress != "" {
+		opts = append(opts, etcd.WithEndpoints(c.RegistryAddress))
+	}
+	if c.EtcdLayout != "" {
+		layouts, err := etcd.ParseLayouts(c.EtcdLayout)
+		opts = append(opts, func(o *etcd.Options) error {
+			if err != nil {
+				return err
+			}
+			return etcd.WithLayouts(layouts...)(o)
+		})
+	}
+	if c.RegistryUser != "" || c.RegistryPassword != "" {
+		opts = append(opts, etcd.WithAuth(c.RegistryUser, c.RegistryPassword))
+	}
+	if c.RegistryTLS.enabled() {
+		opts = append(opts, etcd.WithTLS(etcd.TLSOptions{
+			CAFile:             c.RegistryTLS.CAFile,
+			CertFile:           c.RegistryTLS.CertFile,
+			KeyFile:            c.RegistryTLS.KeyFile,
+			InsecureSkipVerify: c.RegistryTLS.InsecureSkipVerify,
+		}))
+	}
+	if c.RegistryWarn != nil {
+		opts = append(opts, etcd.WithOnError(c.RegistryWarn))
+	}
+	return opts
 }
 
 // NewBroker connects to the broker c names: NATS at BrokerURL, or an

@@ -21,9 +21,17 @@ func TestFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", want: Config{Registry: "nats", Timeout: DefaultTimeout}},
-		{name: "all set", env: map[string]string{EnvRegistry: "consul", EnvRegistryAddress: "127.0.0.1:8500", EnvBrokerAddress: "127.0.0.1:4333", EnvTimeout: "3s"},
-			want: Config{Registry: "consul", RegistryAddress: "127.0.0.1:8500", BrokerAddress: "127.0.0.1:4333", Timeout: 3 * time.Second}},
-		{name: "bad registry", env: map[string]string{EnvRegistry: "etcd"}, wantErr: `unknown registry "etcd"`},
+		{name: "all set", env: map[string]string{EnvRegistry: "consul", EnvRegistryAddress: "127.0.0.1:8500", EnvRegistryToken: "tok", EnvBrokerAddress: "127.0.0.1:4333", EnvTimeout: "3s"},
+			want: Config{Registry: "consul", RegistryAddress: "127.0.0.1:8500", RegistryToken: "tok", BrokerAddress: "127.0.0.1:4333", Timeout: 3 * time.Second}},
+		{name: "bad registry", env: map[string]string{EnvRegistry: "zookeeper"}, wantErr: `unknown registry "zookeeper"`},
+		{name: "etcd", env: map[string]string{EnvRegistry: "etcd", EnvRegistryAddress: "10.0.0.1:2379,10.0.0.2:2379", EnvEtcdLayout: "micro,kratos",
+			EnvRegistryUser: "root", EnvRegistryPassword: "pw", EnvRegistryTLSCA: "ca.pem", EnvRegistryTLSInsecure: "true"},
+			want: Config{Registry: "etcd", RegistryAddress: "10.0.0.1:2379,10.0.0.2:2379", EtcdLayout: "micro,kratos",
+				RegistryUser: "root", RegistryPassword: "pw", RegistryTLS: RegistryTLS{CAFile: "ca.pem", InsecureSkipVerify: true}, Timeout: DefaultTimeout}},
+		{name: "bad etcd layout", env: map[string]string{EnvRegistry: "etcd", EnvEtcdLayout: "micro,zookeeper"}, wantErr: `unknown layout "zookeeper"`},
+		{name: "user without password", env: map[string]string{EnvRegistry: "etcd", EnvRegistryUser: "root"}, wantErr: "both a user and a password"},
+		{name: "registry TLS for nats", env: map[string]string{EnvRegistryTLSCA: "ca.pem"}, wantErr: "apply to the etcd registry, not nats"},
+		{name: "bad registry TLS insecure", env: map[string]string{EnvRegistry: "etcd", EnvRegistryTLSInsecure: "maybe"}, wantErr: EnvRegistryTLSInsecure},
 		{name: "bad timeout", env: map[string]string{EnvTimeout: "soon"}, wantErr: EnvTimeout},
 		{name: "negative timeout", env: map[string]string{EnvTimeout: "-1s"}, wantErr: EnvTimeout},
 	}
@@ -40,8 +48,10 @@ func TestFromEnv(t *testing.T) {
 				t.Fatal(err)
 			}
 			have.Env = nil
-			if have.Registry != c.want.Registry || have.RegistryAddress != c.want.RegistryAddress ||
-				have.BrokerAddress != c.want.BrokerAddress || have.Timeout != c.want.Timeout {
+			if have.Registry != c.want.Registry || have.RegistryAddress != c.want.RegistryAddress || have.RegistryToken != c.want.RegistryToken ||
+				have.BrokerAddress != c.want.BrokerAddress || have.Timeout != c.want.Timeout ||
+				have.EtcdLayout != c.want.EtcdLayout || have.RegistryUser != c.want.RegistryUser ||
+				have.RegistryPassword != c.want.RegistryPassword || have.RegistryTLS != c.want.RegistryTLS {
 				t.Errorf("want %+v, have %+v", c.want, have)
 			}
 		})

@@ -1,5 +1,5 @@
 // Package registrytest is the contract every registry backend passes: the same
-// cases run against memory, NATS and Consul.
+// cases run against memory, NATS, Consul and etcd.
 package registrytest
 
 import (
