@@ -143,10 +143,11 @@ func checkNode(ctx context.Context, n *registry.Node, dial call.DialOptions) mcp
 // newCaller builds the client of the MCP server over reg: reflection with
 // the on-disk descriptor cache, the selector's watch (the server runs for
 // long), the dial options of the flags. warn is told of cache write errors.
-func newCaller(reg registry.Registry, dial call.DialOptions, cacheDir string, warn func(error)) (*clientCaller, error) {
+func newCaller(reg registry.Registry, dial call.DialOptions, reflectHeaders metadata.MD, cacheDir string, warn func(error)) (*clientCaller, error) {
 	client, err := call.NewClient(call.ClientOptions{
 		Registry:          reg,
 		Dial:              dial,
+		ReflectionHeaders: reflectHeaders,
 		CacheDir:          cacheDir,
 		OnCacheWriteError: warn,
 	})

@@ -235,7 +235,14 @@ func listenAddress(address, token string) (string, error) {
 
 // newServer builds the MCP server of the flags, and what to close after.
 func newServer(ctx context.Context, opts *Options, logger *slog.Logger) (*mcp.Server, func(), error) {
-	headers, err := (&callutil.RequestFlags{Headers: opts.Headers}).Metadata()
+	// -H goes on every call and on the reflection requests that describe
+	// the services, as with micro call.
+	headerFlags := callutil.HeaderFlags{Headers: opts.Headers}
+	headers, err := headerFlags.RPC()
+	if err != nil {
+		return nil, nil, err
+	}
+	reflectHeaders, err := headerFlags.Reflection()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -247,7 +254,7 @@ func newServer(ctx context.Context, opts *Options, logger *slog.Logger) (*mcp.Se
 	if err != nil {
 		logger.Warn("no descriptor cache", "error", err)
 	}
-	caller, err := newCaller(reg, opts.Connection.DialOptions(), cacheDir, func(err error) { logger.Warn("descriptor cache", "error", err) })
+	caller, err := newCaller(reg, opts.Connection.DialOptions(), reflectHeaders, cacheDir, func(err error) { logger.Warn("descriptor cache", "error", err) })
 	if err != nil {
 		return nil, nil, err
 	}
