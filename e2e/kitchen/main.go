@@ -125,4 +125,3 @@ func echoService(sd protoreflect.ServiceDescriptor) *grpc.ServiceDesc {
 	}
 	return desc
 }
-

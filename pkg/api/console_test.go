@@ -426,4 +426,3 @@ func TestConsoleBench(t *testing.T) {
 	}
 	wantStatus(t, e.post(t, "/ui/api/bench", "application/json", []byte(`{"service":"greeter","endpoint":"Greeter.Stream"}`)), http.StatusBadRequest)
 }
-
