@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,6 +248,21 @@ func TestConsole(t *testing.T) {
 	t.Run("topics", func(t *testing.T) { browserScript(t, scriptEnv, "topics") })
 	t.Run("load", func(t *testing.T) { browserScript(t, scriptEnv, "load") })
 	t.Run("xss", func(t *testing.T) { browserScript(t, scriptEnv, "xss") })
+	t.Run("auth", func(t *testing.T) {
+		// A second gateway that asks for a token.
+		addr := freeAddr(t)
+		const token = "console-test-token"
+		start(t, env(b.env...), microBin, "api", "--address", addr, "--auth-token", token, "--log-format", "none")
+		testutil.Eventually(t, 20*time.Second, func() error {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		})
+		browserScript(t, append(slices.Clone(scriptEnv), "GATEWAY_URL=http://"+addr, "API_TOKEN="+token), "auth")
+	})
 	// Last: it kills a greeter.
 	t.Run("services", func(t *testing.T) {
 		res := browserScript(t, scriptEnv, "services")
