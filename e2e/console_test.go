@@ -240,6 +240,15 @@ func TestConsole(t *testing.T) {
 		if shown := res["helloResponse"]; !reflect.DeepEqual(printed, shown) {
 			t.Errorf("the copied command %s printed %v; the page showed %v", command, printed, shown)
 		}
+		// And "copy as curl", on the gateway's plain route.
+		curlCommand, _ := res["curlCommand"].(string)
+		if _, err := exec.LookPath("curl"); err == nil {
+			out, err := exec.Command("sh", "-c", curlCommand).Output()
+			var got any
+			if err != nil || json.Unmarshal(out, &got) != nil || !reflect.DeepEqual(got, res["helloResponse"]) {
+				t.Errorf("the copied command %s printed %s (%v); the page showed %v", curlCommand, out, err, res["helloResponse"])
+			}
+		}
 		if shown := res["node"]; shown == "" {
 			t.Error("the page showed no node")
 		}

@@ -13,7 +13,11 @@ run(async () => {
   await b.goto('#/service/greeter/Greeter.Hello');
   const name = page.locator('.form-pane > .message > .field[data-field="name"] input');
   await name.fill('Ada');
-  await page.locator('.md-key').count(); // metadata editor present
+  // A request header from the metadata editor; greeter echoes x-echo back
+  // as a header and as a trailer.
+  await page.click('.metadata-editor button.add');
+  await page.locator('.metadata-editor .md-key').fill('x-echo');
+  await page.locator('.metadata-editor .md-value').fill('hi');
   await page.click('button.call');
   const response = page.locator('.response-json').first();
   await response.waitFor();
@@ -21,11 +25,13 @@ run(async () => {
   await page.locator('.badge.code[data-code="0"]').waitFor();
   const node = (await page.locator('.node-answered').textContent()).replace(/^node /, '');
   assert.ok(nodes.includes(node), `node ${node} is not one of ${nodes.join(', ')}`);
+  assert.match(await page.locator('table.response-headers').textContent(), /x-echo\s*hi/);
+  assert.match(await page.locator('table.response-trailers').textContent(), /x-echo-trailer\s*hi/);
   const helloResponse = JSON.parse(await response.textContent());
   const microCommand = await page.locator('pre[data-command="micro"]').textContent();
   const curlCommand = await page.locator('pre[data-command="curl"]').textContent();
   await page.locator('pre[data-command="grpcurl"]').waitFor();
-  assert.match(microCommand, /^micro call greeter Greeter\.Hello /);
+  assert.match(microCommand, /^micro call greeter Greeter\.Hello .* -H x-echo:hi$/);
   await b.shot('service.png');
 
   // The raw JSON tab is in sync with the form, both ways.

@@ -169,6 +169,10 @@ func (c *console) serveLogin(w http.ResponseWriter, r *http.Request) {
 		c.g.writeError(w, r, &Error{Code: codes.Unimplemented, Message: "POST the token as {\"token\": ...}", HTTPStatus: http.StatusMethodNotAllowed})
 		return
 	}
+	if !jsonRequest(r) {
+		c.g.writeError(w, r, notJSON(r))
+		return
+	}
 	var in struct {
 		Token string `json:"token"`
 	}
@@ -237,6 +241,10 @@ func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rest == r.URL.Path {
 		// Not under /ui/api/: the files, when no token is asked for.
 		c.serveFile(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !jsonRequest(r) {
+		c.g.writeError(w, r, notJSON(r))
 		return
 	}
 	parts := strings.Split(rest, "/")
@@ -589,4 +597,18 @@ func (n *ndjson) write(v any) {
 	}
 	_, _ = n.w.Write(append(data, '\n'))
 	_ = n.flusher.Flush()
+}
+
+// jsonRequest tells whether r says its body is JSON. The console's
+// endpoints that change something take nothing else: a page on another
+// site cannot send application/json without a CORS preflight, which the
+// gateway refuses to origins not listed, so it cannot post to them
+// (cross-site request forgery), with or without the token cookie.
+func jsonRequest(r *http.Request) bool {
+	return r.Method == http.MethodDelete || mediaType(r.Header.Get("Content-Type")) == "application/json"
+}
+
+func notJSON(r *http.Request) error {
+	return &Error{Code: codes.InvalidArgument, HTTPStatus: http.StatusUnsupportedMediaType,
+		Message: sprintf("%s %s: send the body as Content-Type: application/json", r.Method, r.URL.Path)}
 }

@@ -249,6 +249,13 @@ func TestConsoleCall(t *testing.T) {
 			t.Errorf("sequences %v, want 1 2 3", seqs)
 		}
 	})
+	t.Run("not JSON", func(t *testing.T) {
+		// A form post from another site cannot reach the console.
+		for _, path := range []string{"/ui/api/call", "/ui/api/publish", "/ui/api/bench", "/ui/api/sessions", "/ui/login"} {
+			resp := e.post(t, path, "text/plain", []byte(`{"service":"greeter","endpoint":"Greeter.Hello","request":{"name":"Ada"}}`))
+			wantStatus(t, resp, http.StatusUnsupportedMediaType)
+		}
+	})
 	t.Run("bad input", func(t *testing.T) {
 		for _, body := range []string{`{`, `{"service":"greeter"}`, `{"service":"nope","endpoint":"A.B"}`, `{"service":"greeter","endpoint":"Greeter.Collect"}`} {
 			resp := e.post(t, "/ui/api/call", "application/json", []byte(body))
