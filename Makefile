@@ -44,7 +44,9 @@ node-deps:
 ## etcd and RabbitMQ (builds the Consul agent on the first run on a machine,
 ## then reuses it; installs Debian's etcd-server and rabbitmq-server when they
 ## are missing; installs the Node MCP client of the e2e tests once per lock
-## file); fails when any cannot be had
+## file; builds buf for the gateway's tests once per machine; installs Chromium
+## and playwright-core for the console's browser tests); fails when any
+## cannot be had
 CONSUL_INSTALL ?= bash scripts/install-consul.sh
 ETCD_INSTALL ?= bash scripts/install-etcd.sh
 RABBITMQ_INSTALL ?= bash scripts/install-rabbitmq.sh

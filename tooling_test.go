@@ -55,7 +55,7 @@ func TestMakeTestNeedsBuf(t *testing.T) {
 	for _, install := range []string{"false", "true"} {
 		t.Run(install, func(t *testing.T) {
 			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "ETCD_INSTALL=echo /opt/etcd",
-				"NODE_DEPS_INSTALL=echo /opt/node_modules", "BUF_INSTALL="+install)
+				"NODE_DEPS_INSTALL=echo /opt/node_modules", "RABBITMQ_INSTALL=echo /opt/rabbitmq-server", "BUF_INSTALL="+install)
 			out, err := cmd.CombinedOutput()
 			if err == nil || !strings.Contains(string(out), "no buf") {
 				t.Errorf("want make test to fail saying there is no buf, have %v:\n%s", err, out)

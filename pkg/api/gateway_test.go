@@ -183,7 +183,7 @@ func TestConnectUnary(t *testing.T) {
 	})
 	t.Run("unknown service", func(t *testing.T) {
 		body := wantStatus(t, e.post(t, "/nobody.v1.Nobody/Hello", "application/json", []byte(`{}`)), 404)
-		if !strings.Contains(body, `"code":"not_found"`) || !strings.Contains(body, "no registered service serves nobody.v1.Nobody") {
+		if !strings.Contains(body, `"code":"not_found"`) || !strings.Contains(body, "no registered service serves the gRPC service nobody.v1.Nobody") {
 			t.Errorf("have %s", body)
 		}
 	})

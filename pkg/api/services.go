@@ -299,9 +299,6 @@ func (g *Gateway) endpointTarget(service, endpoint string, records []*registry.S
 // /{package.Service}/{Method}: the registered service that serves
 // package.Service, or the one the Micro-Service header names.
 func (g *Gateway) resolveGRPC(ctx context.Context, fullService, method, chosen string) (target, error) {
-	if !strings.Contains(fullService, ".") && chosen == "" {
-		return target{}, errorf(codes.NotFound, "%q is not a package-qualified gRPC service (greeter.v1.Greeter); for go-micro routes POST /{service}/{Service.Method}", fullService)
-	}
 	service := chosen
 	if service == "" {
 		names, err := g.services.serving(ctx, fullService)
@@ -310,7 +307,7 @@ func (g *Gateway) resolveGRPC(ctx context.Context, fullService, method, chosen s
 		}
 		switch len(names) {
 		case 0:
-			return target{}, errorf(codes.NotFound, "no registered service serves %s; GET / lists the services", fullService)
+			return target{}, errorf(codes.NotFound, "no registered service serves the gRPC service %s (Connect and gRPC-Web name it in full: /greeter.v1.Greeter/Hello; go-micro routes are POST /{service}/{Service.Method}); GET / lists the services", fullService)
 		case 1:
 			service = names[0]
 		default:
