@@ -19,7 +19,7 @@ import (
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/api"
 	"github.com/microtools/micro/pkg/broker"
-	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 )
 
 // DefaultAddress is where `micro api` listens.
@@ -151,24 +151,24 @@ func apiRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	clientOpts := call.ClientOptions{Registry: reg}
+	clientOpts := client.Options{Registry: reg}
 	if !opts.NoCache {
 		dir, err := opts.Runtime.CacheDir()
 		if err != nil {
 			fmt.Fprintf(errOut, "micro api: no descriptor cache: %v\n", err)
 		}
-		clientOpts.CacheDir = dir
-		clientOpts.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
+		clientOpts.GRPC.CacheDir = dir
+		clientOpts.GRPC.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
 	}
-	client, err := call.NewClient(clientOpts)
+	cl, err := client.New(clientOpts)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer cl.Close()
 
 	gw, err := api.New(api.Options{
 		Registry:     reg,
-		Client:       gatewayClient{client: client},
+		Client:       gatewayClient{client: cl},
 		Headers:      opts.Headers,
 		MaxBodyBytes: opts.MaxBodyBytes,
 		Timeout:      opts.Runtime.Timeout(),

@@ -13,25 +13,32 @@ import (
 
 	"github.com/microtools/micro/pkg/api"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 )
 
-// gatewayClient adapts the call client that `micro call` uses to the
-// gateway's api.Client. It is the only place that knows which client the
-// gateway calls through: switching to another is a change of this file.
+// gatewayClient adapts pkg/client, the client that `micro call` uses, to
+// the gateway's api.Client: gRPC nodes through its call client (selector,
+// pool, failover, descriptor cache), go-micro mucp nodes over HTTP with
+// the JSON as it is (api.EndpointCaller). It is the only place that knows
+// which client the gateway calls through: switching to another is a change
+// of this file.
 type gatewayClient struct {
-	client *call.Client
+	client *client.Client
 }
 
-var _ api.Client = gatewayClient{}
+var (
+	_ api.Client         = gatewayClient{}
+	_ api.EndpointCaller = gatewayClient{}
+)
 
 func (a gatewayClient) Describe(ctx context.Context, service string) ([]protoreflect.ServiceDescriptor, error) {
 	src, err := a.client.Source(ctx, service)
 	if err != nil {
-		return nil, noDescriptors(err)
+		return nil, a.noDescriptors(ctx, service, err)
 	}
 	names, err := src.ListServices(ctx)
 	if err != nil {
-		return nil, noDescriptors(err)
+		return nil, a.noDescriptors(ctx, service, err)
 	}
 	var out []protoreflect.ServiceDescriptor
 	for _, name := range names {
@@ -52,7 +59,7 @@ func (a gatewayClient) Describe(ctx context.Context, service string) ([]protoref
 func (a gatewayClient) FindMethod(ctx context.Context, service, endpoint string) (protoreflect.MethodDescriptor, error) {
 	src, err := a.client.Source(ctx, service)
 	if err != nil {
-		return nil, noDescriptors(err)
+		return nil, a.noDescriptors(ctx, service, err)
 	}
 	return call.FindMethod(ctx, src, service, endpoint)
 }
@@ -74,12 +81,26 @@ func (a gatewayClient) Invoke(ctx context.Context, service string, method protor
 	return a.client.Call(ctx, service, call.FullMethodName(method), call.Messages(req), handler, call.WithHeaders(md))
 }
 
+// CallEndpoint sends body, JSON as it is, to a go-micro mucp endpoint
+// ("Greeter.Hello") known from the registry record.
+func (a gatewayClient) CallEndpoint(ctx context.Context, service, endpoint string, body []byte, md metadata.MD) ([]byte, metadata.MD, error) {
+	resp, err := a.client.CallJSON(ctx, service, endpoint, body, md)
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp.Body, metadata.MD(resp.Header), nil
+}
+
 func (a gatewayClient) Resolver(service string) call.Resolver { return a.client.Resolver(service) }
 
-// noDescriptors marks a service without reflection as api.ErrNoDescriptors.
-func noDescriptors(err error) error {
+// noDescriptors marks a service without reflection, or whose nodes speak
+// go-micro's mucp, as api.ErrNoDescriptors.
+func (a gatewayClient) noDescriptors(ctx context.Context, service string, err error) error {
 	if errors.Is(err, call.ErrReflectionUnsupported) {
 		return fmt.Errorf("%w: %w", api.ErrNoDescriptors, err)
+	}
+	if kind, kindErr := a.client.Kind(ctx, service); kindErr == nil && kind == client.KindMucp {
+		return fmt.Errorf("%w: %s is a go-micro mucp service: %w", api.ErrNoDescriptors, service, err)
 	}
 	return err
 }

@@ -19,14 +19,18 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/mcp"
 	"github.com/microtools/micro/pkg/registry"
+	httptransport "github.com/microtools/micro/pkg/transport/http"
 )
 
-// clientCaller is an mcp.Caller over pkg/call's Client: the selector,
-// connection pool, failover and descriptor cache of `micro call`.
+// clientCaller is an mcp.Caller over pkg/client, the client of `micro
+// call`: gRPC nodes through its call client (selector, connection pool,
+// failover, descriptor cache), go-micro mucp nodes over HTTP with the JSON
+// as it is.
 type clientCaller struct {
-	client   *call.Client
+	client   *client.Client
 	registry registry.Registry
 	dial     call.DialOptions
 }
@@ -37,7 +41,7 @@ var _ mcp.Caller = (*clientCaller)(nil)
 // reflection.
 func isMucp(svc *registry.Service) bool {
 	for _, n := range svc.Nodes {
-		if n.Metadata["protocol"] == "mucp" || n.Metadata["transport"] == "http" {
+		if client.KindOf(n) == client.KindMucp {
 			return true
 		}
 	}
@@ -73,8 +77,8 @@ func (c *clientCaller) Describe(ctx context.Context, svc *registry.Service) ([]p
 }
 
 func (c *clientCaller) Call(ctx context.Context, req *mcp.Request, onResponse func(json.RawMessage) error) error {
-	if req.Protocol == "mucp" {
-		return fmt.Errorf("%s %s: calls to go-micro mucp services need the HTTP transport of pkg/client, which this build does not have yet", req.Service, req.Endpoint)
+	if req.Protocol == string(client.KindMucp) {
+		return c.callMucp(ctx, req, onResponse)
 	}
 	resolver := c.client.Resolver(req.Service)
 	format := call.NewJSONFormatter(resolver, call.FormatOptions{})
@@ -91,6 +95,19 @@ func (c *clientCaller) Call(ctx context.Context, req *mcp.Request, onResponse fu
 	}
 	supplier := call.NewJSONSupplier(values, resolver)
 	return c.client.Call(ctx, req.Service, req.Endpoint, supplier, handler, call.WithHeaders(metadata.MD(req.Headers)))
+}
+
+// callMucp sends the JSON of req as it is to a go-micro mucp endpoint
+// ("Greeter.Hello", from the registry record), which answers one response.
+func (c *clientCaller) callMucp(ctx context.Context, req *mcp.Request, onResponse func(json.RawMessage) error) error {
+	if req.Kind != "" && req.Kind != mcp.KindUnary {
+		return fmt.Errorf("%s %s: %s endpoints of go-micro mucp services cannot be called: micro speaks unary mucp only", req.Service, req.Endpoint, req.Kind)
+	}
+	resp, err := c.client.CallJSON(ctx, req.Service, req.Endpoint, req.Body, metadata.MD(req.Headers))
+	if err != nil {
+		return err
+	}
+	return onResponse(json.RawMessage(resp.Body))
 }
 
 func (c *clientCaller) CheckHealth(ctx context.Context, service string) ([]mcp.NodeHealth, error) {
@@ -144,17 +161,20 @@ func checkNode(ctx context.Context, n *registry.Node, dial call.DialOptions) mcp
 // the on-disk descriptor cache, the selector's watch (the server runs for
 // long), the dial options of the flags. warn is told of cache write errors.
 func newCaller(reg registry.Registry, dial call.DialOptions, reflectHeaders metadata.MD, cacheDir string, warn func(error)) (*clientCaller, error) {
-	client, err := call.NewClient(call.ClientOptions{
-		Registry:          reg,
-		Dial:              dial,
-		ReflectionHeaders: reflectHeaders,
-		CacheDir:          cacheDir,
-		OnCacheWriteError: warn,
+	cl, err := client.New(client.Options{
+		Registry: reg,
+		GRPC: call.ClientOptions{
+			Dial:              dial,
+			ReflectionHeaders: reflectHeaders,
+			CacheDir:          cacheDir,
+			OnCacheWriteError: warn,
+		},
+		HTTP: httptransport.Options{ConnectTimeout: dial.ConnectTimeout},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &clientCaller{client: client, registry: reg, dial: dial}, nil
+	return &clientCaller{client: cl, registry: reg, dial: dial}, nil
 }
 
 // Close releases the client's connections.
