@@ -56,7 +56,7 @@ func Main() int {
 // environment, and returns the exit code. Tests call it directly.
 func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv func(string) (string, bool)) int {
 	globals := &globalFlags{lookupEnv: lookupEnv}
-	f := &cmdutil.Factory{IO: ios, Config: globals.Config, Env: lookupEnv}
+	f := &cmdutil.Factory{IO: ios, Config: globals.Config, OutputFormat: globals.Output, Env: lookupEnv}
 	defer f.Close()
 
 	root := NewCmdRoot(f, globals)
@@ -149,35 +149,35 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		}
 	}
 	add("registry",
-		list.NewCmdList(f, globals.Output, nil),
-		list.NewCmdServicesAlias(f, globals.Output, nil),
-		get.NewCmdGet(f, globals.Output, nil),
-		watch.NewCmdWatch(f, globals.Output, nil),
-		register.NewCmdRegister(f, globals.Output, nil),
-		deregister.NewCmdDeregister(f, globals.Output, nil),
+		list.NewCmdList(f, nil),
+		list.NewCmdServicesAlias(f, nil),
+		get.NewCmdGet(f, nil),
+		watch.NewCmdWatch(f, nil),
+		register.NewCmdRegister(f, nil),
+		deregister.NewCmdDeregister(f, nil),
 	)
 	add("calls",
-		microcall.NewCmdCall(f, globals.Output, nil),
-		stream.NewCmdStream(f, globals.Output, nil),
-		describe.NewCmdDescribe(f, globals.Output, nil),
-		health.NewCmdHealth(f, globals.Output, nil),
-		bench.NewCmdBench(f, globals.Output, nil),
-		mcpcmd.NewCmdMCP(f, globals.Output, nil),
+		microcall.NewCmdCall(f, nil),
+		stream.NewCmdStream(f, nil),
+		describe.NewCmdDescribe(f, nil),
+		health.NewCmdHealth(f, nil),
+		bench.NewCmdBench(f, nil),
+		mcpcmd.NewCmdMCP(f, nil),
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),
-		microapi.NewCmdAPI(f, globals.Output, nil),
+		microapi.NewCmdAPI(f, nil),
 	)
 	add("pubsub",
-		publish.NewCmdPublish(f, globals.Output, nil),
-		subscribe.NewCmdSubscribe(f, globals.Output, nil),
+		publish.NewCmdPublish(f, nil),
+		subscribe.NewCmdSubscribe(f, nil),
 	)
 	add("develop",
 		newcmd.NewCmdNew(f, nil),
-		gen.NewCmdGen(f, globals.Output, nil),
+		gen.NewCmdGen(f, nil),
 	)
 	root.AddCommand(
-		version.NewCmdVersion(f, globals.Output),
+		version.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
 	)
 	root.SetHelpCommandGroupID("")

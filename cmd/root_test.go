@@ -76,7 +76,7 @@ func TestPrecedence(t *testing.T) {
 			}
 			globals := &globalFlags{lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 			ios, _, _, _ := iostreams.Test()
-			root := NewCmdRoot(&cmdutil.Factory{IO: ios, Config: globals.Config}, globals)
+			root := NewCmdRoot(&cmdutil.Factory{IO: ios, Config: globals.Config, OutputFormat: globals.Output}, globals)
 			if err := root.ParseFlags(c.args); err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +187,7 @@ func TestEtcdFlags(t *testing.T) {
 			}
 			globals := &globalFlags{lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 			ios, _, _, _ := iostreams.Test()
-			root := NewCmdRoot(&cmdutil.Factory{IO: ios, Config: globals.Config}, globals)
+			root := NewCmdRoot(&cmdutil.Factory{IO: ios, Config: globals.Config, OutputFormat: globals.Output}, globals)
 			if err := root.ParseFlags(c.args); err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/api"
 	"github.com/microtools/micro/pkg/broker"
@@ -27,7 +26,7 @@ const DefaultAddress = "127.0.0.1:8080"
 
 // Options are the inputs of `micro api`.
 type Options struct {
-	Runtime callutil.Runtime
+	Factory *cmdutil.Factory
 
 	Address       string
 	AuthToken     string
@@ -50,8 +49,8 @@ type Options struct {
 }
 
 // NewCmdAPI returns `micro api`. runF replaces the run function in tests.
-func NewCmdAPI(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+func NewCmdAPI(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
 	opts.Broker = func(ctx context.Context) (broker.Broker, error) { return f.Broker(ctx) }
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -138,7 +137,7 @@ func apiRun(ctx context.Context, opts *Options) error {
 			return cmdutil.Usagef("--auth-token-file %s is empty", opts.AuthTokenFile)
 		}
 	}
-	errOut := opts.Runtime.IO.ErrOut
+	errOut := opts.Factory.IO.ErrOut
 	var logger *slog.Logger
 	switch opts.LogFormat {
 	case "text":
@@ -147,20 +146,20 @@ func apiRun(ctx context.Context, opts *Options) error {
 		logger = slog.New(slog.NewJSONHandler(errOut, nil))
 	}
 
-	reg, err := opts.Runtime.Registry(ctx)
+	reg, err := opts.Factory.Registry(ctx)
 	if err != nil {
 		return err
 	}
 	clientOpts := client.Options{Registry: reg}
 	if !opts.NoCache {
-		dir, err := opts.Runtime.CacheDir()
+		dir, err := opts.Factory.DescriptorCacheDir()
 		if err != nil {
 			fmt.Fprintf(errOut, "micro api: no descriptor cache: %v\n", err)
 		}
 		clientOpts.GRPC.CacheDir = dir
 		clientOpts.GRPC.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
 	}
-	cl, err := client.New(clientOpts)
+	cl, err := opts.Factory.Client(ctx, clientOpts)
 	if err != nil {
 		return err
 	}
@@ -171,7 +170,7 @@ func apiRun(ctx context.Context, opts *Options) error {
 		Client:       gatewayClient{client: cl},
 		Headers:      opts.Headers,
 		MaxBodyBytes: opts.MaxBodyBytes,
-		Timeout:      opts.Runtime.Timeout(),
+		Timeout:      opts.Factory.Timeout(),
 		MaxTimeout:   opts.MaxTimeout,
 		CORSOrigins:  opts.CORSOrigins,
 		AuthToken:    token,
@@ -204,7 +203,7 @@ func apiRun(ctx context.Context, opts *Options) error {
 	addr := listener.Addr().String()
 	fmt.Fprintf(errOut, "micro api: listening on http://%s (registry %s); Ctrl-C to stop\n", addr, reg)
 	if opts.Open && !opts.NoConsole {
-		fmt.Fprintf(opts.Runtime.IO.Out, "http://%s%s\n", addr, api.ConsolePath)
+		fmt.Fprintf(opts.Factory.IO.Out, "http://%s%s\n", addr, api.ConsolePath)
 	}
 	if opts.ready != nil {
 		opts.ready(addr)

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 
-	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/examples/greeter/handler"
@@ -25,7 +24,6 @@ import (
 	"github.com/microtools/micro/internal/testenv"
 	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/config"
-	"github.com/microtools/micro/pkg/registry"
 	natsregistry "github.com/microtools/micro/pkg/registry/nats"
 	"github.com/microtools/micro/pkg/service"
 )
@@ -57,7 +55,7 @@ func TestNewCmdAPI(t *testing.T) {
 			ios, _, _, _ := iostreams.Test()
 			f := &cmdutil.Factory{IO: ios, Config: func() (config.Config, error) { return config.Config{}, nil }}
 			var got *Options
-			cmd := NewCmdAPI(f, func() string { return "" }, func(_ context.Context, o *Options) error { got = o; return nil })
+			cmd := NewCmdAPI(f, func(_ context.Context, o *Options) error { got = o; return nil })
 			cmd.SetArgs(tt.args)
 			cmd.SetOut(ios.Out)
 			cmd.SetErr(ios.ErrOut)
@@ -109,20 +107,17 @@ func startGateway(t *testing.T, extra func(*Options)) *gateway {
 	stderr := &testutil.SyncBuffer{}
 	ios, _, _, _ := iostreams.Test()
 	ios.ErrOut = stderr
+	f := &cmdutil.Factory{IO: ios, Config: func() (config.Config, error) {
+		return config.Config{Registry: config.RegistryNATS, RegistryAddress: srv.URL(), Timeout: 10 * time.Second, Env: func(k string) (string, bool) {
+			if k == "XDG_CACHE_HOME" {
+				return cacheHome, true
+			}
+			return "", false
+		}}, nil
+	}}
+	t.Cleanup(func() { f.Close() })
 	opts := &Options{
-		Runtime: callutil.Runtime{
-			IO:       ios,
-			Registry: func(context.Context) (registry.Registry, error) { return reg, nil },
-			Output:   func() string { return "" },
-			Config: func() (config.Config, error) {
-				return config.Config{Timeout: 10 * time.Second, Env: func(k string) (string, bool) {
-					if k == "XDG_CACHE_HOME" {
-						return cacheHome, true
-					}
-					return "", false
-				}}, nil
-			},
-		},
+		Factory:      f,
 		Address:      "127.0.0.1:0",
 		Headers:      []string{"Authorization", "X-*"},
 		MaxBodyBytes: 1 << 20,

@@ -37,7 +37,7 @@ func TestAPIConsole(t *testing.T) {
 	out := &testutil.SyncBuffer{}
 	gw := startGateway(t, func(o *Options) {
 		o.Open = true
-		o.Runtime.IO.Out = out
+		o.Factory.IO.Out = out
 		o.Broker = func(context.Context) (broker.Broker, error) { return brokermemory.New(), nil }
 	})
 	if got, want := out.String(), gw.url+"/ui/\n"; got != want {

@@ -26,7 +26,7 @@ const DefaultCalls = 200
 
 // Options are the inputs of `micro bench`.
 type Options struct {
-	Runtime callutil.Runtime
+	Factory *cmdutil.Factory
 
 	// Target is what the arguments name (svc.Method, or SERVICE
 	// ENDPOINT); Service and Endpoint are set from it when the run starts.
@@ -54,8 +54,8 @@ type Options struct {
 }
 
 // NewCmdBench returns `micro bench`. runF replaces the run function in tests.
-func NewCmdBench(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "bench SERVICE ENDPOINT [JSON]",
 		Short: "Load test a service: calls per second, latency percentiles, errors per node",
@@ -177,9 +177,9 @@ func strategy(name string) (selector.Strategy, error) {
 var ErrThreshold = errors.New("bench: threshold crossed")
 
 func benchRun(ctx context.Context, opts *Options) error {
-	rt := opts.Runtime
+	rt := opts.Factory
 	if opts.Target.Joined != "" {
-		target, err := rt.ResolveTarget(ctx, opts.Target, opts.Conn.Address, false)
+		target, err := callutil.ResolveTarget(ctx, opts.Target, opts.Conn.Address, false, rt.Registry)
 		if err != nil {
 			return callutil.Failure{What: "bench " + opts.Target.Joined, Service: opts.Target.Joined}.Error(err)
 		}
@@ -287,7 +287,7 @@ func readRequest(opts *Options) (string, error) {
 // the strategy spreads calls over the nodes across all of them, and a
 // function that closes them all.
 func newClients(ctx context.Context, opts *Options) ([]*client.Client, func(), error) {
-	rt := opts.Runtime
+	rt := opts.Factory
 	base := call.ClientOptions{
 		Address: opts.Conn.Address,
 		Dial:    opts.Conn.DialOptions(),
@@ -308,7 +308,7 @@ func newClients(ctx context.Context, opts *Options) ([]*client.Client, func(), e
 	case src != nil:
 		base.Source = src
 	case !opts.Desc.NoCache:
-		if dir, err := rt.CacheDir(); err == nil {
+		if dir, err := rt.DescriptorCacheDir(); err == nil {
 			base.CacheDir = dir
 			base.OnCacheWriteError = func(err error) { fmt.Fprintf(rt.IO.ErrOut, "micro: %v\n", err) }
 		}
@@ -340,7 +340,7 @@ func newClients(ctx context.Context, opts *Options) ([]*client.Client, func(), e
 		}
 	}
 	for range opts.Connections {
-		c, err := callutil.NamedClient(base, &opts.Conn)
+		c, err := rt.Client(ctx, callutil.ClientOptions(base, &opts.Conn))
 		if err != nil {
 			closeAll()
 			return nil, nil, err

@@ -39,7 +39,7 @@ func TestArguments(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var got *Options
-			cmd := NewCmdBench(testFactory(), func() string { return "" }, func(_ context.Context, o *Options) error {
+			cmd := NewCmdBench(testFactory(), func(_ context.Context, o *Options) error {
 				got = o
 				return nil
 			})

@@ -45,7 +45,8 @@ func TestDurationRunHasNoFailures(t *testing.T) {
 		f := &cmdutil.Factory{IO: ios, Config: func() (config.Config, error) {
 			return config.Config{Timeout: 5 * time.Second, Env: func(string) (string, bool) { return "", false }}, nil
 		}}
-		cmd := NewCmdBench(f, func() string { return cmdutil.OutputJSON }, nil)
+		f.OutputFormat = func() string { return cmdutil.OutputJSON }
+		cmd := NewCmdBench(f, nil)
 		cmd.SetArgs([]string{"greeter", "Greeter.Hello", `{"name":"Ada"}`, "--address", addr, "--no-cache", "-c", "8", "-z", "300ms"})
 		cmd.SetOut(&strings.Builder{})
 		cmd.SetErr(&strings.Builder{})

@@ -16,7 +16,7 @@ import (
 
 // Options are the inputs of `micro call`.
 type Options struct {
-	Runtime     callutil.Runtime
+	Factory     *cmdutil.Factory
 	Connection  callutil.ConnectionFlags
 	Descriptors callutil.DescriptorFlags
 	Request     callutil.RequestFlags
@@ -33,8 +33,8 @@ type Options struct {
 }
 
 // NewCmdCall returns `micro call`. runF replaces the run function in tests.
-func NewCmdCall(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+func NewCmdCall(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "call svc.Method [JSON] | call SERVICE ENDPOINT [JSON]",
 		Short: "Call a method of a service with a JSON request",
@@ -128,13 +128,13 @@ func validate(opts *Options) error {
 }
 
 func callRun(ctx context.Context, opts *Options) error {
-	input, closeInput, err := Input(opts.Runtime, opts.Body, opts.Data)
+	input, closeInput, err := Input(opts.Factory, opts.Body, opts.Data)
 	if err != nil {
 		return err
 	}
 	defer closeInput()
 	c := &callutil.Call{
-		Runtime:     opts.Runtime,
+		Factory:     opts.Factory,
 		Connection:  &opts.Connection,
 		Descriptors: &opts.Descriptors,
 		Request:     &opts.Request,
@@ -143,7 +143,7 @@ func callRun(ctx context.Context, opts *Options) error {
 		Endpoint:    opts.Endpoint,
 		Input:       input,
 		Texts:       typed(opts.Body, opts.Data),
-		Timeout:     opts.Runtime.Timeout(),
+		Timeout:     opts.Factory.Timeout(),
 	}
 	return c.Run(ctx)
 }
@@ -162,7 +162,7 @@ func typed(body, data string) []string {
 
 // Input opens the requests of a call: the JSON argument, or the -d value
 // (JSON, @FILE, or @- for stdin). Neither is no input.
-func Input(rt callutil.Runtime, body, data string) (io.Reader, func(), error) {
+func Input(rt *cmdutil.Factory, body, data string) (io.Reader, func(), error) {
 	nothing := func() {}
 	switch {
 	case body != "":

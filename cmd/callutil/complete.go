@@ -26,7 +26,7 @@ const completionTimeout = 2 * time.Second
 // typed (--address, --proto, TLS, -H).
 func CompleteServiceAndEndpoint(f *cmdutil.Factory, conn *ConnectionFlags, desc *DescriptorFlags, headers *HeaderFlags) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		rt := NewRuntime(f, func() string { return "" })
+		rt := f
 		var reflectHeaders metadata.MD
 		if headers != nil {
 			reflectHeaders, _ = headers.Reflection()
@@ -106,7 +106,7 @@ func registeredServices(ctx context.Context, f *cmdutil.Factory) []string {
 // Endpoints lists the methods of service as they are typed: Service.Method
 // when the service name alone is unambiguous, else package.Service.Method.
 // The gRPC reflection and health services are left out.
-func Endpoints(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *DescriptorFlags, reflectHeaders metadata.MD, service string) ([]string, error) {
+func Endpoints(ctx context.Context, rt *cmdutil.Factory, conn *ConnectionFlags, desc *DescriptorFlags, reflectHeaders metadata.MD, service string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 	defer cancel()
 	client, err := NewClient(ctx, rt, conn, desc, reflectHeaders, func(string) {})

@@ -15,7 +15,7 @@ import (
 // Call is one call from the command line, as `micro call` and `micro
 // stream` make it.
 type Call struct {
-	Runtime     Runtime
+	Factory     *cmdutil.Factory
 	Connection  *ConnectionFlags
 	Descriptors *DescriptorFlags
 	Request     *RequestFlags
@@ -42,7 +42,7 @@ func (c *Call) Run(ctx context.Context) error {
 		defer cancel()
 	}
 	if c.Target.Joined != "" {
-		target, err := c.Runtime.ResolveTarget(ctx, c.Target, c.Connection.Address, false)
+		target, err := ResolveTarget(ctx, c.Target, c.Connection.Address, false, c.Factory.Registry)
 		if err != nil {
 			return Failure{What: "call " + c.Target.Joined, Service: c.Target.Joined}.Error(err)
 		}
@@ -56,14 +56,14 @@ func (c *Call) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ios := c.Runtime.IO
+	ios := c.Factory.IO
 	warn := func(msg string) {
 		if c.Request.Verbose {
 			fmt.Fprintf(ios.ErrOut, "* warning: %s\n", msg)
 		}
 	}
 	failure := Failure{Service: c.Service, Endpoint: c.Endpoint, Address: c.Connection.Address, Timeout: c.Timeout}
-	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, reflectHeaders, warn)
+	client, err := NewClient(ctx, c.Factory, c.Connection, c.Descriptors, reflectHeaders, warn)
 	if err != nil {
 		return failure.Error(err)
 	}
@@ -71,7 +71,7 @@ func (c *Call) Run(ctx context.Context) error {
 
 	resolver := client.GRPC().Resolver(c.Service)
 	failure.Resolver = resolver
-	format := call.NewJSONFormatter(resolver, c.Request.FormatOptions(c.Runtime.Output()))
+	format := call.NewJSONFormatter(resolver, c.Request.FormatOptions(c.Factory.Output()))
 	printer := NewPrinter(ios.Out, ios.ErrOut, format, c.Request.Verbose)
 	supplier := call.Messages()
 	if c.Input != nil {

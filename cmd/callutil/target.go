@@ -171,9 +171,3 @@ func chooseReading(ctx context.Context, joined string, readings []Target, lister
 	return Target{}, cmdutil.Usagef("%q has two readings, both registered: %s; give the service and the endpoint apart, as in `micro call %s Service.Method`",
 		joined, strings.Join(options, " or "), last.Service)
 }
-
-// ResolveTarget resolves spec as the package function does, with the
-// registry of r.
-func (r Runtime) ResolveTarget(ctx context.Context, spec TargetSpec, address string, wholeAllowed bool) (Target, error) {
-	return ResolveTarget(ctx, spec, address, wholeAllowed, r.Registry)
-}

@@ -24,12 +24,14 @@ import (
 // Transports --transport takes, for a node given with --address.
 var addressTransports = []string{"grpc", "http"}
 
-// NamedClient builds the pkg/client Client a command calls through, over
-// the gRPC options opts (see NewClient): the transport of each node is
-// chosen from its metadata; --transport says it for --address.
-func NamedClient(opts call.ClientOptions, conn *ConnectionFlags) (*client.Client, error) {
+// ClientOptions are the options of the pkg/client Client a command calls
+// through (cmdutil.Factory.Client), over the gRPC options opts (see
+// NewClient): the transport of each node is chosen from its metadata;
+// --transport says it for --address.
+func ClientOptions(opts call.ClientOptions, conn *ConnectionFlags) client.Options {
 	co := client.Options{
 		Registry:         opts.Registry,
+		Selector:         opts.Selector,
 		SelectorOptions:  opts.SelectorOptions,
 		SelectOptions:    opts.SelectOptions,
 		Address:          opts.Address,
@@ -38,9 +40,9 @@ func NamedClient(opts call.ClientOptions, conn *ConnectionFlags) (*client.Client
 		HTTP:             httptransport.Options{ConnectTimeout: conn.ConnectTimeout},
 	}
 	grpcOpts := opts
-	grpcOpts.Registry, grpcOpts.SelectorOptions, grpcOpts.SelectOptions, grpcOpts.Address = nil, nil, nil, ""
+	grpcOpts.Registry, grpcOpts.Selector, grpcOpts.SelectorOptions, grpcOpts.SelectOptions, grpcOpts.Address = nil, nil, nil, nil, ""
 	co.GRPC = grpcOpts
-	return client.New(co)
+	return co
 }
 
 // ValidateTransport checks --transport.
@@ -57,7 +59,7 @@ func ValidateTransport(name string) error {
 func (c *Call) callMucpJSON(ctx context.Context, cl *client.Client, headers metadata.MD, failure Failure) error {
 	endpoint := c.Endpoint
 	if c.Connection.Address == "" {
-		reg, err := c.Runtime.Registry(ctx)
+		reg, err := c.Factory.Registry(ctx)
 		if err != nil {
 			return failure.Error(err)
 		}
@@ -87,7 +89,7 @@ func (c *Call) callMucpJSON(ctx context.Context, cl *client.Client, headers meta
 			return failure.Error(&InputError{Err: errors.New("the request is not JSON (go-micro endpoints take one JSON value)")})
 		}
 	}
-	ios := c.Runtime.IO
+	ios := c.Factory.IO
 	if c.Request.Verbose {
 		fmt.Fprintf(ios.ErrOut, "* %s speaks go-micro's mucp over http: sending the JSON as it is to %s\n", c.Service, endpoint)
 	}
@@ -103,7 +105,7 @@ func (c *Call) callMucpJSON(ctx context.Context, cl *client.Client, headers meta
 	}
 	var out bytes.Buffer
 	resp.Body = bytes.TrimSpace(resp.Body)
-	if c.Runtime.Output() == cmdutil.OutputJSON {
+	if c.Factory.Output() == cmdutil.OutputJSON {
 		err = json.Compact(&out, resp.Body)
 	} else {
 		err = json.Indent(&out, resp.Body, "", "  ")
@@ -211,7 +213,7 @@ func (f *DescriptorFlags) Fixed() bool { return len(f.Protos) > 0 || len(f.Proto
 
 // mucpEndpoints lists the endpoints of a go-micro service from its
 // registry record, when its nodes speak mucp and no descriptors are given.
-func mucpEndpoints(ctx context.Context, rt Runtime, cl *client.Client, desc *DescriptorFlags, service string) ([]string, bool) {
+func mucpEndpoints(ctx context.Context, rt *cmdutil.Factory, cl *client.Client, desc *DescriptorFlags, service string) ([]string, bool) {
 	if desc.Fixed() {
 		return nil, false
 	}
@@ -238,7 +240,7 @@ func mucpEndpoints(ctx context.Context, rt Runtime, cl *client.Client, desc *Des
 // DescribeMucp describes a service whose nodes speak go-micro's mucp from
 // its registry record, since they have no reflection; handled is false for
 // other services. With -o json it writes the record's endpoints.
-func DescribeMucp(ctx context.Context, rt Runtime, cl *client.Client, service, symbol string) (handled bool, err error) {
+func DescribeMucp(ctx context.Context, rt *cmdutil.Factory, cl *client.Client, service, symbol string) (handled bool, err error) {
 	kind, err := cl.Kind(ctx, service)
 	if err != nil || kind != client.KindMucp {
 		return false, nil

@@ -5,19 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
 )
 
 // Factory builds what commands need, lazily, from the global flags: nothing
 // connects to a registry until a command asks for one, so `micro version` and
-// `micro --help` cost nothing.
+// `micro --help` cost nothing. It is the one way commands get their
+// dependencies: streams, settings, output format, registry, broker and the
+// client that calls services.
 type Factory struct {
 	IO *iostreams.IOStreams
+
+	// OutputFormat returns the -o value after flags, environment and
+	// config file ("" when none was given). Read it through Output.
+	OutputFormat func() string
 
 	// Config returns the resolved global settings (flag > env > file >
 	// default). It is valid once flags are parsed.
@@ -80,6 +89,76 @@ func (f *Factory) Broker(ctx context.Context, opts ...config.BrokerOption) (brok
 	f.closers = append(f.closers, b)
 	f.broker = b
 	return b, nil
+}
+
+// Output is the -o format in force: OutputJSON, OutputText, OutputTable,
+// or "" for the default (a table on a terminal, text otherwise).
+func (f *Factory) Output() string {
+	if f.OutputFormat == nil {
+		return ""
+	}
+	return f.OutputFormat()
+}
+
+// Timeout is the --timeout in force.
+func (f *Factory) Timeout() time.Duration {
+	cfg, err := f.Config()
+	if err != nil || cfg.Timeout <= 0 {
+		return config.DefaultTimeout
+	}
+	return cfg.Timeout
+}
+
+// TimeoutSet tells whether MICRO_TIMEOUT is set, for commands that have no
+// time limit unless asked for one.
+func (f *Factory) TimeoutSet() bool {
+	v, ok := f.lookupEnv(config.EnvTimeout)
+	return ok && v != ""
+}
+
+// DescriptorCacheDir is where descriptors are cached: micro/descriptors in
+// the user cache directory ($XDG_CACHE_HOME, or $HOME/.cache, as the
+// injected environment says).
+func (f *Factory) DescriptorCacheDir() (string, error) {
+	dir, err := CacheDir(f.lookupEnv)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "micro", "descriptors"), nil
+}
+
+// lookupEnv is the environment the command was given.
+func (f *Factory) lookupEnv(key string) (string, bool) {
+	cfg, err := f.Config()
+	if err == nil && cfg.Env != nil {
+		return cfg.Env(key)
+	}
+	if f.Env != nil {
+		return f.Env(key)
+	}
+	return "", false
+}
+
+// Client builds the client that calls services by name (pkg/client) with
+// opts; without opts.Registry or opts.Address it finds services in the
+// configured registry. The factory closes it with the rest; closing it
+// before is allowed.
+func (f *Factory) Client(ctx context.Context, opts client.Options) (*client.Client, error) {
+	if opts.Registry == nil && opts.Selector == nil && opts.Address == "" {
+		reg, err := f.Registry(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts.Registry = reg
+	}
+	c, err := client.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.closers = append(f.closers, c)
+	f.mu.Unlock()
+	return c, nil
 }
 
 // Close releases every connection the factory opened.

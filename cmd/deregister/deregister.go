@@ -26,13 +26,13 @@ type Options struct {
 }
 
 // NewCmdDeregister returns `micro deregister`. runF replaces the run function in tests.
-func NewCmdDeregister(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
+func NewCmdDeregister(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deregister <command>",
 		Short: "Remove a node from the registry",
 		Args:  cmdutil.NoArgs,
 	}
-	opts := &Options{IO: f.IO, Registry: f.Registry, Output: output, Context: f.WithTimeout}
+	opts := &Options{IO: f.IO, Registry: f.Registry, Output: f.Output, Context: f.WithTimeout}
 	service := &cobra.Command{
 		Use:   "service",
 		Short: "Remove one node of a service, by node ID or by address",

@@ -22,7 +22,7 @@ import (
 
 // Options are the inputs of `micro describe`.
 type Options struct {
-	Runtime     callutil.Runtime
+	Factory     *cmdutil.Factory
 	Connection  callutil.ConnectionFlags
 	Descriptors callutil.DescriptorFlags
 	Headers     callutil.HeaderFlags
@@ -36,8 +36,8 @@ type Options struct {
 
 // NewCmdDescribe returns `micro describe`. runF replaces the run function in
 // tests.
-func NewCmdDescribe(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+func NewCmdDescribe(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "describe svc[.SYMBOL] | describe SERVICE [SYMBOL]",
 		Short: "Show the gRPC services, methods and messages of a service",
@@ -95,10 +95,10 @@ json the same is written as one JSON object.`,
 }
 
 func describeRun(ctx context.Context, opts *Options) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.Runtime.Timeout())
+	ctx, cancel := context.WithTimeout(ctx, opts.Factory.Timeout())
 	defer cancel()
 	if opts.Target.Joined != "" {
-		target, err := opts.Runtime.ResolveTarget(ctx, opts.Target, opts.Connection.Address, true)
+		target, err := callutil.ResolveTarget(ctx, opts.Target, opts.Connection.Address, true, opts.Factory.Registry)
 		if err != nil {
 			return callutil.Failure{What: "describe " + opts.Target.Joined, Service: opts.Target.Joined}.Error(err)
 		}
@@ -112,19 +112,19 @@ func describeRun(ctx context.Context, opts *Options) error {
 	if opts.Symbol != "" {
 		what += " " + opts.Symbol
 	}
-	failure := callutil.Failure{What: what, Service: opts.Service, Address: opts.Connection.Address, Timeout: opts.Runtime.Timeout()}
+	failure := callutil.Failure{What: what, Service: opts.Service, Address: opts.Connection.Address, Timeout: opts.Factory.Timeout()}
 	// --proto and --protoset describe the service without asking anyone.
 	src, err := callutil.FixedSource(ctx, &opts.Descriptors)
 	if err != nil {
 		return failure.Error(err)
 	}
 	if src == nil {
-		client, err := callutil.NewClient(ctx, opts.Runtime, &opts.Connection, &opts.Descriptors, reflectHeaders, func(string) {})
+		client, err := callutil.NewClient(ctx, opts.Factory, &opts.Connection, &opts.Descriptors, reflectHeaders, func(string) {})
 		if err != nil {
 			return failure.Error(err)
 		}
 		defer client.Close()
-		if handled, err := callutil.DescribeMucp(ctx, opts.Runtime, client, opts.Service, opts.Symbol); handled {
+		if handled, err := callutil.DescribeMucp(ctx, opts.Factory, client, opts.Service, opts.Symbol); handled {
 			return failure.Error(err)
 		}
 		if src, err = client.Source(ctx, opts.Service); err != nil {
@@ -153,10 +153,10 @@ func describeRun(ctx context.Context, opts *Options) error {
 	}
 
 	desc := collect(roots)
-	if opts.Runtime.Output() == cmdutil.OutputJSON {
-		return cmdutil.WriteJSON(opts.Runtime.IO.Out, desc.JSON(opts.Service))
+	if opts.Factory.Output() == cmdutil.OutputJSON {
+		return cmdutil.WriteJSON(opts.Factory.IO.Out, desc.JSON(opts.Service))
 	}
-	return desc.Write(iostreams.EscapeWriter(opts.Runtime.IO.Out))
+	return desc.Write(iostreams.EscapeWriter(opts.Factory.IO.Out))
 }
 
 // findSymbol finds what the user named: a full name, an endpoint, or a name

@@ -30,8 +30,8 @@ type Options struct {
 }
 
 // NewCmdGen returns `micro gen`. runF replaces the run function in tests.
-func NewCmdGen(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IO, Output: output}
+func NewCmdGen(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Output: f.Output}
 	cmd := &cobra.Command{
 		Use:   "gen [DIR]",
 		Short: "Generate Go code from a service's .proto files, without protoc",

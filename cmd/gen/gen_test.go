@@ -152,7 +152,7 @@ func TestCommandArgs(t *testing.T) {
 	for _, c := range cases {
 		ios, _, _, _ := iostreams.Test()
 		var have *Options
-		cmd := NewCmdGen(&cmdutil.Factory{IO: ios}, func() string { return "" }, func(_ context.Context, opts *Options) error {
+		cmd := NewCmdGen(&cmdutil.Factory{IO: ios}, func(_ context.Context, opts *Options) error {
 			have = opts
 			return nil
 		})

@@ -29,13 +29,13 @@ type ServiceOptions struct {
 }
 
 // NewCmdGet returns `micro get`. runF replaces the run function in tests.
-func NewCmdGet(f *cmdutil.Factory, output func() string, runF func(context.Context, *ServiceOptions) error) *cobra.Command {
+func NewCmdGet(f *cmdutil.Factory, runF func(context.Context, *ServiceOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get <command>",
 		Short: "Show one registered service in detail",
 		Args:  cmdutil.NoArgs,
 	}
-	opts := &ServiceOptions{IO: f.IO, Registry: f.Registry, Output: output, Context: f.WithTimeout}
+	opts := &ServiceOptions{IO: f.IO, Registry: f.Registry, Output: f.Output, Context: f.WithTimeout}
 	service := &cobra.Command{
 		Use:   "service NAME",
 		Short: "Show a service's versions, nodes and endpoints",

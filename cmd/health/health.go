@@ -35,7 +35,7 @@ const (
 
 // Options are the inputs of `micro health`.
 type Options struct {
-	Runtime    callutil.Runtime
+	Factory    *cmdutil.Factory
 	Connection callutil.ConnectionFlags
 	Headers    callutil.HeaderFlags
 
@@ -47,8 +47,8 @@ type Options struct {
 
 // NewCmdHealth returns `micro health`. runF replaces the run function in
 // tests.
-func NewCmdHealth(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+func NewCmdHealth(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "health SERVICE",
 		Short: "Check every node of a service with grpc.health.v1",
@@ -100,7 +100,7 @@ type NodeHealth struct {
 }
 
 func healthRun(ctx context.Context, opts *Options) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.Runtime.Timeout())
+	ctx, cancel := context.WithTimeout(ctx, opts.Factory.Timeout())
 	defer cancel()
 	headers, err := opts.Headers.RPC()
 	if err != nil {
@@ -123,13 +123,13 @@ func healthRun(ctx context.Context, opts *Options) error {
 	}
 	wg.Wait()
 
-	ios := opts.Runtime.IO
-	if opts.Runtime.Output() == cmdutil.OutputJSON {
+	ios := opts.Factory.IO
+	if opts.Factory.Output() == cmdutil.OutputJSON {
 		if err := cmdutil.WriteJSON(ios.Out, results); err != nil {
 			return err
 		}
 	} else {
-		table := cmdutil.NewTable(ios, opts.Runtime.Output(), "NODE", "ADDRESS", "VERSION", "STATUS", "ERROR")
+		table := cmdutil.NewTable(ios, opts.Factory.Output(), "NODE", "ADDRESS", "VERSION", "STATUS", "ERROR")
 		for _, r := range results {
 			table.AddRow(r.Node, r.Address, orDash(r.Version), r.Status, orDash(r.Error))
 		}
@@ -162,7 +162,7 @@ func listNodes(ctx context.Context, opts *Options) ([]node, error) {
 	if opts.Connection.Address != "" {
 		return []node{{Node: &registry.Node{ID: "-", Address: opts.Connection.Address}}}, nil
 	}
-	reg, err := opts.Runtime.Registry(ctx)
+	reg, err := opts.Factory.Registry(ctx)
 	if err != nil {
 		return nil, err
 	}

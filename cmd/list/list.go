@@ -24,25 +24,25 @@ type ServicesOptions struct {
 }
 
 // NewCmdList returns `micro list`. runF replaces the run function in tests.
-func NewCmdList(f *cmdutil.Factory, output func() string, runF func(context.Context, *ServicesOptions) error) *cobra.Command {
+func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ServicesOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list <command>",
 		Short: "List what is registered",
 		Args:  cmdutil.NoArgs,
 	}
-	cmd.AddCommand(newCmdServices(f, output, runF, "services", nil))
+	cmd.AddCommand(newCmdServices(f, runF, "services", nil))
 	return cmd
 }
 
 // NewCmdServicesAlias returns `micro services`, the same as `micro list services`.
-func NewCmdServicesAlias(f *cmdutil.Factory, output func() string, runF func(context.Context, *ServicesOptions) error) *cobra.Command {
-	cmd := newCmdServices(f, output, runF, "services", nil)
+func NewCmdServicesAlias(f *cmdutil.Factory, runF func(context.Context, *ServicesOptions) error) *cobra.Command {
+	cmd := newCmdServices(f, runF, "services", nil)
 	cmd.Short = "List registered services (alias of 'micro list services')"
 	return cmd
 }
 
-func newCmdServices(f *cmdutil.Factory, output func() string, runF func(context.Context, *ServicesOptions) error, use string, aliases []string) *cobra.Command {
-	opts := &ServicesOptions{IO: f.IO, Registry: f.Registry, Output: output, Context: f.WithTimeout}
+func newCmdServices(f *cmdutil.Factory, runF func(context.Context, *ServicesOptions) error, use string, aliases []string) *cobra.Command {
+	opts := &ServicesOptions{IO: f.IO, Registry: f.Registry, Output: f.Output, Context: f.WithTimeout}
 	return &cobra.Command{
 		Use:     use,
 		Aliases: aliases,

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/mcp"
@@ -157,11 +158,11 @@ func checkNode(ctx context.Context, n *registry.Node, dial call.DialOptions) mcp
 	return h
 }
 
-// newCaller builds the client of the MCP server over reg: reflection with
-// the on-disk descriptor cache, the selector's watch (the server runs for
-// long), the dial options of the flags. warn is told of cache write errors.
-func newCaller(reg registry.Registry, dial call.DialOptions, reflectHeaders metadata.MD, cacheDir string, warn func(error)) (*clientCaller, error) {
-	cl, err := client.New(client.Options{
+// newCaller builds the client of the MCP server through the factory, over
+// reg: reflection with the on-disk descriptor cache, the selector's watch
+// (the server runs for long), the dial options of the flags. warn is told of cache write errors.
+func newCaller(ctx context.Context, f *cmdutil.Factory, reg registry.Registry, dial call.DialOptions, reflectHeaders metadata.MD, cacheDir string, warn func(error)) (*clientCaller, error) {
+	cl, err := f.Client(ctx, client.Options{
 		Registry: reg,
 		GRPC: call.ClientOptions{
 			Dial:              dial,

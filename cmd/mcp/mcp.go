@@ -32,7 +32,7 @@ const EnvAuthToken = "MICRO_MCP_AUTH_TOKEN"
 
 // Options are the inputs of `micro mcp serve` and `micro mcp tools`.
 type Options struct {
-	Runtime callutil.Runtime
+	Factory *cmdutil.Factory
 	Broker  func(context.Context) (broker.Broker, error)
 
 	// Address, for serve, is where streamable HTTP listens; empty serves
@@ -59,7 +59,7 @@ type Options struct {
 
 // NewCmdMCP returns `micro mcp` with its serve and tools subcommands.
 // runF replaces the run functions in tests; it is told which one ran.
-func NewCmdMCP(f *cmdutil.Factory, output func() string, runF func(context.Context, string, *Options) error) *cobra.Command {
+func NewCmdMCP(f *cmdutil.Factory, runF func(context.Context, string, *Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mcp",
 		Short: "Serve every registered service as tools for AI agents (Model Context Protocol)",
@@ -73,12 +73,12 @@ with --address, over streamable HTTP. 'micro mcp tools' prints the tools it
 would serve.`,
 		Args: cmdutil.NoArgs,
 	}
-	cmd.AddCommand(newCmdServe(f, output, runF), newCmdTools(f, output, runF))
+	cmd.AddCommand(newCmdServe(f, runF), newCmdTools(f, runF))
 	return cmd
 }
 
-func newOptions(f *cmdutil.Factory, output func() string) *Options {
-	return &Options{Runtime: callutil.NewRuntime(f, output), Broker: func(ctx context.Context) (broker.Broker, error) { return f.Broker(ctx) }}
+func newOptions(f *cmdutil.Factory) *Options {
+	return &Options{Factory: f, Broker: func(ctx context.Context) (broker.Broker, error) { return f.Broker(ctx) }}
 }
 
 // bindShared adds the flags serve and tools share.
@@ -121,8 +121,8 @@ func (o *Options) validate() error {
 	return nil
 }
 
-func newCmdServe(f *cmdutil.Factory, output func() string, runF func(context.Context, string, *Options) error) *cobra.Command {
-	opts := newOptions(f, output)
+func newCmdServe(f *cmdutil.Factory, runF func(context.Context, string, *Options) error) *cobra.Command {
+	opts := newOptions(f)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the registered services as MCP tools over stdio or streamable HTTP",
@@ -156,7 +156,7 @@ registers a service writes: --descriptions none leaves them out.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.AuthToken == "" {
-				if cfg, err := opts.Runtime.Config(); err == nil && cfg.Env != nil {
+				if cfg, err := opts.Factory.Config(); err == nil && cfg.Env != nil {
 					opts.AuthToken, _ = cfg.Env(EnvAuthToken)
 				}
 			}
@@ -184,8 +184,8 @@ registers a service writes: --descriptions none leaves them out.`,
 	return cmd
 }
 
-func newCmdTools(f *cmdutil.Factory, output func() string, runF func(context.Context, string, *Options) error) *cobra.Command {
-	opts := newOptions(f, output)
+func newCmdTools(f *cmdutil.Factory, runF func(context.Context, string, *Options) error) *cobra.Command {
+	opts := newOptions(f)
 	cmd := &cobra.Command{
 		Use:   "tools",
 		Short: "Print the MCP tools 'micro mcp serve' would serve, without serving them",
@@ -246,15 +246,15 @@ func newServer(ctx context.Context, opts *Options, logger *slog.Logger) (*mcp.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := opts.Runtime.Registry(ctx)
+	reg, err := opts.Factory.Registry(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	cacheDir, err := opts.Runtime.CacheDir()
+	cacheDir, err := opts.Factory.DescriptorCacheDir()
 	if err != nil {
 		logger.Warn("no descriptor cache", "error", err)
 	}
-	caller, err := newCaller(reg, opts.Connection.DialOptions(), reflectHeaders, cacheDir, func(err error) { logger.Warn("descriptor cache", "error", err) })
+	caller, err := newCaller(ctx, opts.Factory, reg, opts.Connection.DialOptions(), reflectHeaders, cacheDir, func(err error) { logger.Warn("descriptor cache", "error", err) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -275,8 +275,8 @@ func newServer(ctx context.Context, opts *Options, logger *slog.Logger) (*mcp.Se
 		Deny:                 opts.Deny,
 		ReadOnly:             opts.ReadOnly,
 		Headers:              headers,
-		Timeout:              opts.Runtime.Timeout(),
-		DescribeTimeout:      opts.Runtime.Timeout(),
+		Timeout:              opts.Factory.Timeout(),
+		DescribeTimeout:      opts.Factory.Timeout(),
 		MaxResponseBytes:     opts.MaxResponseBytes,
 		MaxStreamMessages:    opts.MaxStreamMessages,
 		Descriptions:         opts.Descriptions,
@@ -293,7 +293,7 @@ func newServer(ctx context.Context, opts *Options, logger *slog.Logger) (*mcp.Se
 }
 
 func serveRun(ctx context.Context, opts *Options) error {
-	ios := opts.Runtime.IO
+	ios := opts.Factory.IO
 	logger := slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, closeAll, err := newServer(ctx, opts, logger)
 	if err != nil {
@@ -326,7 +326,7 @@ func serveHTTP(ctx context.Context, opts *Options, srv *mcp.Server) error {
 	}
 	httpServer := &http.Server{Handler: srv.HTTPHandler(opts.AuthToken), ReadHeaderTimeout: 10 * time.Second}
 	addr := listener.Addr().String()
-	fmt.Fprintf(opts.Runtime.IO.ErrOut, "micro mcp: listening on http://%s%s\n", addr, mcp.HTTPPath)
+	fmt.Fprintf(opts.Factory.IO.ErrOut, "micro mcp: listening on http://%s%s\n", addr, mcp.HTTPPath)
 	if opts.Ready != nil {
 		opts.Ready(addr)
 	}
@@ -355,7 +355,7 @@ type nopWriteCloser struct{ io.Writer }
 func (nopWriteCloser) Close() error { return nil }
 
 func toolsRun(ctx context.Context, opts *Options) error {
-	ios := opts.Runtime.IO
+	ios := opts.Factory.IO
 	logger := slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, closeAll, err := newServer(ctx, opts, logger)
 	if err != nil {
@@ -368,10 +368,10 @@ func toolsRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	tools := srv.Tools()
-	if opts.Runtime.Output() == cmdutil.OutputJSON {
+	if opts.Factory.Output() == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(ios.Out, tools)
 	}
-	table := cmdutil.NewTable(ios, opts.Runtime.Output(), "NAME", "KIND", "SERVICE", "ENDPOINT", "DESCRIPTION")
+	table := cmdutil.NewTable(ios, opts.Factory.Output(), "NAME", "KIND", "SERVICE", "ENDPOINT", "DESCRIPTION")
 	for _, t := range tools {
 		first, _, _ := strings.Cut(t.Description, "\n")
 		table.AddRow(t.Name, t.Kind, orDash(t.Service), orDash(t.Endpoint), first)

@@ -102,7 +102,8 @@ func (fx *natsFixture) factory(t *testing.T, ios *iostreams.IOStreams) *cmdutil.
 // runCmd runs `micro mcp args...` against f to completion.
 func runCmd(t *testing.T, f *cmdutil.Factory, output string, args ...string) error {
 	t.Helper()
-	cmd := NewCmdMCP(f, func() string { return output }, nil)
+	f.OutputFormat = func() string { return output }
+	cmd := NewCmdMCP(f, nil)
 	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)
@@ -160,7 +161,7 @@ func TestNewCmdMCP(t *testing.T) {
 			lookup := env(t, tc.env)
 			f := &cmdutil.Factory{IO: ios, Config: func() (config.Config, error) { return config.Config{Env: lookup}, nil }}
 			var ran *Options
-			cmd := NewCmdMCP(f, func() string { return "" }, func(_ context.Context, _ string, o *Options) error { ran = o; return nil })
+			cmd := NewCmdMCP(f, func(_ context.Context, _ string, o *Options) error { ran = o; return nil })
 			cmd.SetArgs(tc.args)
 			cmd.SetOut(io.Discard)
 			cmd.SetErr(io.Discard)
@@ -230,7 +231,7 @@ func serve(t *testing.T, f *cmdutil.Factory, ready func(string), args ...string)
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	cmd := NewCmdMCP(f, func() string { return "" }, func(ctx context.Context, which string, o *Options) error {
+	cmd := NewCmdMCP(f, func(ctx context.Context, which string, o *Options) error {
 		o.Ready = ready
 		return serveRun(ctx, o)
 	})

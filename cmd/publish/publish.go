@@ -70,10 +70,10 @@ type Options struct {
 
 // NewCmdPublish returns `micro publish`. runF replaces the run function in
 // tests.
-func NewCmdPublish(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
+func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{
 		IO: f.IO, Config: f.Config, Broker: f.Broker, Registry: f.Registry,
-		Output: output, Context: f.WithTimeout,
+		Output: f.Output, Context: f.WithTimeout,
 	}
 	cmd := &cobra.Command{
 		Use:   "publish TOPIC [JSON]",

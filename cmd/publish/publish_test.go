@@ -74,7 +74,8 @@ func (fx *fixture) run(t *testing.T, stdin string, args ...string) error {
 		output = args[i+1]
 		args = append(args[:i:i], args[i+2:]...)
 	}
-	cmd := NewCmdPublish(f, func() string { return output }, nil)
+	f.OutputFormat = func() string { return output }
+	cmd := NewCmdPublish(f, nil)
 	cmd.SetArgs(args)
 	cmd.SetOut(out)
 	cmd.SetErr(errOut)

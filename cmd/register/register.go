@@ -39,13 +39,13 @@ type Options struct {
 }
 
 // NewCmdRegister returns `micro register`. runF replaces the run function in tests.
-func NewCmdRegister(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
+func NewCmdRegister(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "register <command>",
 		Short: "Register a service that was not built with micro",
 		Args:  cmdutil.NoArgs,
 	}
-	opts := &Options{IO: f.IO, Registry: f.Registry, Output: output, Context: f.WithTimeout}
+	opts := &Options{IO: f.IO, Registry: f.Registry, Output: f.Output, Context: f.WithTimeout}
 	service := &cobra.Command{
 		Use:   "service [JSON]",
 		Short: "Register one node of a service",

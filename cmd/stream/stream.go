@@ -17,7 +17,7 @@ import (
 
 // Options are the inputs of `micro stream`.
 type Options struct {
-	Runtime     callutil.Runtime
+	Factory     *cmdutil.Factory
 	Connection  callutil.ConnectionFlags
 	Descriptors callutil.DescriptorFlags
 	Request     callutil.RequestFlags
@@ -37,8 +37,8 @@ type Options struct {
 
 // NewCmdStream returns `micro stream`. runF replaces the run function in
 // tests.
-func NewCmdStream(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+func NewCmdStream(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "stream svc.Method [JSON...] | stream SERVICE ENDPOINT [JSON...]",
 		Short: "Stream requests to a method and print each response as it comes",
@@ -71,7 +71,7 @@ SERVICE ENDPOINT. The flags are those of micro call.`,
 				return err
 			}
 			opts.Target, opts.Service, opts.Endpoint, opts.Bodies = target, target.Service, target.Endpoint, rest
-			opts.TimeoutSet = cmd.Flags().Changed("timeout") || opts.Runtime.TimeoutSet()
+			opts.TimeoutSet = cmd.Flags().Changed("timeout") || opts.Factory.TimeoutSet()
 			if len(opts.Bodies) > 0 && opts.Data != "" {
 				return cmdutil.Usagef("give the requests either as arguments or with -d, not both")
 			}
@@ -104,20 +104,20 @@ func streamRun(ctx context.Context, opts *Options) error {
 	case len(opts.Bodies) > 0:
 		input = strings.NewReader(strings.Join(opts.Bodies, "\n"))
 	case opts.Data != "":
-		in, closeInput, err := microcall.Input(opts.Runtime, "", opts.Data)
+		in, closeInput, err := microcall.Input(opts.Factory, "", opts.Data)
 		if err != nil {
 			return err
 		}
 		defer closeInput()
 		input = in
 	default:
-		input = opts.Runtime.IO.In
-		if opts.Runtime.IO.IsStdinTTY() {
-			fmt.Fprintln(opts.Runtime.IO.ErrOut, "micro: reading requests from the terminal, one JSON object per line; end with Ctrl-D")
+		input = opts.Factory.IO.In
+		if opts.Factory.IO.IsStdinTTY() {
+			fmt.Fprintln(opts.Factory.IO.ErrOut, "micro: reading requests from the terminal, one JSON object per line; end with Ctrl-D")
 		}
 	}
 	c := &callutil.Call{
-		Runtime:     opts.Runtime,
+		Factory:     opts.Factory,
 		Connection:  &opts.Connection,
 		Descriptors: &opts.Descriptors,
 		Request:     &opts.Request,
@@ -128,7 +128,7 @@ func streamRun(ctx context.Context, opts *Options) error {
 		Texts:       opts.Bodies,
 	}
 	if opts.TimeoutSet {
-		c.Timeout = opts.Runtime.Timeout()
+		c.Timeout = opts.Factory.Timeout()
 	}
 	return c.Run(ctx)
 }

@@ -61,10 +61,10 @@ type Options struct {
 
 // NewCmdSubscribe returns `micro subscribe`. runF replaces the run function
 // in tests.
-func NewCmdSubscribe(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
+func NewCmdSubscribe(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{
 		IO: f.IO, Config: f.Config, Broker: f.Broker, Registry: f.Registry,
-		Output: output, Context: f.WithTimeout,
+		Output: f.Output, Context: f.WithTimeout,
 	}
 	cmd := &cobra.Command{
 		Use:   "subscribe TOPIC...",

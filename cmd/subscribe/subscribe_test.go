@@ -46,7 +46,8 @@ func start(t *testing.T, url, output string, args ...string) *session {
 	f := &cmdutil.Factory{IO: ios, Config: func() (config.Config, error) {
 		return config.Config{Registry: config.RegistryNATS, RegistryAddress: url, Timeout: 5 * time.Second}, nil
 	}}
-	cmd := NewCmdSubscribe(f, func() string { return output }, func(ctx context.Context, opts *Options) error {
+	f.OutputFormat = func() string { return output }
+	cmd := NewCmdSubscribe(f, func(ctx context.Context, opts *Options) error {
 		opts.Ready = func() { close(s.ready) }
 		return run(ctx, opts)
 	})
@@ -137,7 +138,7 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ios, _, out, _ := iostreams.Test()
 			f := &cmdutil.Factory{IO: ios, Config: func() (config.Config, error) { return config.Default(), nil }}
-			cmd := NewCmdSubscribe(f, func() string { return "" }, func(context.Context, *Options) error {
+			cmd := NewCmdSubscribe(f, func(context.Context, *Options) error {
 				t.Fatal("run should not be called")
 				return nil
 			})

@@ -41,14 +41,14 @@ func Current() Info {
 }
 
 // NewCmdVersion returns `micro version`.
-func NewCmdVersion(f *cmdutil.Factory, output func() string) *cobra.Command {
+func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of micro",
 		Args:  cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			info := Current()
-			if output() == cmdutil.OutputJSON {
+			if f.Output() == cmdutil.OutputJSON {
 				return cmdutil.WriteJSON(f.IO.Out, info)
 			}
 			commit := ""

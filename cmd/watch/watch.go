@@ -27,8 +27,8 @@ type Options struct {
 }
 
 // NewCmdWatch returns `micro watch`. runF replaces the run function in tests.
-func NewCmdWatch(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IO, Registry: f.Registry, Output: output, Context: f.WithTimeout}
+func NewCmdWatch(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Registry: f.Registry, Output: f.Output, Context: f.WithTimeout}
 	cmd := &cobra.Command{
 		Use:   "watch [SERVICE]",
 		Short: "Print registry events as they happen",
