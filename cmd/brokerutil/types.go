@@ -13,29 +13,33 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 )
 
 // TypeFlags name a protobuf message type and where its descriptors come
-// from: .proto files, protosets, or a running service asked through
-// reflection.
+// from: .proto files, protosets (the descriptor flags of `micro call`), or
+// a running service asked through reflection, reached with the TLS flags
+// of `micro call`.
 type TypeFlags struct {
-	Type        string
-	Protos      []string
-	ImportPaths []string
-	Protosets   []string
-	Reflect     string
+	Type    string
+	Reflect string
+	callutil.DescriptorFlags
+	// Connection holds the TLS flags of the --reflect service (and the
+	// connect timeout of `micro call`).
+	Connection callutil.ConnectionFlags
 }
 
 // Bind adds the flags to fs; typeUsage explains --type for the command.
 func (f *TypeFlags) Bind(fs *pflag.FlagSet, typeUsage string) {
 	fs.StringVar(&f.Type, "type", "", typeUsage)
-	fs.StringArrayVar(&f.Protos, "proto", nil, "the .proto file that defines the message types (repeatable)")
-	fs.StringArrayVar(&f.ImportPaths, "import-path", nil, "directory to find --proto files and their imports in (repeatable)")
-	fs.StringArrayVar(&f.Protosets, "protoset", nil, "compiled FileDescriptorSet that defines the message types (repeatable)")
-	fs.StringVar(&f.Reflect, "reflect", "", "ask this registered service for the message types through gRPC reflection")
+	f.DescriptorFlags.BindFiles(fs, "the .proto file that defines the message types (repeatable)", "compiled FileDescriptorSet that defines the message types (repeatable)")
+	fs.StringVar(&f.Reflect, "reflect", "", "ask this registered service for the message types through gRPC reflection (with --tls, --cacert, --cert, --key, --insecure, --authority to reach it)")
+	f.Connection.BindTLS(fs)
+	f.Connection.ConnectTimeout = callutil.DefaultConnectTimeout
 }
 
 // HasSource reports whether a descriptor source was given.
@@ -55,14 +59,20 @@ func (f *TypeFlags) Validate(needSource bool) error {
 	switch {
 	case sources > 1:
 		return cmdutil.Usagef("--proto, --protoset and --reflect are three ways to find the message types: give one")
-	case len(f.ImportPaths) > 0 && len(f.Protos) == 0:
-		return cmdutil.Usagef("--import-path needs --proto: it says where the .proto files are")
+	case f.Reflect == "" && (f.Connection.TLS || f.Connection.CACert != "" || f.Connection.Cert != "" || f.Connection.Insecure || f.Connection.Authority != ""):
+		return cmdutil.Usagef("--tls, --cacert, --cert, --insecure and --authority say how to reach the --reflect service: give --reflect, or leave them out")
 	case f.Type != "" && strings.ContainsAny(f.Type, " /\t"):
 		return cmdutil.Usagef("--type %q: want a fully qualified message name such as greeter.v1.Greeted", f.Type)
 	case needSource && f.Type != "" && sources == 0:
 		return cmdutil.Usagef("--type %s needs the message's descriptors: --proto FILE, --protoset FILE or --reflect SERVICE", f.Type)
 	}
-	return nil
+	if err := f.DescriptorFlags.Validate(); err != nil {
+		return err
+	}
+	if f.Connection.ConnectTimeout == 0 {
+		f.Connection.ConnectTimeout = callutil.DefaultConnectTimeout
+	}
+	return f.Connection.Validate()
 }
 
 // Types finds message types in a descriptor source and converts messages
@@ -80,32 +90,29 @@ type Types struct {
 }
 
 // Load opens the descriptor source the flags name, or returns nil when they
-// name none. registryOf connects to the registry, for --reflect.
-func (f *TypeFlags) Load(ctx context.Context, registryOf func(context.Context) (registry.Registry, error)) (*Types, error) {
+// name none. newClient builds the client that asks the --reflect service
+// (cmdutil.Factory.Client, which finds it in the registry).
+func (f *TypeFlags) Load(ctx context.Context, newClient func(context.Context, client.Options) (*client.Client, error)) (*Types, error) {
 	var (
 		src    call.DescriptorSource
 		origin string
 		closer = func() error { return nil }
 	)
 	switch {
-	case len(f.Protos) > 0:
-		s, err := call.NewProtoSource(ctx, f.ImportPaths, f.Protos...)
-		if err != nil {
-			return nil, fmt.Errorf("%w; check the --proto files and --import-path", err)
-		}
-		src, origin = s, s.String()
-	case len(f.Protosets) > 0:
-		s, err := call.NewProtosetSource(f.Protosets...)
+	case len(f.Protos) > 0 || len(f.Protosets) > 0:
+		s, err := callutil.FixedSource(ctx, &f.DescriptorFlags)
 		if err != nil {
 			return nil, err
 		}
-		src, origin = s, s.String()
+		src = s
+		if st, ok := s.(fmt.Stringer); ok {
+			origin = st.String()
+		}
 	case f.Reflect != "":
-		reg, err := registryOf(ctx)
-		if err != nil {
-			return nil, err
+		if f.Connection.ConnectTimeout == 0 {
+			f.Connection.ConnectTimeout = callutil.DefaultConnectTimeout
 		}
-		client, err := call.NewClient(call.ClientOptions{Registry: reg})
+		client, err := newClient(ctx, callutil.ClientOptions(call.ClientOptions{Dial: f.Connection.DialOptions(), Retries: -1}, &f.Connection))
 		if err != nil {
 			return nil, err
 		}

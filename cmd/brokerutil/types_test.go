@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microtools/micro/cmd/callutil"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -16,7 +17,7 @@ import (
 // call does: through call.ParseJSON.
 func TestEncodeWellKnownTypes(t *testing.T) {
 	ctx := context.Background()
-	flags := TypeFlags{Protos: []string{"greeter.proto"}, ImportPaths: []string{"../../examples/greeter/proto"}}
+	flags := TypeFlags{DescriptorFlags: callutil.DescriptorFlags{Protos: []string{"greeter.proto"}, ImportPaths: []string{"../../examples/greeter/proto"}}}
 	types, err := flags.Load(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -44,13 +44,20 @@ func (f *ConnectionFlags) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "time limit of connecting to a node; a refused connection fails at once")
 	fs.IntVar(&f.Retries, "retries", call.DefaultRetries, "how many other nodes to try when a node cannot be reached (0: none)")
 	fs.StringVar(&f.Transport, "transport", "", "what the --address node speaks: grpc (the default) or http (go-micro's mucp); registered nodes say it in their metadata")
+	f.BindTLS(fs)
+	fs.IntVar(&f.MaxMsgSize, "max-msg-size", 0, "largest message sent or received, in bytes (default: gRPC's 4 MiB received)")
+}
+
+// BindTLS adds the TLS flags alone to fs (--tls, --cacert, --cert, --key,
+// --insecure, --authority), for commands that reach a service only to ask
+// it for descriptors (`micro publish --reflect`).
+func (f *ConnectionFlags) BindTLS(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.TLS, "tls", false, "connect with TLS, verifying the server with the system's CAs (or --cacert)")
 	fs.StringVar(&f.CACert, "cacert", "", "PEM file of the CAs the server's certificate must chain to (implies --tls)")
 	fs.StringVar(&f.Cert, "cert", "", "PEM file of a client certificate, for mutual TLS (with --key; implies --tls)")
 	fs.StringVar(&f.Key, "key", "", "PEM file of the client certificate's private key (with --cert)")
 	fs.BoolVar(&f.Insecure, "insecure", false, "TLS without verifying the server's certificate (implies --tls; for tests only)")
 	fs.StringVar(&f.Authority, "authority", "", "the :authority of calls, and the name the server's certificate must be valid for")
-	fs.IntVar(&f.MaxMsgSize, "max-msg-size", 0, "largest message sent or received, in bytes (default: gRPC's 4 MiB received)")
 }
 
 // Validate reports flags that cannot work, as usage errors.
@@ -103,11 +110,17 @@ type DescriptorFlags struct {
 
 // Bind adds the flags to fs.
 func (f *DescriptorFlags) Bind(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&f.Protos, "proto", nil, "describe the service with this .proto file instead of reflection (repeatable)")
-	fs.StringArrayVar(&f.ImportPaths, "import-path", nil, "directory to find --proto files and their imports in (repeatable)")
-	fs.StringArrayVar(&f.Protosets, "protoset", nil, "describe the service with this compiled FileDescriptorSet (repeatable)")
+	f.BindFiles(fs, "describe the service with this .proto file instead of reflection (repeatable)", "describe the service with this compiled FileDescriptorSet (repeatable)")
 	fs.BoolVar(&f.Refresh, "refresh", false, "fetch the descriptors through reflection again and rewrite the cache")
 	fs.BoolVar(&f.NoCache, "no-cache", false, "neither read nor write the descriptor cache: ask the server through reflection")
+}
+
+// BindFiles adds --proto, --import-path and --protoset alone to fs, with
+// the usage of --proto and --protoset as the command says them.
+func (f *DescriptorFlags) BindFiles(fs *pflag.FlagSet, protoUsage, protosetUsage string) {
+	fs.StringArrayVar(&f.Protos, "proto", nil, protoUsage)
+	fs.StringArrayVar(&f.ImportPaths, "import-path", nil, "directory to find --proto files and their imports in (repeatable)")
+	fs.StringArrayVar(&f.Protosets, "protoset", nil, protosetUsage)
 }
 
 // Validate reports flags that cannot work, as usage errors.

@@ -25,9 +25,9 @@ import (
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/codec"
 	"github.com/microtools/micro/pkg/config"
-	"github.com/microtools/micro/pkg/registry"
 )
 
 // Content types publish sets when no -H Content-Type is given.
@@ -38,11 +38,12 @@ const (
 
 // Options are the inputs of `micro publish`.
 type Options struct {
-	IO       *iostreams.IOStreams
-	Config   func() (config.Config, error)
-	Broker   func(context.Context, ...config.BrokerOption) (broker.Broker, error)
-	Registry func(context.Context) (registry.Registry, error)
-	Output   func() string
+	IO     *iostreams.IOStreams
+	Config func() (config.Config, error)
+	Broker func(context.Context, ...config.BrokerOption) (broker.Broker, error)
+	// Client builds the client that asks the --reflect service for types.
+	Client func(context.Context, client.Options) (*client.Client, error)
+	Output func() string
 	// Context bounds one operation (a JetStream acknowledgement, the final
 	// flush, a --reflect lookup) by the global --timeout.
 	Context func(context.Context) (context.Context, context.CancelFunc)
@@ -72,7 +73,7 @@ type Options struct {
 // tests.
 func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{
-		IO: f.IO, Config: f.Config, Broker: f.Broker, Registry: f.Registry,
+		IO: f.IO, Config: f.Config, Broker: f.Broker, Client: f.Client,
 		Output: f.Output, Context: f.WithTimeout,
 	}
 	cmd := &cobra.Command{
@@ -449,7 +450,7 @@ func run(ctx context.Context, opts *Options) error {
 	b := &builder{topic: opts.Topic, headers: headers, templates: !opts.NoTemplate, ids: nuid.New(), count: opts.Count}
 	if opts.Types.Type != "" {
 		lookupCtx, cancel := opts.Context(ctx)
-		types, err := opts.Types.Load(lookupCtx, opts.Registry)
+		types, err := opts.Types.Load(lookupCtx, opts.Client)
 		if err != nil {
 			cancel()
 			return err

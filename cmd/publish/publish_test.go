@@ -112,9 +112,10 @@ func (fx *fixture) received(t *testing.T, want int) []*natsgo.Msg {
 	return msgs
 }
 
-// internal tells the server's and JetStream's own traffic from messages.
+// internal tells the server's, JetStream's and the registry's own traffic
+// (go-micro's query protocol) from messages.
 func internal(subject string) bool {
-	return strings.HasPrefix(subject, "$") || strings.HasPrefix(subject, "_INBOX.")
+	return strings.HasPrefix(subject, "$") || strings.HasPrefix(subject, "_INBOX.") || strings.HasPrefix(subject, "micro.nats.")
 }
 
 // nothingMore checks that no other message arrives.

@@ -25,9 +25,9 @@ import (
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/codec"
 	"github.com/microtools/micro/pkg/config"
-	"github.com/microtools/micro/pkg/registry"
 )
 
 // drainTimeout bounds how long the subscriptions take, once the command is
@@ -36,11 +36,12 @@ const drainTimeout = 5 * time.Second
 
 // Options are the inputs of `micro subscribe`.
 type Options struct {
-	IO       *iostreams.IOStreams
-	Config   func() (config.Config, error)
-	Broker   func(context.Context, ...config.BrokerOption) (broker.Broker, error)
-	Registry func(context.Context) (registry.Registry, error)
-	Output   func() string
+	IO     *iostreams.IOStreams
+	Config func() (config.Config, error)
+	Broker func(context.Context, ...config.BrokerOption) (broker.Broker, error)
+	// Client builds the client that asks the --reflect service for types.
+	Client func(context.Context, client.Options) (*client.Client, error)
+	Output func() string
 	// Context bounds one operation (a subscribe, a --reflect lookup) by the
 	// global --timeout.
 	Context func(context.Context) (context.Context, context.CancelFunc)
@@ -63,7 +64,7 @@ type Options struct {
 // in tests.
 func NewCmdSubscribe(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{
-		IO: f.IO, Config: f.Config, Broker: f.Broker, Registry: f.Registry,
+		IO: f.IO, Config: f.Config, Broker: f.Broker, Client: f.Client,
 		Output: f.Output, Context: f.WithTimeout,
 	}
 	cmd := &cobra.Command{
@@ -181,7 +182,7 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	if opts.Types.HasSource() {
 		lookupCtx, cancel := opts.Context(ctx)
-		types, err := opts.Types.Load(lookupCtx, opts.Registry)
+		types, err := opts.Types.Load(lookupCtx, opts.Client)
 		if err == nil && opts.Types.Type != "" {
 			// An unknown --type is found out now, not at the first message.
 			_, err = types.Message(lookupCtx, opts.Types.Type)

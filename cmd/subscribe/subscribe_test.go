@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/microtools/micro/cmd/brokerutil"
+	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
@@ -157,7 +158,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	ctx := context.Background()
-	types, err := (&brokerutil.TypeFlags{Protos: []string{greeterProto}}).Load(ctx, nil)
+	types, err := (&brokerutil.TypeFlags{DescriptorFlags: callutil.DescriptorFlags{Protos: []string{greeterProto}}}).Load(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
