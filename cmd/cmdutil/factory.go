@@ -9,7 +9,6 @@ import (
 
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
-	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
 )
@@ -62,9 +61,9 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 }
 
 // Broker connects to the configured broker once and returns it on every
-// later call. opts (credentials, TLS, an event handler) go to the NATS
-// broker after the configured ones, on the first call only.
-func (f *Factory) Broker(ctx context.Context, opts ...natsbroker.Option) (broker.Broker, error) {
+// later call. opts (credentials, TLS, an event handler, backend options) go
+// to config.NewBroker after the configured ones, on the first call only.
+func (f *Factory) Broker(ctx context.Context, opts ...config.BrokerOption) (broker.Broker, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.broker != nil {

@@ -51,6 +51,12 @@ type Service struct {
 	Nodes     []*Node           `json:"nodes"`
 }
 
+// MetadataDescriptorsFingerprint is the node metadata key of a hash of the
+// node's file descriptors (services built on pkg/service set it): callers
+// that cache descriptors key them by it, so a changed API is never
+// described by an old entry.
+const MetadataDescriptorsFingerprint = "descriptors-fingerprint"
+
 // Node is one running instance of a service.
 type Node struct {
 	ID       string            `json:"id"`

@@ -1,8 +1,8 @@
-package brokerutil
+package callutil
 
 import "testing"
 
-func TestShellMangledJSON(t *testing.T) {
+func TestQuotedJSONFix(t *testing.T) {
 	cases := []struct {
 		body string
 		want string // "" when the body is not mangled JSON
@@ -31,9 +31,9 @@ func TestShellMangledJSON(t *testing.T) {
 		{`{"unterminated:1}`, ""},
 	}
 	for _, c := range cases {
-		have, ok := ShellMangledJSON([]byte(c.body))
+		have, ok := QuotedJSONFix(c.body)
 		if ok != (c.want != "") || have != c.want {
-			t.Errorf("ShellMangledJSON(%q): want %q (%v), have %q (%v)", c.body, c.want, c.want != "", have, ok)
+			t.Errorf("QuotedJSONFix(%q): want %q (%v), have %q (%v)", c.body, c.want, c.want != "", have, ok)
 		}
 	}
 }
@@ -46,5 +46,14 @@ func TestShellQuote(t *testing.T) {
 		if have := ShellQuote(in); have != want {
 			t.Errorf("ShellQuote(%q): want %s, have %s", in, want, have)
 		}
+	}
+}
+
+func TestQuotingHint(t *testing.T) {
+	if have, want := QuotingHint(`{name:Ada}`), `the shell ate the quotes of the JSON: quote the JSON in single quotes: '{"name":"Ada"}'`; have != want {
+		t.Errorf("hint: want %q, have %q", want, have)
+	}
+	if have := QuotingHint(`{"name":"Ada"}`); have != "" {
+		t.Errorf("hint for valid JSON: want none, have %q", have)
 	}
 }

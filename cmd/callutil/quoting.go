@@ -1,4 +1,4 @@
-package brokerutil
+package callutil
 
 import (
 	"bytes"
@@ -10,14 +10,15 @@ import (
 // when it removes the double quotes around keys and strings.
 const structural = "{}[],:"
 
-// ShellMangledJSON reports whether body looks like JSON whose double quotes
-// a shell removed, as from an unquoted argument: {"name":"Ada"} typed
-// without single quotes reaches the program as {name:Ada}. It returns the
-// JSON with its strings quoted again. A body that is JSON already, or that
-// does not start with { or [, or that quoting bare words does not turn into
-// JSON, is not mangled.
-func ShellMangledJSON(body []byte) (string, bool) {
-	trimmed := bytes.TrimSpace(body)
+// QuotedJSONFix reports whether text looks like JSON whose double quotes a
+// shell removed, as from an unquoted argument: {"name":"Ada"} typed without
+// single quotes reaches the program as {name:Ada}. It returns the JSON with
+// its strings quoted again, the fix to show the user. Text that is JSON
+// already, or that does not start with { or [, or that quoting bare words
+// does not turn into JSON, is not mangled. `micro call`, `micro stream` and
+// `micro publish` use it for the hint on a body they cannot read.
+func QuotedJSONFix(text string) (fix string, mangled bool) {
+	trimmed := bytes.TrimSpace([]byte(text))
 	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') || json.Valid(trimmed) {
 		return "", false
 	}
@@ -102,4 +103,14 @@ func jsonString(word string) string {
 // ShellQuote is s in single quotes for a POSIX shell: 'it'\”s'.
 func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// QuotingHint is the hint for a body that QuotedJSONFix finds mangled, or
+// "" when it is not.
+func QuotingHint(text string) string {
+	fix, ok := QuotedJSONFix(text)
+	if !ok {
+		return ""
+	}
+	return "the shell ate the quotes of the JSON: quote the JSON in single quotes: " + ShellQuote(fix)
 }
