@@ -2,7 +2,7 @@
 # Counts the instructions (valgrind's callgrind) of `micro version` and of a
 # warm `micro call` by name through the NATS registry (descriptor cache warm),
 # the median of three runs each; they move by well under 1% from run to run,
-# whatever else the machine does. Prints:
+# whatever else the machine does (the garbage collector is off). Prints:
 #   micro-version <instructions>
 #   micro-call <instructions>
 #   bench/instructions.sh [-b BINDIR]   (BINDIR holds micro and greeter; built when absent)
@@ -36,9 +36,11 @@ fi
 start_greeter "$work" "$bin"
 
 # count ARGS...: instructions of one run of micro ARGS. Go's asynchronous
-# preemption signals upset callgrind, so they are off (GODEBUG).
+# preemption signals upset callgrind, so they are off (GODEBUG); so is the
+# garbage collector (GOGC=off), whose one cycle more or less in a short run
+# would move the count by a third.
 count() {
-  GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin/micro" "$@" 2>&1 >/dev/null |
+  GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin/micro" "$@" 2>&1 >/dev/null |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }

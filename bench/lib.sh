@@ -16,6 +16,9 @@ wait_port() {
 # call by name succeeds (which also warms the descriptor cache).
 start_greeter() {
   local work=$1 bin=$2 port gport
+  # Go's own directories stay where they were (they default to HOME's).
+  GOPATH="$(go env GOPATH)" GOCACHE="$(go env GOCACHE)" GOMODCACHE="$(go env GOMODCACHE)"
+  export GOPATH GOCACHE GOMODCACHE
   export HOME="$work/home" XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data"
   mkdir -p "$HOME" "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME"
   port=$(free_port)

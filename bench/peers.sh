@@ -32,6 +32,7 @@ while [[ $# -gt 0 ]]; do
 done
 rate_runs=$(( runs / 4 > 1 ? runs / 4 : 2 ))
 cd "$(dirname "$0")/.."
+root=$(pwd)
 . bench/lib.sh
 peers="$(bash bench/install-peers.sh)"
 work="$(mktemp -d)"
@@ -59,7 +60,7 @@ m="$bin/micro"
 req='{"name":"Ada"}'
 "$peers/grpcurl" -plaintext -protoset-out "$work/greeter.protoset" "$GREETER_ADDRESS" describe greeter.v1.Greeter >/dev/null
 j() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@"; }
-alt() { python3 bench/alternate.py "$@" 2>>"$work/raw.txt"; }
+alt() { python3 "$root/bench/alternate.py" "$@" 2>>"$work/raw.txt"; }
 
 log "A. micro version / hello world ($runs pairs)"
 echo "A. micro version vs hello-world (ms):" >>"$work/raw.txt"
