@@ -125,7 +125,7 @@ echo
 echo "- A. \`micro version\` vs \`hello\` (\`fmt.Println\`, same Go)"
 echo "- B. \`micro call greeter Greeter.Hello '$req'\` vs \`grpcurl -plaintext -protoset greeter.protoset -d '$req' 127.0.0.1:PORT greeter.v1.Greeter/Hello\`"
 echo "- C. \`micro call -v greeter Greeter.Hello '$req'\`, the \`* time:\` line"
-echo "- D. \`micro bench --address 127.0.0.1:PORT --protoset grpcbench.protoset grpc-benchmark grpc.testing.BenchmarkService.UnaryCall '$breq' -c 16 --connections 1 -z ${secs}s -o json\` vs \`grpc-bench-client -port PORT -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d $secs\` against \`grpc-bench-server -port PORT\`"
+echo "- D. \`micro bench --address 127.0.0.1:PORT --protoset grpcbench.protoset grpc-benchmark grpc.testing.BenchmarkService.UnaryCall '$breq' -c 16 --connections 1 -z ${secs}s -n 100000000 --no-progress -o json\` vs \`grpc-bench-client -port PORT -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d $secs\` against \`grpc-bench-server -port PORT\`"
 echo "- E. the same \`micro bench\` vs \`ghz --insecure --protoset grpcbench.protoset --call grpc.testing.BenchmarkService.UnaryCall -d '$breq' -c 16 --connections 1 -z ${secs}s 127.0.0.1:PORT\`"
 echo
 echo '```'
