@@ -13,15 +13,17 @@
 #   6. `micro bench` through registry + selector against the same load
 #      with --address (no registry)
 #   7. MCP tools/list for 1,000 registered services against 100 (pkg/mcp)
-#   8. micro against the peers it is compared with: a Go hello-world,
+#   8. `micro api` requests per second (plain JSON, Connect JSON) against direct
+#      gRPC calls by `micro bench` (bench/api.sh), and the gateway's CPU per request
+#   9. micro against the peers it is compared with: a Go hello-world,
 #      grpcurl, grpc-go's benchmark client and server, ghz (bench/peers.sh)
-#   9. instruction counts (callgrind) of `micro version` and a warm
+#  10. instruction counts (callgrind) of `micro version` and a warm
 #      `micro call` (bench/instructions.sh), which `make bench-check` compares
 #      with
 #
 #   bench/run.sh [-o FILE] [-q] [-p]
 #     -q: fewer repetitions, for a smoke run
-#     -p: only figures 8 and 9, replacing their section of FILE and keeping
+#     -p: only figures 9 and 10, replacing their section of FILE and keeping
 #         the rest of it
 # Everything runs on 127.0.0.1; every server started here is stopped on exit.
 set -euo pipefail
@@ -60,18 +62,18 @@ bin="$work/bin"
 go build -o "$bin/micro" .
 go build -o "$bin/greeter" ./examples/greeter
 
-# 8 and 9 first: the peers and the instruction counts, between markers in
+# 9 and 10 first: the peers and the instruction counts, between markers in
 # RESULTS.md so that -p can replace them alone.
-log "8/9 against the peers (bench/peers.sh)"
+log "9/10 against the peers (bench/peers.sh)"
 {
-  echo "<!-- peers: written by bench/run.sh (figures 8 and 9) -->"
+  echo "<!-- peers: written by bench/run.sh (figures 9 and 10) -->"
   echo "## Against the peers"
   echo
   echo "Measured on $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown), by \`bash bench/peers.sh -n $peer_runs\`."
   echo
   bash bench/peers.sh -b "$bin" -n "$peer_runs"
   echo
-  log "9/9 instruction counts (bench/instructions.sh, callgrind)"
+  log "10/10 instruction counts (bench/instructions.sh, callgrind)"
   counts=$(bash bench/instructions.sh -b "$bin")
   echo "Instruction counts (valgrind --tool=callgrind, median of 3; \`make bench-check\` fails when a count is more than 10% above these):"
   echo
@@ -96,7 +98,7 @@ else:
     text = text.rstrip("\n") + "\n\n" + frag + "\n"
 open(out, "w").write(text)
 PY
-  log "wrote figures 8 and 9 to $out"
+  log "wrote figures 9 and 10 to $out"
   exit 0
 fi
 
@@ -104,6 +106,7 @@ go test -c -o "$bin/call.test" ./pkg/call
 go test -c -o "$bin/broker.test" ./pkg/broker/nats
 go test -c -o "$bin/figures.test" ./bench/figures
 go test -c -o "$bin/mcp.test" ./pkg/mcp
+go build -o "$bin/apiload" ./bench/apiload
 
 # 1. Dynamic against static: BenchmarkUnaryPaired alternates the two on one
 # connection and reports their throughput ratio.
@@ -186,6 +189,11 @@ mcp1000_tools=$(metric "$work/mcp.txt" "services=1000-" tools | head -1)
 mcp100_cold=$(metric "$work/mcp.txt" "services=100-" cold-sync-ms | head -1)
 mcp1000_cold=$(metric "$work/mcp.txt" "services=1000-" cold-sync-ms | head -1)
 ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns/1e6 }'; }
+# 8. The HTTP gateway against direct gRPC calls (its own servers).
+log "8 micro api against micro bench (bench/api.sh)"
+api_reps=7; [[ $reps -lt 5 ]] && api_reps=3
+cmd8="bench/api.sh -n 2000 -r $api_reps"
+api_out=$(env -u MICRO_REGISTRY -u MICRO_REGISTRY_ADDRESS bash bench/api.sh -n 2000 -r "$api_reps" -b "$bin" 2>&1) || api_out="bench/api.sh failed: $api_out"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.3f", a/b }'; }
 {
@@ -216,6 +224,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "$call_out"
   echo '```'
   echo
+  echo "Figure 8, \`micro api\` (16 concurrent, access log on) against direct gRPC calls by \`micro bench -c 16\`"
+  echo "on the same greeter, alternated run by run (bench/api.sh; target: each ratio >= 0.6):"
+  echo
+  echo '```'
+  echo "$api_out"
+  echo '```'
+  echo
   cat "$work/peers.md"
   echo
   echo "## Commands"
@@ -229,6 +244,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "5. \`$cmd5\`"
   echo "6. \`$cmd6\`"
   echo "7. \`$cmd7\`"
+  echo "8. \`$cmd8\`"
   echo
   echo "## Raw output"
   echo
