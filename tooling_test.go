@@ -26,7 +26,7 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 	}{
 		{"install fails", "false", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
 		{"install prints nothing", "true", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "BUF_BIN=/opt/buf RABBITMQ_SERVER=/opt/rabbitmq-server MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "PLAYWRIGHT_DIR=/opt/playwright BUF_BIN=/opt/buf RABBITMQ_SERVER=/opt/rabbitmq-server MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 		// The same for etcd (scripts/install-etcd.sh).
 		{"etcd install fails", "echo /opt/consul", "false", "echo /opt/node_modules", false, "no etcd server"},
 		{"etcd install prints nothing", "echo /opt/consul", "true", "echo /opt/node_modules", false, "no etcd server"},
@@ -37,7 +37,7 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall, "NODE_DEPS_INSTALL="+c.nodeDeps,
-				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server", "BUF_INSTALL=echo /opt/buf")
+				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server", "BUF_INSTALL=echo /opt/buf", "BROWSER_INSTALL=echo /opt/playwright")
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)

@@ -88,6 +88,7 @@ type Gateway struct {
 	services   *serviceIndex
 	events     *eventHub
 	formatters sync.Map // service name → call.Formatter
+	console    *console // MountConsole (console.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -238,6 +239,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 		return
 	}
+	if g.servePublic(w, r) { // the console's files (console.go)
+		return
+	}
 	if !g.authorized(w, r) {
 		return
 	}
@@ -267,7 +271,8 @@ func (g *Gateway) authorized(w http.ResponseWriter, r *http.Request) bool {
 	const scheme = "bearer "
 	header := r.Header.Get("Authorization")
 	if len(header) > len(scheme) && strings.EqualFold(header[:len(scheme)], scheme) &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(header[len(scheme):])), []byte(g.opts.AuthToken)) == 1 {
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(header[len(scheme):])), []byte(g.opts.AuthToken)) == 1 ||
+		header == "" && g.cookieAuthorized(r) {
 		return true
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="micro api"`)
