@@ -25,9 +25,16 @@ if [[ -z "$want_version" || -z "$want_call" ]]; then
   echo "bench-check: $results records no instruction counts (rows \"| instructions: ...\"); run make bench first" >&2
   exit 1
 fi
-counts=$(bash bench/instructions.sh)
+# BENCH_COUNTS: a command that prints the counts as bench/instructions.sh
+# does (for the tests of this script).
+counts=$(bash -c "${BENCH_COUNTS:-bash bench/instructions.sh}")
 have_version=$(awk '$1 == "micro-version" {print $2}' <<<"$counts")
 have_call=$(awk '$1 == "micro-call" {print $2}' <<<"$counts")
+if [[ -z "$have_version" || -z "$have_call" ]]; then
+  echo "bench-check: bench/instructions.sh gave no counts:" >&2
+  echo "$counts" >&2
+  exit 1
+fi
 status=0
 check() { # NAME HAVE WANT
   local verdict
