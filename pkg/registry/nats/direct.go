@@ -25,10 +25,14 @@ const (
 // request: a direct get with multi_last, answered by a message per key and
 // an end-of-batch status. It is a single round trip where a key watch needs
 // a consumer created and deleted (three). ok is false when the server
-// cannot answer that way (older than 2.11, direct get off for the bucket,
-// more keys than one batch holds, or any answer it does not expect); the
-// caller then reads through a key watch, which works everywhere.
+// cannot answer that way (direct get off for the bucket, as its stream info
+// said when New opened it; older than 2.11; more keys than one batch holds;
+// any answer it does not expect); the caller then reads through a key
+// watch, which works everywhere.
 func (r *Registry) directLast(ctx context.Context, filter string) (records []*record, ok bool, err error) {
+	if !r.direct {
+		return nil, false, nil
+	}
 	req, err := json.Marshal(struct {
 		MultiLast []string `json:"multi_last"`
 	}{[]string{r.subject + filter}})

@@ -50,6 +50,8 @@ type Registry struct {
 	// maxAge: the bucket drops records older than this; zero when it keeps
 	// them until they are removed.
 	maxAge time.Duration
+	// direct: the bucket's stream answers direct gets (directLast).
+	direct bool
 
 	gomicro goMicro
 
@@ -147,6 +149,7 @@ func (r *Registry) open(ctx context.Context) error {
 		if info.Config.MaxMsgsPerSubject >= 1 { // a stream that is a bucket
 			r.maxAge = info.Config.MaxAge
 			r.msgTTL = info.Config.AllowMsgTTL
+			r.direct = info.Config.AllowDirect
 			return nil
 		}
 		err = jetstream.ErrBucketNotFound
@@ -182,6 +185,7 @@ func (r *Registry) open(ctx context.Context) error {
 	r.maxAge = status.TTL()
 	if s, ok := status.(*jetstream.KeyValueBucketStatus); ok && s.StreamInfo() != nil {
 		r.msgTTL = s.StreamInfo().Config.AllowMsgTTL
+		r.direct = s.StreamInfo().Config.AllowDirect
 	} else {
 		r.msgTTL = status.LimitMarkerTTL() > 0
 	}
