@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build install demo test consul etcd rabbitmq node-deps vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build install demo test consul etcd rabbitmq node-deps vet fmt-check tidy-check bench bench-check fuzz clean
 
 all: build
 
@@ -66,6 +66,12 @@ test: vet
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
 	bash bench/run.sh
+
+## bench-check: fail when `micro version` or a warm `micro call` costs over 10% more
+## instructions (callgrind) than bench/RESULTS.md records (MARGIN=percent; not part of test)
+MARGIN ?= 10
+bench-check:
+	MARGIN=$(MARGIN) bash bench/check.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
 FUZZTIME ?= 60s

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -304,6 +305,14 @@ func (g *Gateway) applyCORS(w http.ResponseWriter, r *http.Request) bool {
 			w.WriteHeader(http.StatusForbidden)
 			return false
 		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(origin, r.Host) {
+			// A page of another site can POST a "simple" request
+			// (text/plain, a form) without a preflight; the browser
+			// would only hide the answer, after the call was made.
+			g.writeError(w, r, &Error{Code: codes.PermissionDenied, HTTPStatus: http.StatusForbidden,
+				Message: sprintf("cross-origin %s from %s refused: list the origin with --cors-origin to let its pages call services", r.Method, origin)})
+			return false
+		}
 		return true
 	}
 	h := w.Header()
@@ -321,6 +330,13 @@ func (g *Gateway) applyCORS(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Access-Control-Max-Age", "7200")
 	w.WriteHeader(http.StatusNoContent)
 	return false
+}
+
+// sameOrigin tells whether a browser's Origin header names the host the
+// request was sent to (the console's own pages).
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 // finish logs the request and counts it.
