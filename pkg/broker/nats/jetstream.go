@@ -28,6 +28,7 @@ func (b *Broker) ensureStream(ctx context.Context, op, stream string, subjects [
 			Description: fmt.Sprintf("created by micro for topic %s", topic),
 			Subjects:    subjects,
 			Storage:     jetstream.FileStorage,
+			Replicas:    b.replicas(),
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			err = nil // made by someone else meanwhile

@@ -46,6 +46,8 @@ type Registry struct {
 	// maxAge: the bucket drops records older than this; zero when it keeps
 	// them until they are removed.
 	maxAge time.Duration
+	// wantReplicas is Options.Replicas; bucketReplicas what the bucket has.
+	wantReplicas, bucketReplicas int
 
 	mu       sync.Mutex
 	closed   bool
@@ -74,6 +76,8 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		subject:  "$KV." + o.Bucket + ".",
 		stream:   "KV_" + o.Bucket,
 		watchers: map[*watcher]struct{}{},
+
+		wantReplicas: o.Replicas,
 	}
 	if o.Conn != nil {
 		r.nc = o.Conn
@@ -138,6 +142,7 @@ func (r *Registry) open(ctx context.Context) error {
 			History:        1,
 			Storage:        jetstream.FileStorage,
 			LimitMarkerTTL: markerTTL,
+			Replicas:       r.replicas(),
 		}
 		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
@@ -158,6 +163,7 @@ func (r *Registry) open(ctx context.Context) error {
 	r.maxAge = status.TTL()
 	if s, ok := status.(*jetstream.KeyValueBucketStatus); ok && s.StreamInfo() != nil {
 		r.msgTTL = s.StreamInfo().Config.AllowMsgTTL
+		r.bucketReplicas = s.StreamInfo().Config.Replicas
 	} else {
 		r.msgTTL = status.LimitMarkerTTL() > 0
 	}

@@ -47,6 +47,9 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// ReconnectWait is the pause between reconnection attempts.
 	ReconnectWait time.Duration
+	// Replicas is the number of copies of a bucket New creates; zero
+	// chooses from the cluster (see WithReplicas).
+	Replicas int
 }
 
 // Option changes Options; it fails when given a value that cannot work.
