@@ -137,7 +137,7 @@ func (s *Server) ClusterName() string { return s.clusterName }
 func (s *Server) ClusterAddr() string { return s.clusterAddr }
 
 // Routes is the number of other members the server is connected to.
-func (s *Server) Routes() int { return s.ns.NumRoutes() }
+func (s *Server) Routes() int { return s.ns.NumRemotes() }
 
 // WaitJetStream waits until JetStream can serve requests: at once for a
 // single server; for a cluster member, once the members have elected a
@@ -151,7 +151,7 @@ func (s *Server) WaitJetStream(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("nats server: jetstream of cluster %q has no leader at %s (%d of the other members connected): %w", s.clusterName, s.url, s.ns.NumRoutes(), ctx.Err())
+			return fmt.Errorf("nats server: jetstream of cluster %q has no leader at %s (%d of the other members connected): %w", s.clusterName, s.url, s.ns.NumRemotes(), ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
