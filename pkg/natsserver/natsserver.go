@@ -90,9 +90,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			opts.ServerName = MemberName(opts.Cluster.Address)
 		}
 	}
-	if strings.ContainsAny(opts.ServerName, " \t\n") {
-		return nil, fmt.Errorf("nats server: server name %q has spaces", opts.ServerName)
-	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
