@@ -20,19 +20,24 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 		name        string
 		install     string
 		etcdInstall string
+		nodeDeps    string // the MCP test client's install (scripts/install-node-deps.sh)
 		wantOK      bool
 		wantOut     string
 	}{
-		{"install fails", "false", "echo /opt/etcd", false, "no Consul agent"},
-		{"install prints nothing", "true", "echo /opt/etcd", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", true, "ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		{"install fails", "false", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints nothing", "true", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 		// The same for etcd (scripts/install-etcd.sh).
-		{"etcd install fails", "echo /opt/consul", "false", false, "no etcd server"},
-		{"etcd install prints nothing", "echo /opt/consul", "true", false, "no etcd server"},
+		{"etcd install fails", "echo /opt/consul", "false", "echo /opt/node_modules", false, "no etcd server"},
+		{"etcd install prints nothing", "echo /opt/consul", "true", "echo /opt/node_modules", false, "no etcd server"},
+		// And for the MCP test client.
+		{"node deps fail", "echo /opt/consul", "echo /opt/etcd", "false", false, "no MCP test client"},
+		{"node deps print nothing", "echo /opt/consul", "echo /opt/etcd", "true", false, "no MCP test client"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall)
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall, "NODE_DEPS_INSTALL="+c.nodeDeps,
+				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server")
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
@@ -86,5 +91,32 @@ func TestMakeInstall(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(have), "go build ") || !strings.HasSuffix(string(have), "-o /opt/gopath/bin/micro .\n") {
 		t.Errorf("want go build -o /opt/gopath/bin/micro ., have %q", have)
+	}
+}
+
+// `make test` fails as well when RabbitMQ cannot be installed.
+func TestMakeTestNeedsRabbitMQ(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	cases := []struct {
+		name    string
+		install string
+		wantOK  bool
+		wantOut string
+	}{
+		{"install fails", "false", false, "no RabbitMQ"},
+		{"install prints nothing", "true", false, "no RabbitMQ"},
+		{"install prints the server", "echo /opt/rabbitmq-server", true, "RABBITMQ_SERVER=/opt/rabbitmq-server MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "ETCD_INSTALL=echo /opt/etcd",
+				"NODE_DEPS_INSTALL=echo /opt/node_modules", "RABBITMQ_INSTALL="+c.install)
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
+				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
+			}
+		})
 	}
 }

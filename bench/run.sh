@@ -12,6 +12,7 @@
 #   5. time from a node's SIGKILL to its last selection, against its TTL
 #   6. `micro bench` through registry + selector against the same load
 #      with --address (no registry)
+#   7. MCP tools/list for 1,000 registered services against 100 (pkg/mcp)
 #
 #   bench/run.sh [-o FILE] [-q]      (-q: fewer repetitions, for a smoke run)
 # Everything runs on 127.0.0.1; every server started here is stopped on exit.
@@ -50,10 +51,11 @@ go build -o "$bin/greeter" ./examples/greeter
 go test -c -o "$bin/call.test" ./pkg/call
 go test -c -o "$bin/broker.test" ./pkg/broker/nats
 go test -c -o "$bin/figures.test" ./bench/figures
+go test -c -o "$bin/mcp.test" ./pkg/mcp
 
 # 1. Dynamic against static: BenchmarkUnaryPaired alternates the two on one
 # connection and reports their throughput ratio.
-log "1/6 dynamic calls against generated stubs"
+log "1/7 dynamic calls against generated stubs"
 cmd1="go test -run '^\$' -bench BenchmarkUnaryPaired -benchtime ${calls}x -count $reps ./pkg/call"
 (cd pkg/call && "$bin/call.test" -test.run '^$' -test.bench BenchmarkUnaryPaired -test.benchtime "${calls}x" -test.count "$reps") >"$work/paired.txt"
 prebuilt=$(median $(metric "$work/paired.txt" "prebuilt" throughput-ratio))
@@ -63,7 +65,7 @@ dynamic_ns=$(median $(metric "$work/paired.txt" "prebuilt" dynamic-ns/op))
 json_ns=$(median $(metric "$work/paired.txt" "/json" dynamic-ns/op))
 
 # 2. micro call (warm descriptor cache) against micro version.
-log "2/6 micro call against micro version"
+log "2/7 micro call against micro version"
 if [[ -x bench/call.sh || -f bench/call.sh ]]; then
   cmd2="bench/call.sh -n 20"
   call_out=$(bash bench/call.sh -n 20 -b "$bin" 2>&1) || call_out="bench/call.sh failed: $call_out"
@@ -73,7 +75,7 @@ else
 fi
 
 # 3. Publish: micro's broker against bare nats.go, alternated run by run.
-log "3/6 publish against bare nats.go"
+log "3/7 publish against bare nats.go"
 cmd3="go test -run '^\$' -bench 'BenchmarkPublish(Bare)?\$' -benchtime 200000x ./pkg/broker/nats   (x$reps, alternated)"
 : >"$work/publish.txt"
 for _ in $(seq "$reps"); do
@@ -87,14 +89,14 @@ bare_ns=$(median $(awk '$1 ~ /^BenchmarkPublishBare-/ {print $3}' "$work/publish
 pub_ratio=$(median $(awk '$1 ~ /^BenchmarkPublish-/ {p[++np]=$3} $1 ~ /^BenchmarkPublishBare-/ {b[++nb]=$3} END {for (i = 1; i <= np && i <= nb; i++) printf "%.4f\n", b[i]/p[i]}' "$work/publish.txt"))
 
 # 4. Registry round trips per warm call.
-log "4/6 registry round trips per call"
+log "4/7 registry round trips per call"
 cmd4="go test -run '^\$' -bench BenchmarkRegistryRoundTrips -benchtime 5000x ./bench/figures"
 (cd bench/figures && "$bin/figures.test" -test.run '^$' -test.bench BenchmarkRegistryRoundTrips -test.benchtime 5000x) >"$work/roundtrips.txt"
 warm_rt=$(metric "$work/roundtrips.txt" RegistryRoundTrips registry-calls/op | head -1)
 cold_rt=$(metric "$work/roundtrips.txt" RegistryRoundTrips cold-registry-calls | head -1)
 
 # 5. From a node's SIGKILL to its last selection.
-log "5/6 kill -9 to last selection (about 10 s per run)"
+log "5/7 kill -9 to last selection (about 10 s per run)"
 cmd5="go test -run '^\$' -bench BenchmarkKillToLastSelection -benchtime 3x ./bench/figures"
 (cd bench/figures && "$bin/figures.test" -test.run '^$' -test.bench BenchmarkKillToLastSelection -test.benchtime 3x) >"$work/kill.txt"
 kill_ms=$(metric "$work/kill.txt" KillToLastSelection kill-to-last-ms | head -1)
@@ -102,7 +104,7 @@ kill_ratio=$(metric "$work/kill.txt" KillToLastSelection ttl-ratio | head -1)
 kill_failed=$(metric "$work/kill.txt" KillToLastSelection failed-calls/op | head -1)
 
 # 6. micro bench through the registry against micro bench --address.
-log "6/6 micro bench through the registry against --address"
+log "6/7 micro bench through the registry against --address"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export MICRO_REGISTRY=nats MICRO_REGISTRY_ADDRESS="127.0.0.1:$port" XDG_CACHE_HOME="$work/cache"
 "$bin/micro" server --address "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
@@ -120,6 +122,18 @@ for _ in $(seq "$reps"); do
 done
 reg_med=$(printf '%.0f' "$(median "${reg_rps[@]}")")
 addr_med=$(printf '%.0f' "$(median "${addr_rps[@]}")")
+
+# 7. MCP: tools/list for 100 and 1,000 registered services.
+log "7/7 MCP tools/list for 100 and 1,000 services"
+cmd7="go test -run '^\$' -bench BenchmarkMCPListTools -benchtime 20x ./pkg/mcp"
+(cd pkg/mcp && "$bin/mcp.test" -test.run '^$' -test.bench BenchmarkMCPListTools -test.benchtime 20x) >"$work/mcp.txt"
+mcp100_ns=$(awk '$1 ~ /services=100-/ {print $3}' "$work/mcp.txt")
+mcp1000_ns=$(awk '$1 ~ /services=1000-/ {print $3}' "$work/mcp.txt")
+mcp100_tools=$(metric "$work/mcp.txt" "services=100-" tools | head -1)
+mcp1000_tools=$(metric "$work/mcp.txt" "services=1000-" tools | head -1)
+mcp100_cold=$(metric "$work/mcp.txt" "services=100-" cold-sync-ms | head -1)
+mcp1000_cold=$(metric "$work/mcp.txt" "services=1000-" cold-sync-ms | head -1)
+ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns/1e6 }'; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.3f", a/b }'; }
 {
@@ -139,6 +153,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "| 4 | registry round trips per call once warm (cold first call for reference) | **${warm_rt}** per call | first call: ${cold_rt} |"
   echo "| 5 | time from kill -9 of a node to its last selection / registration TTL (3 s) | **$kill_ratio** | ${kill_ms} ms (mean of 3), ${kill_failed} failed calls per run |"
   echo "| 6 | micro bench rps through registry + selector / same with --address | **$(ratio "$reg_med" "$addr_med")** | ${reg_med} rps vs ${addr_med} rps, -n 5000 -c 8 |"
+  echo "| 7 | MCP tools/list time for 1,000 registered services / for 100 | **$(ratio "$mcp1000_ns" "$mcp100_ns")** | 100 services: ${mcp100_tools} tools in $(ms "$mcp100_ns") ms (first sync ${mcp100_cold} ms); 1,000: ${mcp1000_tools} tools in $(ms "$mcp1000_ns") ms (first sync ${mcp1000_cold} ms) |"
   echo
   echo "Figure 5 also counts the calls that failed after the kill (mean per run); see"
   echo "docs/performance.md, \"Known limits\", for the one failure mode seen."
@@ -159,11 +174,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "4. \`$cmd4\`"
   echo "5. \`$cmd5\`"
   echo "6. \`$cmd6\`"
+  echo "7. \`$cmd7\`"
   echo
   echo "## Raw output"
   echo
   echo '```'
-  grep -h '^Benchmark' "$work/paired.txt" "$work/publish.txt" "$work/roundtrips.txt" "$work/kill.txt"
+  grep -h '^Benchmark' "$work/paired.txt" "$work/publish.txt" "$work/roundtrips.txt" "$work/kill.txt" "$work/mcp.txt"
   echo "micro bench rps through the registry: ${reg_rps[*]}"
   echo "micro bench rps with --address:       ${addr_rps[*]}"
   echo '```'

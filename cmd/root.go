@@ -31,6 +31,7 @@ import (
 	"github.com/microtools/micro/cmd/health"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/cmd/list"
+	mcpcmd "github.com/microtools/micro/cmd/mcp"
 	newcmd "github.com/microtools/micro/cmd/new"
 	"github.com/microtools/micro/cmd/publish"
 	"github.com/microtools/micro/cmd/register"
@@ -160,6 +161,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		describe.NewCmdDescribe(f, globals.Output, nil),
 		health.NewCmdHealth(f, globals.Output, nil),
 		bench.NewCmdBench(f, globals.Output, nil),
+		mcpcmd.NewCmdMCP(f, globals.Output, nil),
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),
@@ -199,6 +201,8 @@ func requireSubcommands(parent *cobra.Command) {
 type globalFlags struct {
 	registry        string
 	registryAddress string
+	broker          string
+	registryToken   string
 	brokerAddress   string
 	registryCreds   registryCredentials
 	timeout         time.Duration
@@ -219,8 +223,10 @@ func (g *globalFlags) bind(fs *pflag.FlagSet) {
 	g.flags = fs
 	fs.StringVar(&g.registry, "registry", config.DefaultRegistry, "registry backend: nats, consul, etcd or memory [$MICRO_REGISTRY]")
 	fs.StringVar(&g.registryAddress, "registry-address", "", "registry address, or a comma-separated list for a NATS or etcd cluster (default nats://127.0.0.1:4222, 127.0.0.1:8500 for consul, 127.0.0.1:2379 for etcd) [$MICRO_REGISTRY_ADDRESS]")
+	fs.StringVar(&g.registryToken, "registry-token", "", "ACL token of the consul registry (default $CONSUL_HTTP_TOKEN_FILE or $CONSUL_HTTP_TOKEN) [$MICRO_REGISTRY_TOKEN]")
 	g.registryCreds.bind(fs)
-	fs.StringVar(&g.brokerAddress, "broker-address", "", "NATS server of the broker (default: the registry's) [$MICRO_BROKER_ADDRESS]")
+	fs.StringVar(&g.broker, "broker", "", "broker backend: nats, rabbitmq or memory (default nats; memory with --registry memory) [$MICRO_BROKER]")
+	fs.StringVar(&g.brokerAddress, "broker-address", "", "server of the broker: NATS URLs (default: the registry's), or amqp://user:pass@host:5672/vhost for rabbitmq [$MICRO_BROKER_ADDRESS]")
 	fs.DurationVar(&g.timeout, "timeout", config.DefaultTimeout, "time limit of each operation [$MICRO_TIMEOUT]")
 	fs.StringVarP(&g.output, "output", "o", "", "output format: table, text (tab-separated) or json; default table on a terminal, text otherwise [$MICRO_OUTPUT]")
 	fs.StringVar(&g.configPath, "config", "", "config file, which must exist when given here (default $XDG_CONFIG_HOME/micro/config.json, or ~/.config/micro/config.json) [$MICRO_CONFIG]")
@@ -285,6 +291,8 @@ func (g *globalFlags) resolve() (config.Config, error) {
 
 	set("registry", &g.registry, config.EnvRegistry, file.Registry)
 	set("registry-address", &g.registryAddress, config.EnvRegistryAddress, file.RegistryAddress)
+	set("broker", &g.broker, config.EnvBroker, file.Broker)
+	set("registry-token", &g.registryToken, config.EnvRegistryToken, "")
 	set("broker-address", &g.brokerAddress, config.EnvBrokerAddress, file.BrokerAddress)
 	set("etcd-layout", &g.registryCreds.etcdLayout, config.EnvEtcdLayout, file.EtcdLayout)
 	set("registry-user", &g.registryCreds.user, config.EnvRegistryUser, "")
@@ -315,6 +323,8 @@ func (g *globalFlags) resolve() (config.Config, error) {
 	cfg := config.Config{
 		Registry:         g.registry,
 		RegistryAddress:  g.registryAddress,
+		Broker:           g.broker,
+		RegistryToken:    g.registryToken,
 		BrokerAddress:    g.brokerAddress,
 		EtcdLayout:       g.registryCreds.etcdLayout,
 		RegistryUser:     g.registryCreds.user,

@@ -240,8 +240,14 @@ func TestCallFailover(t *testing.T) {
 			t.Fatalf("call %d failed: %s", i, res)
 		}
 	}
-	// Without retries, a call that picks the dead node fails as Unavailable,
-	// naming the node.
+	// Without retries, a call that picks a dead node fails as Unavailable,
+	// naming the node. The killed greeter may have expired by now (its TTL
+	// is 3s, and race-built calls on a loaded machine are slow): a node
+	// registered at a closed port stands for it.
+	dead := freeAddr(t)
+	if res := micro(t, environ, "register", "service", "--name", "greeter", "--version", "1.0.0", "--address", dead, "--ttl", "5m"); res.code != 0 {
+		t.Fatalf("register the dead node: %s", res)
+	}
 	testutil.Eventually(t, 30*time.Second, func() error {
 		res := micro(t, environ, "call", "greeter", "Greeter.Hello", `{"name":"Ada"}`, "--retries", "0")
 		if res.code == 0 {

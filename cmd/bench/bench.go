@@ -27,6 +27,9 @@ const DefaultCalls = 200
 type Options struct {
 	Runtime callutil.Runtime
 
+	// Target is what the arguments name (svc.Method, or SERVICE
+	// ENDPOINT); Service and Endpoint are set from it when the run starts.
+	Target   callutil.TargetSpec
 	Service  string
 	Endpoint string
 	// Body is the JSON argument; Data the -d value (JSON or @file). Either
@@ -69,14 +72,23 @@ The request may be a template: {{.RequestNumber}}, {{.WorkerID}},
 
 The exit status is 1 when any call failed or a --max-p99 or
 --max-error-rate threshold was crossed; the summary is printed first.`,
-		Example: `  micro bench greeter Greeter.Hello '{"name":"Ada"}' -n 10000 -c 50
+		Example: `  micro bench greeter.Hello '{"name":"Ada"}' -n 10000 -c 50
+  micro bench greeter Greeter.Hello '{"name":"Ada"}' -n 10000 -c 50
   micro bench greeter Greeter.Hello '{"name":"user-{{.RequestNumber}}"}' -z 30s --rps 500
   micro bench greeter Greeter.Hello -d @req.json -n 5000 --max-p99 20ms -o json | jq .rps`,
-		Args: cmdutil.RangeArgs(2, 3, "a service, an endpoint and, optionally, the request JSON"),
+		Args:              cmdutil.RangeArgs(1, 3, "svc.Method (or a service and an endpoint) and, optionally, the request JSON"),
+		ValidArgsFunction: callutil.CompleteServiceAndEndpoint(f, &opts.Conn, &opts.Desc, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Service, opts.Endpoint = args[0], args[1]
-			if len(args) == 3 {
-				opts.Body = args[2]
+			target, rest, err := callutil.ParseCallArgs(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 1 {
+				return cmdutil.Usagef("give one JSON request; got %d", len(rest))
+			}
+			opts.Target, opts.Service, opts.Endpoint = target, target.Service, target.Endpoint
+			if len(rest) == 1 {
+				opts.Body = rest[0]
 			}
 			if err := validate(cmd, opts); err != nil {
 				return err
@@ -105,8 +117,10 @@ The exit status is 1 when any call failed or a --max-p99 or
 }
 
 func validate(cmd *cobra.Command, opts *Options) error {
-	if err := callutil.ValidateEndpoint(opts.Endpoint); err != nil {
-		return err
+	if opts.Target.Joined == "" {
+		if err := callutil.ValidateEndpoint(opts.Endpoint); err != nil {
+			return err
+		}
 	}
 	if opts.Body != "" && opts.Data != "" {
 		return cmdutil.Usagef("give the request as an argument or with -d, not both")
@@ -163,6 +177,13 @@ var ErrThreshold = errors.New("bench: threshold crossed")
 
 func benchRun(ctx context.Context, opts *Options) error {
 	rt := opts.Runtime
+	if opts.Target.Joined != "" {
+		target, err := rt.ResolveTarget(ctx, opts.Target, opts.Conn.Address, false)
+		if err != nil {
+			return callutil.Failure{What: "bench " + opts.Target.Joined, Service: opts.Target.Joined}.Error(err)
+		}
+		opts.Service, opts.Endpoint = target.Service, target.Endpoint
+	}
 	request, err := readRequest(opts)
 	if err != nil {
 		return err
@@ -171,7 +192,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return cmdutil.Usagef("request template: %w", err)
 	}
-	md, err := (&callutil.RequestFlags{Headers: opts.Headers}).Metadata()
+	md, err := (&callutil.HeaderFlags{Headers: opts.Headers}).RPC()
 	if err != nil {
 		return err
 	}
@@ -271,6 +292,10 @@ func newClients(ctx context.Context, opts *Options) ([]*call.Client, func(), err
 		Dial:    opts.Conn.DialOptions(),
 		Retries: opts.Conn.Retries,
 		Refresh: opts.Desc.Refresh,
+	}
+	// -H goes on the reflection requests too.
+	if md, err := (&callutil.HeaderFlags{Headers: opts.Headers}).Reflection(); err == nil {
+		base.ReflectionHeaders = md
 	}
 	if opts.Conn.Retries == 0 {
 		base.Retries = -1

@@ -2,7 +2,8 @@
 // (`micro publish`, `micro subscribe`): the flags of the broker connection
 // (credentials and TLS, each with its MICRO_BROKER_* variable), the
 // connection itself with its events reported on stderr, errors with advice,
-// and message types known from descriptors for --type.
+// message types known from descriptors for --type, and the detection of a
+// JSON body that the shell stripped of its quotes.
 package brokerutil
 
 import (
@@ -17,7 +18,6 @@ import (
 
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/broker"
-	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/natsconn"
 )
@@ -95,12 +95,12 @@ func (f *ConnectionFlags) Security(lookup func(string) (string, bool)) (natsconn
 }
 
 // Options returns the broker options of the flags and variables.
-func (f *ConnectionFlags) Options(lookup func(string) (string, bool)) ([]natsbroker.Option, error) {
+func (f *ConnectionFlags) Options(lookup func(string) (string, bool)) ([]config.BrokerOption, error) {
 	auth, tls, err := f.Security(lookup)
 	if err != nil {
 		return nil, err
 	}
-	return config.BrokerSecurityOptions(auth, tls), nil
+	return []config.BrokerOption{config.WithBrokerSecurity(auth, tls)}, nil
 }
 
 // Connector connects a command to the broker.
@@ -108,7 +108,7 @@ type Connector struct {
 	// Config returns the global settings.
 	Config func() (config.Config, error)
 	// Broker connects (cmdutil.Factory.Broker).
-	Broker func(context.Context, ...natsbroker.Option) (broker.Broker, error)
+	Broker func(context.Context, ...config.BrokerOption) (broker.Broker, error)
 	// Flags are the credentials and TLS flags.
 	Flags *ConnectionFlags
 	// Events, when set, is told of each disconnect and reconnect: an
@@ -136,7 +136,7 @@ func (c *Connector) Connect(ctx context.Context) (broker.Broker, error) {
 	}
 	if c.Events != nil {
 		print := EventPrinter(c.Events)
-		opts = append(opts, natsbroker.WithEventHandler(func(ev natsconn.Event) {
+		opts = append(opts, config.WithBrokerEvents(func(ev broker.Event) {
 			if !c.quiet.Load() {
 				print(ev)
 			}
@@ -156,14 +156,14 @@ func (c *Connector) Connect(ctx context.Context) (broker.Broker, error) {
 //	micro: reconnected to nats://127.0.0.1:4222
 //
 // The connection closing, which the command does itself, is not reported.
-func EventPrinter(w io.Writer) func(natsconn.Event) {
+func EventPrinter(w io.Writer) func(broker.Event) {
 	var mu sync.Mutex
-	return func(ev natsconn.Event) {
+	return func(ev broker.Event) {
 		line := ""
 		switch ev.Kind {
-		case natsconn.Disconnected:
+		case broker.Disconnected:
 			line = ev.String() + "; reconnecting"
-		case natsconn.Reconnected, natsconn.AsyncError:
+		case broker.Reconnected, broker.AsyncError:
 			line = ev.String()
 		default:
 			return
@@ -174,16 +174,35 @@ func EventPrinter(w io.Writer) func(natsconn.Event) {
 	}
 }
 
+// StreamError adds what to try to an error that says the --stream given
+// does not store the topic (or no stream does). Other errors go through
+// ConnectError.
+func StreamError(err error, topic, stream string) error {
+	var hinted *cmdutil.HintError
+	if stream == "" || !errors.Is(err, broker.ErrNoStream) || errors.As(err, &hinted) {
+		return ConnectError(err)
+	}
+	return cmdutil.WithHint(err, fmt.Sprintf(
+		"give --stream the stream that stores %s (`nats stream ls` lists them), leave --stream out to use the stream that stores the topic (one is created when none does), or add the topic to the subjects of %s (`nats stream edit %s --subjects ...`)",
+		topic, stream, stream))
+}
+
 // ConnectError adds what to try to an error that says the broker cannot be
 // reached or refused the credentials.
 func ConnectError(err error) error {
 	var hinted *cmdutil.HintError
+	var backend interface{ Backend() string }
+	rabbit := errors.As(err, &backend) && backend.Backend() == config.BrokerRabbitMQ
 	switch {
 	case errors.As(err, &hinted):
 		return err
+	case rabbit && errors.Is(err, broker.ErrUnreachable):
+		return cmdutil.WithHint(err, "check that RabbitMQ runs there, or point --broker-address ("+config.EnvBrokerAddress+") at it: amqp://USER:PASSWORD@HOST:PORT/VHOST; see docs/broker.md")
+	case rabbit && errors.Is(err, broker.ErrAuth):
+		return err // it says what to check already
 	case errors.Is(err, broker.ErrUnreachable):
 		return cmdutil.WithHint(err, "start the embedded broker with `micro server`, or point --broker-address ("+config.EnvBrokerAddress+") at a running NATS server")
-	case errors.Is(err, natsconn.ErrAuth):
+	case errors.Is(err, natsconn.ErrAuth), errors.Is(err, broker.ErrAuth):
 		return cmdutil.WithHint(err, "check --user and --password, --token, --creds or --nkey (or their MICRO_BROKER_* variables); see docs/broker-auth.md")
 	}
 	return err

@@ -71,9 +71,9 @@ func TestSecurity(t *testing.T) {
 func TestEventPrinter(t *testing.T) {
 	var out bytes.Buffer
 	print := EventPrinter(&out)
-	print(natsconn.Event{Kind: natsconn.Disconnected, URL: "nats://127.0.0.1:4222", Err: errors.New("EOF")})
-	print(natsconn.Event{Kind: natsconn.Reconnected, URL: "nats://127.0.0.1:4222"})
-	print(natsconn.Event{Kind: natsconn.Closed, URL: "nats://127.0.0.1:4222"})
+	print(broker.Event{Kind: broker.Disconnected, URL: "nats://127.0.0.1:4222", Err: errors.New("EOF")})
+	print(broker.Event{Kind: broker.Reconnected, URL: "nats://127.0.0.1:4222"})
+	print(broker.Event{Kind: broker.Closed, URL: "nats://127.0.0.1:4222"})
 	want := "micro: disconnected from nats://127.0.0.1:4222: EOF; reconnecting\nmicro: reconnected to nats://127.0.0.1:4222\n"
 	if out.String() != want {
 		t.Errorf("want %q, have %q", want, out.String())
@@ -92,5 +92,23 @@ func TestConnectError(t *testing.T) {
 	other := errors.New("other")
 	if err := ConnectError(other); err != other {
 		t.Errorf("other errors stay as they are, have %v", err)
+	}
+}
+
+// rabbitErr is an error of the RabbitMQ broker, as it says which backend it
+// comes from.
+type rabbitErr struct{ error }
+
+func (rabbitErr) Backend() string { return config.BrokerRabbitMQ }
+func (e rabbitErr) Unwrap() error { return e.error }
+
+func TestConnectErrorRabbitMQ(t *testing.T) {
+	unreachable := rabbitErr{fmt.Errorf("rabbitmq broker: cannot reach rabbitmq at amqp://127.0.0.1:1/: %w", broker.ErrUnreachable)}
+	if err := ConnectError(unreachable); !strings.Contains(err.Error(), "amqp://USER:PASSWORD@HOST:PORT/VHOST") || strings.Contains(err.Error(), "micro server") {
+		t.Errorf("unreachable: want RabbitMQ advice, have %v", err)
+	}
+	refused := rabbitErr{fmt.Errorf("rabbitmq broker: refused; check the user and password: %w", broker.ErrAuth)}
+	if err := ConnectError(refused); err != error(refused) {
+		t.Errorf("refused: the broker's own advice is enough, have %v", err)
 	}
 }

@@ -165,6 +165,13 @@ func (t *Types) Message(ctx context.Context, name string) (protoreflect.MessageT
 		return nil, fmt.Errorf("find message type %q in %s: %w", name, t.origin, err)
 	}
 	md, ok := d.(protoreflect.MessageDescriptor)
+	if !ok && d == nil {
+		// The well-known types, which the files need not import.
+		if mt, err := t.resolver.FindMessageByName(protoreflect.FullName(name)); err == nil {
+			t.found[name] = mt
+			return mt, nil
+		}
+	}
 	if !ok {
 		t.found[name] = nil
 		what := ""

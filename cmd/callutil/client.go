@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/call"
@@ -67,13 +69,15 @@ func (r Runtime) CacheDir() (string, error) {
 // with --address), descriptors from --proto or --protoset or else
 // reflection with the cache, TLS, timeouts and retries. warn is told of
 // problems that do not stop the call, such as a cache that cannot be
-// written.
-func NewClient(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *DescriptorFlags, warn func(string)) (*call.Client, error) {
+// written. reflectHeaders go on the reflection requests (-H and
+// --reflect-header).
+func NewClient(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *DescriptorFlags, reflectHeaders metadata.MD, warn func(string)) (*call.Client, error) {
 	opts := call.ClientOptions{
-		Address: conn.Address,
-		Dial:    conn.DialOptions(),
-		Retries: conn.Retries,
-		Refresh: desc.Refresh,
+		Address:           conn.Address,
+		Dial:              conn.DialOptions(),
+		Retries:           conn.Retries,
+		Refresh:           desc.Refresh,
+		ReflectionHeaders: reflectHeaders,
 	}
 	if conn.Retries == 0 {
 		opts.Retries = -1

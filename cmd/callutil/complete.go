@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/microtools/micro/cmd/cmdutil"
@@ -17,19 +18,38 @@ import (
 // waits for it.
 const completionTimeout = 2 * time.Second
 
-// CompleteServiceAndEndpoint completes the service name from the registry,
-// then its endpoints from its descriptors (the descriptor cache when warm),
-// honouring the flags already typed (--address, --proto, TLS).
-func CompleteServiceAndEndpoint(f *cmdutil.Factory, conn *ConnectionFlags, desc *DescriptorFlags) cobra.CompletionFunc {
-	services := cmdutil.CompleteServiceNames(f)
+// CompleteServiceAndEndpoint completes the call forms: the service name
+// from the registry, svc.Method once the word holds a registered service
+// and a dot (greeter.Greeter.Hello), and the endpoint after a service given
+// alone (greeter Greeter.Hello). Endpoints come from the service's
+// descriptors (the descriptor cache when warm), honouring the flags already
+// typed (--address, --proto, TLS, -H).
+func CompleteServiceAndEndpoint(f *cmdutil.Factory, conn *ConnectionFlags, desc *DescriptorFlags, headers *HeaderFlags) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		rt := NewRuntime(f, func() string { return "" })
+		var reflectHeaders metadata.MD
+		if headers != nil {
+			reflectHeaders, _ = headers.Reflection()
+		}
+		endpointsOf := func(service string) []string {
+			endpoints, _ := Endpoints(cmd.Context(), rt, conn, desc, reflectHeaders, service)
+			return endpoints
+		}
 		switch len(args) {
 		case 0:
-			return services(cmd, args, toComplete)
+			var services []string
+			if conn.Address == "" {
+				services = registeredServices(cmd.Context(), f)
+			} else if i := strings.IndexByte(toComplete, '.'); i > 0 {
+				services = []string{toComplete[:i]}
+			}
+			return CompleteTarget(services, endpointsOf, toComplete), cobra.ShellCompDirectiveNoFileComp
 		case 1:
-			endpoints, _ := Endpoints(cmd.Context(), NewRuntime(f, func() string { return "" }), conn, desc, args[0])
+			if strings.Contains(args[0], ".") && conn.Address != "" {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
 			var out []cobra.Completion
-			for _, e := range endpoints {
+			for _, e := range endpointsOf(args[0]) {
 				if strings.HasPrefix(e, toComplete) {
 					out = append(out, e)
 				}
@@ -40,13 +60,56 @@ func CompleteServiceAndEndpoint(f *cmdutil.Factory, conn *ConnectionFlags, desc 
 	}
 }
 
+// CompleteTarget completes the first word of a call: the registered
+// services that start with toComplete, and, for each service that toComplete
+// already holds followed by a dot, svc.Endpoint for its endpoints.
+func CompleteTarget(services []string, endpointsOf func(service string) []string, toComplete string) []string {
+	var out []string
+	for _, svc := range services {
+		if strings.HasPrefix(svc, toComplete) && !slices.Contains(out, svc) {
+			out = append(out, svc)
+		}
+	}
+	for _, svc := range services {
+		if !strings.HasPrefix(toComplete, svc+".") {
+			continue
+		}
+		for _, e := range endpointsOf(svc) {
+			if candidate := svc + "." + e; strings.HasPrefix(candidate, toComplete) && !slices.Contains(out, candidate) {
+				out = append(out, candidate)
+			}
+		}
+	}
+	return out
+}
+
+// registeredServices lists the names of the registered services, or none
+// when the registry cannot be read in time.
+func registeredServices(ctx context.Context, f *cmdutil.Factory) []string {
+	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
+	defer cancel()
+	reg, err := f.Registry(ctx)
+	if err != nil {
+		return nil
+	}
+	services, err := reg.ListServices(ctx)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(services))
+	for _, svc := range services {
+		names = append(names, svc.Name)
+	}
+	return names
+}
+
 // Endpoints lists the methods of service as they are typed: Service.Method
 // when the service name alone is unambiguous, else package.Service.Method.
 // The gRPC reflection and health services are left out.
-func Endpoints(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *DescriptorFlags, service string) ([]string, error) {
+func Endpoints(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *DescriptorFlags, reflectHeaders metadata.MD, service string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 	defer cancel()
-	client, err := NewClient(ctx, rt, conn, desc, func(string) {})
+	client, err := NewClient(ctx, rt, conn, desc, reflectHeaders, func(string) {})
 	if err != nil {
 		return nil, err
 	}

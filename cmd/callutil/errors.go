@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -86,7 +87,11 @@ func (f Failure) Error(err error) error {
 	}
 	var input *InputError
 	if errors.As(err, &input) {
-		return &cmdutil.UsageError{Err: fmt.Errorf("%s: %w", what, input.Err)}
+		usage := &cmdutil.UsageError{Err: fmt.Errorf("%s: %w", what, input.Err)}
+		if errors.Is(err, call.ErrUnknownField) {
+			return cmdutil.WithHint(usage, "if the service was rebuilt, --refresh fetches its descriptors again; see its fields with `micro describe "+f.Service+"`")
+		}
+		return usage
 	}
 	if errors.Is(err, call.ErrTooManyRequests) {
 		return &cmdutil.UsageError{Err: fmt.Errorf("%s: %w; call methods that stream requests with several", what, err)}
@@ -132,6 +137,9 @@ func (f Failure) Error(err error) error {
 		return cmdutil.WithHint(fmt.Errorf("%s: %w", what, err), "see what is registered with `micro list services`")
 	case errors.Is(err, call.ErrServiceNotFound), errors.Is(err, call.ErrMethodNotFound):
 		return cmdutil.WithHint(fmt.Errorf("%s: %w", what, err), "see its methods with `micro describe "+f.Service+"`")
+	case status.Code(err) == codes.Unauthenticated || status.Code(err) == codes.PermissionDenied:
+		// Reflection refused: the call's own RPC errors were handled above.
+		return cmdutil.WithHint(fmt.Errorf("%s: %w", what, err), "the server wants credentials for reflection: give them with -H or --reflect-header (key:value)")
 	case errors.Is(err, call.ErrReflectionUnsupported):
 		return cmdutil.WithHint(fmt.Errorf("%s: %w", what, err), "give its .proto files with --proto (and --import-path) or a --protoset")
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,9 +118,45 @@ func (f *DescriptorFlags) Validate() error {
 	return nil
 }
 
+// HeaderFlags are the metadata of requests: -H for the call and the
+// reflection requests that describe it, --rpc-header and --reflect-header
+// for one of them only.
+type HeaderFlags struct {
+	Headers        []string
+	RPCHeaders     []string
+	ReflectHeaders []string
+}
+
+// Bind adds the flags to fs.
+func (f *HeaderFlags) Bind(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&f.Headers, "header", "H", nil, "metadata as key:value for the call and the reflection requests (repeatable)")
+	fs.StringArrayVar(&f.RPCHeaders, "rpc-header", nil, "metadata as key:value for the call only, not reflection (repeatable)")
+	fs.StringArrayVar(&f.ReflectHeaders, "reflect-header", nil, "metadata as key:value for the reflection requests only (repeatable)")
+}
+
+// Validate reports headers that cannot be sent, as usage errors.
+func (f *HeaderFlags) Validate() error {
+	if _, err := f.RPC(); err != nil {
+		return err
+	}
+	_, err := f.Reflection()
+	return err
+}
+
+// RPC is the metadata of the call: -H and --rpc-header.
+func (f *HeaderFlags) RPC() (metadata.MD, error) {
+	return parseHeaders(map[string][]string{"-H": f.Headers, "--rpc-header": f.RPCHeaders})
+}
+
+// Reflection is the metadata of the reflection requests: -H and
+// --reflect-header.
+func (f *HeaderFlags) Reflection() (metadata.MD, error) {
+	return parseHeaders(map[string][]string{"-H": f.Headers, "--reflect-header": f.ReflectHeaders})
+}
+
 // RequestFlags are the request metadata and how responses are written.
 type RequestFlags struct {
-	Headers      []string
+	HeaderFlags
 	EmitDefaults bool
 	ProtoNames   bool
 	Verbose      bool
@@ -127,45 +164,64 @@ type RequestFlags struct {
 
 // Bind adds the flags to fs.
 func (f *RequestFlags) Bind(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&f.Headers, "header", "H", nil, "request metadata as key:value (repeatable)")
-	fs.BoolVar(&f.EmitDefaults, "emit-defaults", false, "write fields that have their default value (0, \"\", false, [])")
+	f.HeaderFlags.Bind(fs)
+	fs.BoolVar(&f.EmitDefaults, "emit-defaults", false, "write fields that have their default value (0, \"\", false, [], a proto2 field's declared default)")
 	fs.BoolVar(&f.ProtoNames, "proto-names", false, "name fields as in the .proto file (delay_ms) instead of lowerCamelCase (delayMs)")
 	fs.BoolVarP(&f.Verbose, "verbose", "v", false, "print the node, the method, headers, trailers and timings to stderr")
 }
 
-// Metadata parses -H values into request metadata.
-func (f *RequestFlags) Metadata() (metadata.MD, error) {
+// Metadata is the metadata of the call (-H and --rpc-header).
+func (f *RequestFlags) Metadata() (metadata.MD, error) { return f.RPC() }
+
+// parseHeaders parses key:value flags into metadata; byFlag names the flag
+// of each list, for errors.
+func parseHeaders(byFlag map[string][]string) (metadata.MD, error) {
 	md := metadata.MD{}
-	for _, h := range f.Headers {
-		key, value, ok := strings.Cut(h, ":")
-		key = strings.TrimSpace(key)
-		if !ok || key == "" {
-			return nil, cmdutil.Usagef("-H %q: want key:value", h)
-		}
-		key = strings.ToLower(key)
-		if strings.HasPrefix(key, "grpc-") {
-			return nil, cmdutil.Usagef("-H %q: keys starting with grpc- are reserved by gRPC", h)
-		}
-		value = strings.TrimSpace(value)
-		if strings.HasSuffix(key, "-bin") {
-			// Given in base64, as they travel; gRPC encodes them again.
-			raw, err := base64.StdEncoding.DecodeString(value)
-			if err != nil {
-				if raw, err = base64.RawStdEncoding.DecodeString(value); err != nil {
-					return nil, cmdutil.Usagef("-H %q: the value of a -bin key is base64", h)
-				}
-			}
-			md.Append(key, string(raw))
-			continue
-		}
-		for _, r := range value {
-			if r < 0x20 || r > 0x7e {
-				return nil, cmdutil.Usagef("-H %q: values are printable ASCII (binary ones go in keys ending in -bin)", h)
+	flags := make([]string, 0, len(byFlag))
+	for flag := range byFlag {
+		flags = append(flags, flag)
+	}
+	slices.Sort(flags)
+	for _, flag := range flags {
+		for _, h := range byFlag[flag] {
+			if err := addHeader(md, flag, h); err != nil {
+				return nil, err
 			}
 		}
-		md.Append(key, value)
 	}
 	return md, nil
+}
+
+// addHeader parses one key:value of flag into md.
+func addHeader(md metadata.MD, flag, h string) error {
+	key, value, ok := strings.Cut(h, ":")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return cmdutil.Usagef("%s %q: want key:value", flag, h)
+	}
+	key = strings.ToLower(key)
+	if strings.HasPrefix(key, "grpc-") {
+		return cmdutil.Usagef("%s %q: keys starting with grpc- are reserved by gRPC", flag, h)
+	}
+	value = strings.TrimSpace(value)
+	if strings.HasSuffix(key, "-bin") {
+		// Given in base64, as they travel; gRPC encodes them again.
+		raw, err := base64.StdEncoding.DecodeString(value)
+		if err != nil {
+			if raw, err = base64.RawStdEncoding.DecodeString(value); err != nil {
+				return cmdutil.Usagef("%s %q: the value of a -bin key is base64", flag, h)
+			}
+		}
+		md.Append(key, string(raw))
+		return nil
+	}
+	for _, r := range value {
+		if r < 0x20 || r > 0x7e {
+			return cmdutil.Usagef("%s %q: values are printable ASCII (binary ones go in keys ending in -bin)", flag, h)
+		}
+	}
+	md.Append(key, value)
+	return nil
 }
 
 // FormatOptions are how responses are written for an -o value: indented by

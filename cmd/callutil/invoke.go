@@ -2,10 +2,12 @@ package callutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/call"
 )
 
@@ -17,10 +19,16 @@ type Call struct {
 	Descriptors *DescriptorFlags
 	Request     *RequestFlags
 
+	// Target, when it is the one-argument form, is resolved into Service
+	// and Endpoint first.
+	Target            TargetSpec
 	Service, Endpoint string
 	// Input holds the requests as JSON values; nil sends none (one empty
 	// request to a method that takes one).
 	Input io.Reader
+	// Texts are the requests as typed on the command line (the JSON
+	// arguments), for the quoting hint of a request the shell mangled.
+	Texts []string
 	// Timeout bounds the whole call; zero means no limit.
 	Timeout time.Duration
 }
@@ -32,7 +40,18 @@ func (c *Call) Run(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	headers, err := c.Request.Metadata()
+	if c.Target.Joined != "" {
+		target, err := c.Runtime.ResolveTarget(ctx, c.Target, c.Connection.Address, false)
+		if err != nil {
+			return Failure{What: "call " + c.Target.Joined, Service: c.Target.Joined}.Error(err)
+		}
+		c.Service, c.Endpoint = target.Service, target.Endpoint
+	}
+	headers, err := c.Request.RPC()
+	if err != nil {
+		return err
+	}
+	reflectHeaders, err := c.Request.Reflection()
 	if err != nil {
 		return err
 	}
@@ -43,7 +62,7 @@ func (c *Call) Run(ctx context.Context) error {
 		}
 	}
 	failure := Failure{Service: c.Service, Endpoint: c.Endpoint, Address: c.Connection.Address, Timeout: c.Timeout}
-	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, warn)
+	client, err := NewClient(ctx, c.Runtime, c.Connection, c.Descriptors, reflectHeaders, warn)
 	if err != nil {
 		return failure.Error(err)
 	}
@@ -60,5 +79,12 @@ func (c *Call) Run(ctx context.Context) error {
 	err = client.Call(ctx, c.Service, c.Endpoint, supplier, printer.Handler(),
 		call.WithHeaders(headers), call.WithTrace(printer.Trace()))
 	printer.Finish()
+	if errors.As(err, new(*InputError)) {
+		for _, text := range c.Texts {
+			if hint := QuotingHint(text); hint != "" {
+				return cmdutil.WithHint(failure.Error(err), hint)
+			}
+		}
+	}
 	return failure.Error(err)
 }

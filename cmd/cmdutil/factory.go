@@ -9,7 +9,6 @@ import (
 
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
-	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
 )
@@ -62,9 +61,9 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 }
 
 // Broker connects to the configured broker once and returns it on every
-// later call. opts (credentials, TLS, an event handler) go to the NATS
-// broker after the configured ones, on the first call only.
-func (f *Factory) Broker(ctx context.Context, opts ...natsbroker.Option) (broker.Broker, error) {
+// later call. opts (credentials, TLS, an event handler, backend options) go
+// to config.NewBroker after the configured ones, on the first call only.
+func (f *Factory) Broker(ctx context.Context, opts ...config.BrokerOption) (broker.Broker, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.broker != nil {
@@ -97,11 +96,21 @@ func (f *Factory) Close() error {
 	return errors.Join(errs...)
 }
 
+// RegistryTokenHint is what to try when the Consul registry refused or hid a
+// read for lack of rights.
+const RegistryTokenHint = "give a token with the rights needed: --registry-token, MICRO_REGISTRY_TOKEN, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE"
+
 // RegistryError adds what to try to an error that says the registry cannot
-// be reached. Other errors are returned as they are.
+// be reached or refused the request. Other errors are returned as they are.
 func RegistryError(cfg config.Config, err error) error {
 	var hinted *HintError
-	if !errors.Is(err, registry.ErrUnreachable) || errors.As(err, &hinted) {
+	if errors.As(err, &hinted) {
+		return err
+	}
+	if errors.Is(err, registry.ErrPermissionDenied) && cfg.Registry == config.RegistryConsul {
+		return WithHint(err, RegistryTokenHint)
+	}
+	if !errors.Is(err, registry.ErrUnreachable) {
 		return err
 	}
 	switch cfg.Registry {

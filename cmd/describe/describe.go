@@ -1,4 +1,5 @@
-// Package describe implements `micro describe SERVICE [SYMBOL]`.
+// Package describe implements `micro describe SERVICE [SYMBOL]` and `micro
+// describe svc.Symbol`.
 package describe
 
 import (
@@ -24,7 +25,11 @@ type Options struct {
 	Runtime     callutil.Runtime
 	Connection  callutil.ConnectionFlags
 	Descriptors callutil.DescriptorFlags
+	Headers     callutil.HeaderFlags
 
+	// Target is what the arguments name; Service and Symbol are set from
+	// it when the command runs.
+	Target  callutil.TargetSpec
 	Service string
 	Symbol  string
 }
@@ -34,30 +39,41 @@ type Options struct {
 func NewCmdDescribe(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
 	cmd := &cobra.Command{
-		Use:   "describe SERVICE [SYMBOL]",
+		Use:   "describe svc[.SYMBOL] | describe SERVICE [SYMBOL]",
 		Short: "Show the gRPC services, methods and messages of a service",
 		Long: `Show what a service serves: its gRPC services, their methods with how each
 streams (unary, server streaming, client streaming, bidi streaming), and
 the schemas of the messages they take and return, in .proto syntax.
 
-SYMBOL narrows it to one service, method, message or enum: by full name
-(greeter.v1.HelloRequest), as an endpoint (Greeter.Hello,
-greeter.v1.Greeter/Hello), or by its name alone when that is unambiguous
-(HelloRequest). An unknown symbol exits 1 and lists what there is.
+Only the services the server serves are listed (its reflection list), not
+every service declared in their files. SYMBOL narrows it to one service,
+method, message or enum: by full name (greeter.v1.HelloRequest), as an
+endpoint (Greeter.Hello, greeter.v1.Greeter/Hello), or by its name alone
+when that is unambiguous (HelloRequest). An unknown symbol exits 1 and
+lists what there is. The service and the symbol may be joined in one
+argument as for micro call (greeter.Greeter.Hello); a dotted service name
+alone (go.micro.srv.greeter) is the service when it is the registered one.
 
 The descriptors come from the server's reflection through the descriptor
-cache, as for micro call, or from --proto / --protoset. With -o json the
-same is written as one JSON object.`,
+cache, as for micro call, or from --proto / --protoset; -H headers go on
+the reflection requests (servers that authenticate reflection). With -o
+json the same is written as one JSON object.`,
 		Example: `  micro describe greeter
+  micro describe greeter.Greeter.Hello
   micro describe greeter Greeter.Hello
+  micro describe greeter -H authorization:'Bearer t0k3n'
   micro describe greeter HelloRequest
   micro describe greeter -o json | jq '.services[].methods[].name'`,
 		Args:              cmdutil.RangeArgs(1, 2, "a service and at most one symbol"),
-		ValidArgsFunction: callutil.CompleteServiceAndEndpoint(f, &opts.Connection, &opts.Descriptors),
+		ValidArgsFunction: callutil.CompleteServiceAndEndpoint(f, &opts.Connection, &opts.Descriptors, &opts.Headers),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Service = args[0]
-			if len(args) == 2 {
-				opts.Symbol = args[1]
+			target, err := callutil.ParseDescribeArgs(args)
+			if err != nil {
+				return err
+			}
+			opts.Target, opts.Service, opts.Symbol = target, target.Service, target.Endpoint
+			if err := opts.Headers.Validate(); err != nil {
+				return err
 			}
 			if err := opts.Connection.Validate(); err != nil {
 				return err
@@ -73,12 +89,25 @@ same is written as one JSON object.`,
 	}
 	opts.Connection.Bind(cmd.Flags())
 	opts.Descriptors.Bind(cmd.Flags())
+	opts.Headers.Bind(cmd.Flags())
+	_ = cmd.Flags().MarkHidden("rpc-header") // describe makes no call
 	return cmd
 }
 
 func describeRun(ctx context.Context, opts *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Runtime.Timeout())
 	defer cancel()
+	if opts.Target.Joined != "" {
+		target, err := opts.Runtime.ResolveTarget(ctx, opts.Target, opts.Connection.Address, true)
+		if err != nil {
+			return callutil.Failure{What: "describe " + opts.Target.Joined, Service: opts.Target.Joined}.Error(err)
+		}
+		opts.Service, opts.Symbol = target.Service, target.Endpoint
+	}
+	reflectHeaders, err := opts.Headers.Reflection()
+	if err != nil {
+		return err
+	}
 	what := "describe " + opts.Service
 	if opts.Symbol != "" {
 		what += " " + opts.Symbol
@@ -90,7 +119,7 @@ func describeRun(ctx context.Context, opts *Options) error {
 		return failure.Error(err)
 	}
 	if src == nil {
-		client, err := callutil.NewClient(ctx, opts.Runtime, &opts.Connection, &opts.Descriptors, func(string) {})
+		client, err := callutil.NewClient(ctx, opts.Runtime, &opts.Connection, &opts.Descriptors, reflectHeaders, func(string) {})
 		if err != nil {
 			return failure.Error(err)
 		}

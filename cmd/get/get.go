@@ -96,12 +96,12 @@ func serviceRun(ctx context.Context, opts *ServiceOptions) error {
 }
 
 // writeText prints one tab-separated line per node:
-// name, version, node ID, address, health, metadata.
+// name, version, node ID, address, health, metadata, tags.
 func writeText(ios *iostreams.IOStreams, services []*registry.Service) error {
 	table := iostreams.NewTable(ios.Out, false)
 	for _, svc := range services {
 		for _, node := range svc.Nodes {
-			table.AddRow(svc.Name, svc.Version, node.ID, node.Address, health(node), FormatMetadata(node.Metadata))
+			table.AddRow(svc.Name, svc.Version, node.ID, node.Address, health(node), FormatMetadata(node.Metadata), FormatTags(node.Tags))
 		}
 	}
 	return table.Render()
@@ -119,9 +119,19 @@ func writeDetail(w io.Writer, services []*registry.Service) error {
 			fmt.Fprintf(w, "metadata %s\n", FormatMetadata(svc.Metadata))
 		}
 		fmt.Fprintln(w)
-		nodes := iostreams.NewTable(w, true, "ID", "ADDRESS", "HEALTH", "METADATA")
+		// The TAGS column only for versions whose nodes have tags.
+		tagged := slices.ContainsFunc(svc.Nodes, func(n *registry.Node) bool { return len(n.Tags) > 0 })
+		columns := []string{"ID", "ADDRESS", "HEALTH", "METADATA"}
+		if tagged {
+			columns = append(columns, "TAGS")
+		}
+		nodes := iostreams.NewTable(w, true, columns...)
 		for _, node := range svc.Nodes {
-			nodes.AddRow(node.ID, node.Address, health(node), FormatMetadata(node.Metadata))
+			row := []string{node.ID, node.Address, health(node), FormatMetadata(node.Metadata)}
+			if tagged {
+				row = append(row, FormatTags(node.Tags))
+			}
+			nodes.AddRow(row...)
 		}
 		if err := nodes.Render(); err != nil {
 			return err
@@ -150,6 +160,14 @@ func FormatMetadata(md map[string]string) string {
 		pairs = append(pairs, k+"="+md[k])
 	}
 	return strings.Join(pairs, ",")
+}
+
+// FormatTags prints tags separated by commas, or "-" for none.
+func FormatTags(tags []string) string {
+	if len(tags) == 0 {
+		return "-"
+	}
+	return strings.Join(tags, ",")
 }
 
 func health(node *registry.Node) string { return orDash(node.Health) }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/microtools/micro/cmd/callutil"
@@ -33,6 +34,7 @@ const (
 type Options struct {
 	Runtime    callutil.Runtime
 	Connection callutil.ConnectionFlags
+	Headers    callutil.HeaderFlags
 
 	Service string
 	// HealthService is the name checked in grpc.health.v1; empty checks
@@ -54,15 +56,20 @@ once, and print one row per node: its ID, address, version and status
 cannot be connected to).
 
 It exits 0 only when every node is SERVING, and 1 otherwise. --service
-checks one gRPC service by name instead of the server as a whole.`,
+checks one gRPC service by name instead of the server as a whole. -H
+sends metadata with each check (credentials of servers that check them).`,
 		Example: `  micro health greeter
   micro health greeter --service greeter.v1.Greeter
   micro health greeter -o json | jq '.[] | select(.status != "SERVING")'
-  micro health greeter --address 127.0.0.1:50051`,
+  micro health greeter --address 127.0.0.1:50051
+  micro health greeter -H authorization:'Bearer t0k3n'`,
 		Args:              cmdutil.ExactArgs(1, "a service name"),
 		ValidArgsFunction: cmdutil.CompleteServiceNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Service = args[0]
+			if err := opts.Headers.Validate(); err != nil {
+				return err
+			}
 			if err := opts.Connection.Validate(); err != nil {
 				return err
 			}
@@ -74,7 +81,9 @@ checks one gRPC service by name instead of the server as a whole.`,
 	}
 	cmd.Flags().StringVar(&opts.HealthService, "service", "", "the gRPC service to check, such as greeter.v1.Greeter (default: the server as a whole)")
 	opts.Connection.Bind(cmd.Flags())
+	opts.Headers.Bind(cmd.Flags())
 	_ = cmd.Flags().MarkHidden("retries")
+	_ = cmd.Flags().MarkHidden("reflect-header") // health uses no reflection
 	return cmd
 }
 
@@ -90,6 +99,13 @@ type NodeHealth struct {
 func healthRun(ctx context.Context, opts *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Runtime.Timeout())
 	defer cancel()
+	headers, err := opts.Headers.RPC()
+	if err != nil {
+		return err
+	}
+	if len(headers) > 0 {
+		ctx = metadata.NewOutgoingContext(ctx, headers)
+	}
 	nodes, err := listNodes(ctx, opts)
 	if err != nil {
 		return err

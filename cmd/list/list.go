@@ -3,6 +3,7 @@ package list
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,6 +73,11 @@ func servicesRun(ctx context.Context, opts *ServicesOptions) error {
 		return err
 	}
 	services, err := reg.ListServices(ctx)
+	if errors.Is(err, registry.ErrPermissionDenied) && len(services) > 0 {
+		// The registry hid only some services: show the others, and say so.
+		defer fmt.Fprintf(opts.IO.ErrOut, "micro: warning: %s; %s\n", err, cmdutil.RegistryTokenHint)
+		err = nil
+	}
 	if err != nil {
 		return err
 	}

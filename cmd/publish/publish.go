@@ -21,10 +21,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/microtools/micro/cmd/brokerutil"
+	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
-	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/codec"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
@@ -40,7 +40,7 @@ const (
 type Options struct {
 	IO       *iostreams.IOStreams
 	Config   func() (config.Config, error)
-	Broker   func(context.Context, ...natsbroker.Option) (broker.Broker, error)
+	Broker   func(context.Context, ...config.BrokerOption) (broker.Broker, error)
 	Registry func(context.Context) (registry.Registry, error)
 	Output   func() string
 	// Context bounds one operation (a JetStream acknowledgement, the final
@@ -60,6 +60,9 @@ type Options struct {
 	NoTemplate bool
 	JetStream  bool
 	Stream     string
+	// Confirm waits for the broker to take each message: a RabbitMQ
+	// publisher confirm, a flush on NATS.
+	Confirm bool
 
 	Conn  brokerutil.ConnectionFlags
 	Types brokerutil.TypeFlags
@@ -97,7 +100,13 @@ an error and nothing is sent.
 
 --jetstream waits until a JetStream stream has stored each message and
 prints the stream and sequence (a summary with --count); a stream named
-after the topic is created when none stores it.
+after the topic is created when none stores it. --stream names the stream:
+it must store the topic, or is created for it when it does not exist.
+
+--confirm waits until the broker has taken each message: with --broker
+rabbitmq a publisher confirm (a message nobody's queue is bound for is an
+error; one whose confirm was lost with the connection is sent again after
+the reconnect); with NATS a flush.
 
 Nothing is printed on success otherwise; --count and --lines print a
 summary to stderr.`,
@@ -106,8 +115,17 @@ summary to stderr.`,
   micro publish orders.created --count 1000 '{"n":{{.Count}},"id":"{{.ID}}"}'
   tail -f events.ndjson | micro publish events --lines
   micro publish greeter.greeted '{"name":"Ada"}' --type greeter.v1.Greeted --proto greeter.proto
-  micro publish orders.created --jetstream '{"id":7}'`,
-		Args: cmdutil.RangeArgs(1, 2, "a topic and at most one JSON body"),
+  micro publish orders.created --jetstream '{"id":7}'
+  micro --broker rabbitmq publish orders.created --confirm '{"id":7}'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 2 {
+				if fixed, ok := callutil.QuotedJSONFix(strings.Join(args[1:], " ")); ok {
+					return cmdutil.Usagef("%s takes a topic and one body, not %d arguments: they look like JSON that the shell split at its spaces and stripped of its quotes; quote the JSON in single quotes: %s",
+						cmd.CommandPath(), len(args), callutil.ShellQuote(fixed))
+				}
+			}
+			return cmdutil.RangeArgs(1, 2, "a topic and at most one JSON body")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Topic = args[0]
 			if len(args) == 2 {
@@ -130,7 +148,8 @@ summary to stderr.`,
 	fl.BoolVar(&opts.Lines, "lines", false, "send each non-empty line of the body (stdin, -d @file) as a message")
 	fl.BoolVar(&opts.NoTemplate, "no-template", false, "send the body and headers as they are, without expanding {{...}}")
 	fl.BoolVar(&opts.JetStream, "jetstream", false, "publish through JetStream: wait for the stream to store each message and print stream and sequence")
-	fl.StringVar(&opts.Stream, "stream", "", "with --jetstream: the stream to publish to (created for the topic when missing)")
+	fl.StringVar(&opts.Stream, "stream", "", "with --jetstream: the stream to publish to; it must store the topic (created for the topic when missing)")
+	fl.BoolVar(&opts.Confirm, "confirm", false, "wait until the broker has taken each message (RabbitMQ publisher confirms; a flush on NATS)")
 	opts.Types.Bind(fl, "send the JSON body encoded as this protobuf message type (with --proto, --protoset or --reflect)")
 	opts.Conn.Bind(fl)
 	return cmd
@@ -152,6 +171,8 @@ func (opts *Options) validate(countChanged bool) error {
 		return cmdutil.Usagef("--lines reads the lines from stdin or -d @file, not from the argument")
 	case opts.Stream != "" && !opts.JetStream:
 		return cmdutil.Usagef("--stream is for --jetstream")
+	case opts.Confirm && opts.JetStream:
+		return cmdutil.Usagef("--jetstream waits for the stream's acknowledgement already: --confirm does not go with it")
 	case opts.Types.HasSource() && opts.Types.Type == "":
 		return cmdutil.Usagef("--proto, --protoset and --reflect describe the message of --type: give --type pkg.Message too")
 	}
@@ -391,6 +412,29 @@ func openBody(opts *Options) (*bodySource, error) {
 	return &bodySource{single: data, close: func() error { return nil }}, nil
 }
 
+// warnShellMangled warns when a body given on the command line looks like
+// JSON whose quotes the shell removed ({name:Ada}): it is sent as the text
+// it is, which a subscriber that wants JSON drops. It may be meant as text,
+// so it is sent anyway.
+func warnShellMangled(opts *Options, msg *broker.Message) {
+	fromArgs := opts.HasBody || (opts.HasData && !strings.HasPrefix(opts.Data, "@"))
+	if !fromArgs || opts.Lines || opts.Types.Type != "" {
+		return
+	}
+	// A Content-Type given that is neither JSON nor ours says the body is
+	// meant as it is.
+	contentType := msg.Header.Get(broker.HeaderContentType)
+	if contentType != contentTypeText && !strings.Contains(strings.ToLower(contentType), "json") {
+		return
+	}
+	fixed, ok := callutil.QuotedJSONFix(string(msg.Body))
+	if !ok {
+		return
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "micro: warning: the body %s is not JSON and is sent as it is (Content-Type %s); it looks like JSON whose double quotes the shell removed: quote the JSON in single quotes: %s\n",
+		msg.Body, contentType, callutil.ShellQuote(fixed))
+}
+
 // flusher is a broker that can wait until the server has what was
 // published (the NATS broker).
 type flusher interface {
@@ -441,6 +485,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	warnShellMangled(opts, msg)
 
 	connector := &brokerutil.Connector{Config: opts.Config, Broker: opts.Broker, Flags: &opts.Conn, Events: opts.IO.ErrOut}
 	br, err := connector.Connect(ctx)
@@ -514,7 +559,15 @@ func (p *publisher) publish(ctx context.Context, msg *broker.Message) error {
 		return p.interrupted()
 	}
 	if !p.opts.JetStream {
-		if err := p.broker.Publish(ctx, p.opts.Topic, msg); err != nil {
+		var err error
+		if p.opts.Confirm {
+			pctx, cancel := p.opts.Context(ctx)
+			err = p.broker.Publish(pctx, p.opts.Topic, msg, broker.Confirm())
+			cancel()
+		} else {
+			err = p.broker.Publish(ctx, p.opts.Topic, msg)
+		}
+		if err != nil {
 			return p.failed(ctx, err)
 		}
 		p.sent++
@@ -549,7 +602,7 @@ func (p *publisher) failed(ctx context.Context, err error) error {
 	if p.sent > 0 {
 		err = fmt.Errorf("%w (%d messages were sent before)", err, p.sent)
 	}
-	return brokerutil.ConnectError(err)
+	return brokerutil.StreamError(err, p.opts.Topic, p.opts.Stream)
 }
 
 func (p *publisher) interrupted() error {

@@ -1,4 +1,5 @@
-// Package stream implements `micro stream SERVICE ENDPOINT [JSON...]`.
+// Package stream implements `micro stream svc.Method [JSON...]` and `micro
+// stream SERVICE ENDPOINT [JSON...]`.
 package stream
 
 import (
@@ -21,6 +22,9 @@ type Options struct {
 	Descriptors callutil.DescriptorFlags
 	Request     callutil.RequestFlags
 
+	// Target is what the arguments name; Service and Endpoint are set
+	// from it when the call runs.
+	Target   callutil.TargetSpec
 	Service  string
 	Endpoint string
 	// Bodies are the JSON arguments; Data the -d value (JSON, @file or @-).
@@ -36,7 +40,7 @@ type Options struct {
 func NewCmdStream(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
 	cmd := &cobra.Command{
-		Use:   "stream SERVICE ENDPOINT [JSON...]",
+		Use:   "stream svc.Method [JSON...] | stream SERVICE ENDPOINT [JSON...]",
 		Short: "Stream requests to a method and print each response as it comes",
 		Long: `Stream requests to a method of a service and print each response as it
 arrives: JSON values are read from the arguments or, when there are none,
@@ -46,24 +50,28 @@ from a terminal. With -o json each response is one line (NDJSON).
 
 Any kind of method can be called: a unary or server-streaming one takes
 one request. Unlike micro call, a stream has no time limit unless
---timeout (or MICRO_TIMEOUT) is given. The flags are those of micro call.`,
-		Example: `  micro stream greeter Greeter.Chat < requests.ndjson
+--timeout (or MICRO_TIMEOUT) is given. The method is named as for micro
+call: svc.Method in one argument (greeter.Chat, greeter.Greeter.Chat), or
+SERVICE ENDPOINT. The flags are those of micro call.`,
+		Example: `  micro stream greeter.Chat < requests.ndjson
+  micro stream greeter Greeter.Chat < requests.ndjson
   micro stream greeter Greeter.Chat '{"name":"Ann"}' '{"name":"Ben"}' -o json
   micro stream greeter Greeter.Stream '{"name":"Ada","count":5,"intervalMs":200}'
   micro stream greeter Greeter.Collect -d @names.ndjson`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return cmdutil.Usagef("%s needs a service and an endpoint (got %d arguments)", cmd.CommandPath(), len(args))
+			if len(args) < 1 {
+				return cmdutil.Usagef("%s needs svc.Method, or a service and an endpoint", cmd.CommandPath())
 			}
 			return nil
 		},
-		ValidArgsFunction: callutil.CompleteServiceAndEndpoint(f, &opts.Connection, &opts.Descriptors),
+		ValidArgsFunction: callutil.CompleteServiceAndEndpoint(f, &opts.Connection, &opts.Descriptors, &opts.Request.HeaderFlags),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Service, opts.Endpoint, opts.Bodies = args[0], args[1], args[2:]
-			opts.TimeoutSet = cmd.Flags().Changed("timeout") || opts.Runtime.TimeoutSet()
-			if err := callutil.ValidateEndpoint(opts.Endpoint); err != nil {
+			target, rest, err := callutil.ParseCallArgs(args)
+			if err != nil {
 				return err
 			}
+			opts.Target, opts.Service, opts.Endpoint, opts.Bodies = target, target.Service, target.Endpoint, rest
+			opts.TimeoutSet = cmd.Flags().Changed("timeout") || opts.Runtime.TimeoutSet()
 			if len(opts.Bodies) > 0 && opts.Data != "" {
 				return cmdutil.Usagef("give the requests either as arguments or with -d, not both")
 			}
@@ -73,7 +81,7 @@ one request. Unlike micro call, a stream has no time limit unless
 			if err := opts.Descriptors.Validate(); err != nil {
 				return err
 			}
-			if _, err := opts.Request.Metadata(); err != nil {
+			if err := opts.Request.Validate(); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -113,9 +121,11 @@ func streamRun(ctx context.Context, opts *Options) error {
 		Connection:  &opts.Connection,
 		Descriptors: &opts.Descriptors,
 		Request:     &opts.Request,
+		Target:      opts.Target,
 		Service:     opts.Service,
 		Endpoint:    opts.Endpoint,
 		Input:       input,
+		Texts:       opts.Bodies,
 	}
 	if opts.TimeoutSet {
 		c.Timeout = opts.Runtime.Timeout()

@@ -25,7 +25,6 @@ import (
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/broker"
-	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/codec"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
@@ -39,7 +38,7 @@ const drainTimeout = 5 * time.Second
 type Options struct {
 	IO       *iostreams.IOStreams
 	Config   func() (config.Config, error)
-	Broker   func(context.Context, ...natsbroker.Option) (broker.Broker, error)
+	Broker   func(context.Context, ...config.BrokerOption) (broker.Broker, error)
 	Registry func(context.Context) (registry.Registry, error)
 	Output   func() string
 	// Context bounds one operation (a subscribe, a --reflect lookup) by the
@@ -90,7 +89,14 @@ A protobuf body's type is the one its Micro-Message-Type header names, or
 each message goes to one of them. --durable subscribes through JetStream
 with a durable consumer: messages published while the subscriber is away
 wait for it, and it resumes where it stopped (a stream is created for the
-topic when none stores it).
+topic when none stores it). The durable may be a pull consumer, which micro
+makes, or a push consumer made by another tool (nats consumer add): micro
+consumes it on its deliver subject, in its deliver group. Either way it must
+follow the topic given. --stream names the stream; it must store the topic
+(one of its subjects matches it), or it is created for the topic when it
+does not exist. With --broker rabbitmq, --queue NAME shares
+the auto-delete queue NAME:TOPIC and --durable NAME the durable queue
+NAME:TOPIC, which keeps the messages while no subscriber is there.
 
 Lost connections are reported on stderr, and the subscription resumes
 when the broker is back.`,
@@ -98,6 +104,7 @@ when the broker is back.`,
   micro subscribe 'orders.>' -o json | jq .body
   micro subscribe orders.created --queue workers
   micro subscribe orders.created --durable billing --count 10
+  micro --broker rabbitmq subscribe orders.created --durable billing
   micro subscribe greeter.greeted --type greeter.v1.Greeted --proto greeter.proto -o json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -118,8 +125,8 @@ when the broker is back.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Queue, "queue", "q", "", "share the messages with the other subscribers of this queue group")
-	fl.StringVar(&opts.Durable, "durable", "", "subscribe through JetStream with the durable consumer of this name: resume where it stopped")
-	fl.StringVar(&opts.Stream, "stream", "", "with --durable: the stream to consume from (created for the topic when missing)")
+	fl.StringVar(&opts.Durable, "durable", "", "subscribe through the durable JetStream consumer (or RabbitMQ durable queue) of this name: resume where it stopped")
+	fl.StringVar(&opts.Stream, "stream", "", "with --durable: the stream to consume from; it must store the topic (created for the topic when missing)")
 	fl.IntVarP(&opts.Count, "count", "n", 0, "exit after this many messages (0: until interrupted)")
 	// --timeout shadows the global flag: here it bounds the subscription.
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "stop after this long; with --count, fewer messages by then is an error (0: no limit)")
@@ -225,7 +232,7 @@ func run(ctx context.Context, opts *Options) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return brokerutil.ConnectError(err)
+			return brokerutil.StreamError(err, topic, opts.Stream)
 		}
 		subs = append(subs, s)
 	}

@@ -3,7 +3,8 @@
 // only:
 //
 //	MICRO_REGISTRY, MICRO_REGISTRY_ADDRESS    where to register (default nats on 127.0.0.1:4222)
-//	MICRO_BROKER_ADDRESS                      the NATS server of events (default: the registry's)
+//	MICRO_BROKER                              the broker of events: nats (default) or rabbitmq
+//	MICRO_BROKER_ADDRESS                      its server (default: the registry's NATS; amqp://user:pass@host:5672/vhost for rabbitmq)
 //	MICRO_SERVER_ADDRESS                      where to listen (default :0)
 //	MICRO_SERVER_ADVERTISE                    the address to register instead of the computed one
 //	MICRO_SERVICE_VERSION, MICRO_SERVICE_METADATA (k=v,k=v)

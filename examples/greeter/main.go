@@ -16,7 +16,6 @@ import (
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/pkg/broker"
-	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/service"
 )
@@ -95,14 +94,14 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 }
 
 // eventOptions connects to the broker and subscribes to greeter.greeted.
-// A broker that was named (MICRO_BROKER_ADDRESS) must be reachable; the
+// A broker that was named (MICRO_BROKER, MICRO_BROKER_ADDRESS) must be reachable; the
 // default one may be missing when the registry is not NATS (Consul), and
 // then greeter runs without events and says so.
 func eventOptions(ctx context.Context, cfg config.Config, logger *slog.Logger) ([]service.Option, func(), error) {
-	events, err := cfg.NewBroker(ctx, natsbroker.WithLogger(logger))
+	events, err := cfg.NewBroker(ctx, config.WithBrokerLogger(logger))
 	switch {
 	case err == nil:
-	case errors.Is(err, broker.ErrUnreachable) && cfg.BrokerAddress == "" && cfg.Registry != config.RegistryNATS:
+	case errors.Is(err, broker.ErrUnreachable) && cfg.Broker == "" && cfg.BrokerAddress == "" && cfg.Registry != config.RegistryNATS:
 		logger.Warn("events disabled: no broker; set "+config.EnvBrokerAddress+" to a NATS server to handle "+handler.TopicGreeted, "error", err)
 		return nil, func() {}, nil
 	default:

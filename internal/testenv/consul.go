@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ type ConsulAgent struct {
 	bin  string
 	root string // scratch directory: data dirs and logs
 	node string
+	// managementToken is the ACL bootstrap token when ACLs are on.
+	managementToken string
 
 	mu       sync.Mutex
 	httpPort int
@@ -48,12 +51,24 @@ type ConsulAgent struct {
 	starts   int
 }
 
+// ConsulOption changes how an agent is started.
+type ConsulOption func(*ConsulAgent)
+
+// ConsulACL starts the agent with ACLs enabled and the default policy deny,
+// from a config file: a request without a token (or with a token lacking the
+// rights) sees nothing and may write nothing. ManagementToken is the
+// bootstrap token, which may do everything; the agent uses it for its own
+// node too. Create tokens with fewer rights with ACLToken.
+func ConsulACL() ConsulOption {
+	return func(a *ConsulAgent) { a.managementToken = newUUID() }
+}
+
 // Consul starts an agent for t and stops it when t ends. When no agent binary
 // can be had it skips t with the reason, or fails t when the CI environment
 // variable is "true": in CI a missing dependency must fail the run.
-func Consul(t testing.TB) *ConsulAgent {
+func Consul(t testing.TB, opts ...ConsulOption) *ConsulAgent {
 	t.Helper()
-	agent, err := NewConsul(t.TempDir())
+	agent, err := NewConsul(t.TempDir(), opts...)
 	if err != nil {
 		ConsulUnavailable(t, err)
 	}
@@ -80,12 +95,20 @@ func ConsulUnavailable(t testing.TB, err error) {
 // dir (which must exist); the caller must Stop it. Use it to share one agent
 // between the tests of a package from TestMain. The error wraps ErrNoConsul
 // when no agent binary can be had.
-func NewConsul(dir string) (*ConsulAgent, error) {
+func NewConsul(dir string, opts ...ConsulOption) (*ConsulAgent, error) {
 	bin, err := consulBinary()
 	if err != nil {
 		return nil, err
 	}
 	agent := &ConsulAgent{bin: bin, root: dir, node: "micro-test"}
+	for _, opt := range opts {
+		opt(agent)
+	}
+	if agent.managementToken != "" {
+		if err := agent.writeACLConfig(); err != nil {
+			return nil, err
+		}
+	}
 	if err := agent.start(0); err != nil {
 		return nil, err
 	}
@@ -98,6 +121,88 @@ func (a *ConsulAgent) Addr() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.httpPort))
+}
+
+// ManagementToken is the ACL bootstrap token of an agent started with
+// ConsulACL, empty otherwise.
+func (a *ConsulAgent) ManagementToken() string { return a.managementToken }
+
+// aclConfigFile is the agent config file that ConsulACL writes.
+const aclConfigFile = "acl.hcl"
+
+func (a *ConsulAgent) writeACLConfig() error {
+	// initial_management is the bootstrap token's name since Consul 1.11;
+	// the agent token lets the agent keep its own node in the catalog.
+	config := fmt.Sprintf(`acl {
+  enabled        = true
+  default_policy = "deny"
+  tokens {
+    initial_management = %[1]q
+    agent              = %[1]q
+  }
+}
+`, a.managementToken)
+	if err := os.WriteFile(filepath.Join(a.root, aclConfigFile), []byte(config), 0o600); err != nil {
+		return fmt.Errorf("consul agent ACL config: %w", err)
+	}
+	return nil
+}
+
+// ACLToken creates, with the management token, a policy of the given rules
+// (HCL, such as `service_prefix "" { policy = "read" }`) and a token that
+// has it, and returns the token's secret. The agent must run with ConsulACL.
+func (a *ConsulAgent) ACLToken(t testing.TB, rules string) string {
+	t.Helper()
+	if a.managementToken == "" {
+		t.Fatal("testenv: ACLToken needs an agent started with ConsulACL")
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	base := "http://" + a.Addr()
+	name := "micro-test-" + newUUID()
+	var policy struct{ ID string }
+	if err := a.putJSON(client, base+"/v1/acl/policy", map[string]any{"Name": name, "Rules": rules}, &policy); err != nil {
+		t.Fatalf("testenv: create consul ACL policy: %v", err)
+	}
+	var token struct{ SecretID string }
+	if err := a.putJSON(client, base+"/v1/acl/token", map[string]any{"Description": name, "Policies": []map[string]string{{"ID": policy.ID}}}, &token); err != nil {
+		t.Fatalf("testenv: create consul ACL token: %v", err)
+	}
+	return token.SecretID
+}
+
+func (a *ConsulAgent) putJSON(client *http.Client, url string, body, into any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPut, url, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Consul-Token", a.managementToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PUT %s: %s: %s", url, resp.Status, bytes.TrimSpace(answer))
+	}
+	return json.Unmarshal(answer, into)
+}
+
+// newUUID is a random UUID, the form Consul wants for token secrets.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // Stop stops the agent and waits for it to exit. Calling it again does
@@ -194,6 +299,9 @@ func (a *ConsulAgent) startOnce(httpPort int) error {
 		"-hcl", "ui_config { enabled = false }",
 		"-hcl", "connect { enabled = false }",
 	}
+	if a.managementToken != "" {
+		args = append(args, "-config-file", filepath.Join(a.root, aclConfigFile))
+	}
 	cmd := exec.Command(a.bin, args...)
 	cmd.Dir = a.root
 	cmd.Stdout = logFile
@@ -212,7 +320,7 @@ func (a *ConsulAgent) startOnce(httpPort int) error {
 	a.cmd, a.exited, a.logPath, a.httpPort = cmd, exited, logPath, httpPort
 	a.mu.Unlock()
 
-	if err := waitConsulReady(httpPort, a.node, exited); err != nil {
+	if err := waitConsulReady(httpPort, a.node, a.managementToken, exited); err != nil {
 		a.Stop()
 		return fmt.Errorf("consul agent on 127.0.0.1:%d: %w\nlog (tail):\n%s", httpPort, err, a.logTail(20))
 	}
@@ -231,7 +339,7 @@ func consulEnv() []string {
 	return env
 }
 
-func waitConsulReady(httpPort int, node string, exited <-chan struct{}) error {
+func waitConsulReady(httpPort int, node, token string, exited <-chan struct{}) error {
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
@@ -243,7 +351,7 @@ func waitConsulReady(httpPort int, node string, exited <-chan struct{}) error {
 			return errors.New("the agent exited before it was ready")
 		default:
 		}
-		lastErr = consulReady(client, base, node)
+		lastErr = consulReady(client, base, node, token)
 		if lastErr == nil {
 			return nil
 		}
@@ -254,7 +362,7 @@ func waitConsulReady(httpPort int, node string, exited <-chan struct{}) error {
 
 // consulReady reports nil once the agent has a leader and its own node is in
 // the catalog, so that registrations are synced at once.
-func consulReady(client *http.Client, base, node string) error {
+func consulReady(client *http.Client, base, node, token string) error {
 	var leader string
 	if err := getJSON(client, base+"/v1/status/leader", &leader); err != nil {
 		return err
@@ -263,7 +371,7 @@ func consulReady(client *http.Client, base, node string) error {
 		return errors.New("no leader yet")
 	}
 	var nodes []struct{ Node string }
-	if err := getJSON(client, base+"/v1/catalog/nodes", &nodes); err != nil {
+	if err := getJSONToken(client, base+"/v1/catalog/nodes", token, &nodes); err != nil {
 		return err
 	}
 	for _, n := range nodes {
@@ -274,8 +382,22 @@ func consulReady(client *http.Client, base, node string) error {
 	return fmt.Errorf("node %s not in the catalog yet", node)
 }
 
+// getJSON GETs url and decodes the answer into into.
 func getJSON(client *http.Client, url string, into any) error {
-	resp, err := client.Get(url)
+	return getJSONToken(client, url, "", into)
+}
+
+// getJSONToken GETs url, with token as the Consul ACL token when not empty,
+// and decodes the answer into into.
+func getJSONToken(client *http.Client, url, token string, into any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("X-Consul-Token", token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

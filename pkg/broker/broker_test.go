@@ -87,6 +87,8 @@ func TestPublishOptions(t *testing.T) {
 		{name: "stream", opts: []broker.PublishOption{broker.JetStream(), broker.Stream("ORDERS", "orders.>"), broker.CreateStream()},
 			want: broker.PublishOptions{JetStream: true, Stream: broker.StreamOptions{Name: "ORDERS", Subjects: []string{"orders.>"}, Create: true}}},
 		{name: "flush", opts: []broker.PublishOption{broker.Flush()}, want: broker.PublishOptions{Flush: true}},
+		{name: "confirm flushes a broker without confirms", opts: []broker.PublishOption{broker.Confirm()}, want: broker.PublishOptions{Confirm: true, Flush: true}},
+		{name: "confirm with jetstream", opts: []broker.PublishOption{broker.Confirm(), broker.JetStream()}, want: broker.PublishOptions{Confirm: true, JetStream: true}},
 		{name: "stream without jetstream", opts: []broker.PublishOption{broker.CreateStream()}, wantErr: "broker.JetStream()"},
 		{name: "nil ack", opts: []broker.PublishOption{broker.AckTo(nil)}, wantErr: "nil"},
 		{name: "bad stream name", opts: []broker.PublishOption{broker.JetStream(), broker.Stream("a.b")}, wantErr: `invalid stream name "a.b"`},
@@ -104,7 +106,7 @@ func TestPublishOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if have.JetStream != c.want.JetStream || have.Ack != c.want.Ack || have.Flush != c.want.Flush ||
+			if have.JetStream != c.want.JetStream || have.Ack != c.want.Ack || have.Flush != c.want.Flush || have.Confirm != c.want.Confirm ||
 				have.Stream.Name != c.want.Stream.Name || have.Stream.Create != c.want.Stream.Create ||
 				!slices.Equal(have.Stream.Subjects, c.want.Stream.Subjects) {
 				t.Errorf("want %+v, have %+v", c.want, have)

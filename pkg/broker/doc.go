@@ -2,10 +2,12 @@
 // subscribers: the asynchronous half of a micro service, beside its gRPC
 // server.
 //
-// A Broker has two implementations: nats (package
+// A Broker has three implementations: nats (package
 // github.com/microtools/micro/pkg/broker/nats), core NATS with JetStream for
-// durable delivery, and memory (package .../broker/memory), in-process, for
-// tests. Both follow the same rules:
+// durable delivery; rabbitmq (package .../broker/rabbitmq), a topic exchange
+// with shared and durable queues and publisher confirms; and memory
+// (package .../broker/memory), in-process, for tests. All follow the same
+// rules:
 //
 //   - A topic is a NATS subject: tokens separated by dots, no whitespace, no
 //     empty token ("orders.created"). A subscription may use the wildcards
@@ -26,6 +28,11 @@
 //   - A subscription delivers one message at a time, in order, unless
 //     Concurrency allows more calls at once. A slow handler holds up only its
 //     own subscription.
+//
+// Brokers that keep a connection report its losses and recoveries as Events
+// to the event handler they are given. Confirm makes a publish wait until
+// the broker has taken the message (a RabbitMQ publisher confirm; a flush on
+// NATS).
 //
 // Publishing with JetStream (the JetStream option) waits until a stream has
 // stored the message, and AckTo reports which stream and at what sequence.

@@ -36,3 +36,9 @@ var (
 	// it again.
 	ErrUnprocessable = errors.New("message cannot be processed")
 )
+
+// ErrAuth is wrapped when the broker's server refuses the credentials (or
+// the virtual host) it was given. The error names the server and the user;
+// fix the user name and password, or the virtual host, of the broker
+// address.
+var ErrAuth = errors.New("broker refused the credentials")

@@ -38,6 +38,10 @@ type PublishOptions struct {
 	// Flush waits until the server has received the message (core
 	// publishing only; JetStream always waits).
 	Flush bool
+	// Confirm waits until the broker has taken charge of the message: a
+	// publisher confirm on RabbitMQ (after persistent messages are written
+	// to durable queues); on NATS core publishing it is Flush.
+	Confirm bool
 	// Stream names or creates the stream.
 	Stream StreamOptions
 }
@@ -92,6 +96,9 @@ func NewPublishOptions(opts ...PublishOption) (PublishOptions, error) {
 	}
 	if o.Ack != nil {
 		o.JetStream = true
+	}
+	if o.Confirm && !o.JetStream {
+		o.Flush = true // what confirming means to a broker without confirms
 	}
 	if !o.JetStream && (o.Stream.Name != "" || o.Stream.Create) {
 		return o, errors.New("broker: stream options apply to JetStream publishing: add broker.JetStream()")
@@ -158,6 +165,18 @@ func AckTo(ack *PublishAck) PublishOption {
 func Flush() PublishOption {
 	return publishOption(func(o *PublishOptions) error {
 		o.Flush = true
+		return nil
+	})
+}
+
+// Confirm makes Publish wait until the broker has taken charge of the
+// message and fail when it refuses it: RabbitMQ's publisher confirms, which
+// come once the message is routed to its queues (and written to disk for
+// durable ones). A RabbitMQ broker that has no queue for the topic fails
+// with ErrNoStream. Brokers without confirms wait as Flush does.
+func Confirm() PublishOption {
+	return publishOption(func(o *PublishOptions) error {
+		o.Confirm = true
 		return nil
 	})
 }

@@ -51,14 +51,21 @@ type ClientOptions struct {
 
 	// Dial says how to connect to nodes: TLS, timeouts, message sizes.
 	Dial DialOptions
+	// ReflectionHeaders are sent on the reflection requests that describe
+	// services (credentials of servers that authenticate reflection). The
+	// headers of a call are given to Call (WithHeaders) apart.
+	ReflectionHeaders metadata.MD
 
 	// Source, when set, describes every service (.proto files or
 	// protosets, say): servers are not asked through reflection and
 	// nothing is cached.
 	Source DescriptorSource
 	// CacheDir is where the descriptors fetched through reflection are
-	// kept between processes, one entry per service and version (see
-	// NewCachedSource). Empty: no on-disk cache; each process asks a server.
+	// kept between processes, one entry per service, version and
+	// descriptors fingerprint of the node (see CacheKey). An entry of a
+	// node without a fingerprint may be stale: a call whose request names
+	// a field it lacks, or whose response has fields it lacks, fetches it
+	// again once. Empty: no on-disk cache; each process asks a server.
 	CacheDir string
 	// Refresh ignores the cache entries on first use: each is fetched
 	// afresh and rewritten.
@@ -75,7 +82,8 @@ type ClientOptions struct {
 
 // Client calls services by name: it picks a node through a selector, keeps
 // one connection per node address for all its calls, finds the method
-// through reflection (with an on-disk cache keyed by service and version)
+// through reflection (with an on-disk cache keyed by service, version and
+// descriptors fingerprint)
 // or through the descriptors it was given, and fails over to another node
 // when the one it chose cannot be reached. It is safe for concurrent use;
 // Close releases its connections.
@@ -254,10 +262,13 @@ func (e *AttemptsError) Unwrap() []error {
 // and invokes the method as Invoke does, with the requests of supplier and
 // the events told to handler.
 //
-// When the node cannot be reached, or the call fails with Unavailable before
-// any response or response header arrived, the node is reported to the
-// selector (which ejects it for a while) and the call is made again on
-// another node, up to the Retries of the client, with the same requests.
+// When the node cannot be reached, or the connection fails before the
+// request's headers were sent (the request cannot have reached a server),
+// the node is reported to the selector (which ejects it for a while) and
+// the call is made again on another node, up to the Retries of the client,
+// with the same requests. A call that may have reached a server is never
+// made again: an Unavailable status from a server that received it is the
+// call's error (see mayRetryElsewhere).
 // An attempt that fails is told to handler as usual, so handler may see
 // the headers and trailers of more than one attempt. The error of a call
 // that fails on every node is an *AttemptsError.
@@ -277,7 +288,9 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 	if supplier == nil {
 		supplier = Messages()
 	}
-	requests := newReplay(supplier)
+	guard := newStaleGuard(ctx, service, endpoint)
+	requests := newReplay(guard.supplier(supplier))
+	handler = guard.handler(handler)
 	var failed []error
 	var failedNode *registry.Node
 	for attempt := 0; attempt <= c.retries; attempt++ {
@@ -296,12 +309,12 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, supplier Re
 			trace.NodeSelected(node, version)
 		}
 		tracker := &responseTracker{requests: requests}
-		invoked, err := c.attempt(ctx, service, endpoint, node, version, requests.view(), tracker.wrap(handler), trace, opts)
+		outcome, err := c.attempt(ctx, service, endpoint, node, version, guard, requests.view(), tracker.wrap(handler), trace, opts)
 		done(err)
 		if err == nil {
 			return nil
 		}
-		if !retryable(ctx, err, invoked, tracker, requests) {
+		if !mayRetryElsewhere(ctx, err, outcome) || tracker.answered.Load() || !requests.replayable() {
 			if len(failed) > 0 {
 				return &AttemptsError{Service: service, Errors: append(failed, err)}
 			}
@@ -400,17 +413,16 @@ func (c *Client) versionOf(service string, node *registry.Node) string {
 	return ""
 }
 
-// attempt makes the call on one node; invoked tells whether it got as far
-// as sending anything (it failed connecting or resolving otherwise). A
-// connection that failed is dropped from the pool.
-func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) (invoked bool, err error) {
+// attempt makes the call on one node; outcome tells how far it got (see
+// mayRetryElsewhere). A connection that failed is dropped from the pool.
+func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, guard *staleGuard, supplier RequestSupplier, handler EventHandler, trace *ClientTrace, opts []InvokeOption) (outcome attemptOutcome, err error) {
 	start := time.Now()
 	pc, reused, err := c.conn(ctx, node.Address)
 	if trace.Connected != nil {
 		trace.Connected(node.Address, time.Since(start), reused, err)
 	}
 	if err != nil {
-		return false, err
+		return outcome, err
 	}
 	defer c.release(pc)
 	defer func() {
@@ -427,14 +439,25 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 	}
 	if err == nil {
 		c.setLatest(service, src)
+		// A cache entry keyed by a fingerprint cannot be stale.
+		guard.use(src, c.opts.Source == nil && fingerprintOf(node) == "")
 	}
 	if trace.MethodResolved != nil {
 		trace.MethodResolved(method, from(), time.Since(start), err)
 	}
 	if err != nil {
-		return false, err
+		return outcome, err
 	}
-	return true, Invoke(ctx, pc.conn, method, supplier, handler, opts...)
+	outcome.invoked = true
+	progress := &requestProgress{}
+	err = Invoke(withRequestProgress(ctx, progress), pc.conn, method, supplier, handler, opts...)
+	outcome.requestSent = progress.sent.Load()
+	return outcome, err
+}
+
+// fingerprintOf is the descriptors fingerprint node publishes, or "".
+func fingerprintOf(node *registry.Node) string {
+	return node.Metadata[registry.MetadataDescriptorsFingerprint]
 }
 
 // connectionFailed tells whether err says the connection of an attempt
@@ -469,7 +492,7 @@ func (c *Client) source(service string, node *registry.Node, version string, pc 
 	if c.opts.CacheDir == "" {
 		return pc.reflection, func() string { return "reflection at " + node.Address }, nil
 	}
-	key := CacheKey{Service: service, Version: version}
+	key := CacheKey{Service: service, Version: version, Fingerprint: fingerprintOf(node)}
 	if version == "" {
 		key.Address = node.Address
 	}
@@ -523,7 +546,7 @@ func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reus
 	if !found {
 		pc.conn, pc.err = Dial(ctx, address, c.opts.Dial)
 		if pc.err == nil {
-			pc.reflection = NewReflectionSource(pc.conn)
+			pc.reflection = NewReflectionSource(pc.conn, WithReflectionHeaders(c.opts.ReflectionHeaders))
 		}
 		close(pc.ready)
 	} else {
@@ -598,24 +621,6 @@ func (c *Client) resolverOf(service string) Resolver {
 		c.resolvers[src] = r
 	}
 	return r
-}
-
-// retryable tells whether a failed attempt may be made again on another
-// node: the node could not be reached or its connection was lost before
-// anything was sent, or it said Unavailable before it answered anything
-// and the requests sent can all be sent again.
-func retryable(ctx context.Context, err error, invoked bool, tracker *responseTracker, requests *replay) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	if !invoked {
-		return errors.As(err, new(*ConnectError)) || connectionFailed(err)
-	}
-	if tracker.answered.Load() || !requests.replayable() {
-		return false
-	}
-	var rpcErr *RPCError
-	return errors.As(err, &rpcErr) && rpcErr.Status.Code() == codes.Unavailable
 }
 
 // responseTracker notes whether a node answered an attempt: after a

@@ -98,6 +98,8 @@ func Dial(ctx context.Context, address string, opts DialOptions) (*grpc.ClientCo
 	dialOptions := []grpc.DialOption{
 		grpc.WithTransportCredentials(recordingCredentials{TransportCredentials: creds, recorder: recorder}),
 		grpc.WithContextDialer(recorder.dial),
+		// Tells Client whether a failed call's request was sent.
+		grpc.WithStatsHandler(sentRecorder{}),
 	}
 	if opts.Authority != "" {
 		dialOptions = append(dialOptions, grpc.WithAuthority(opts.Authority))

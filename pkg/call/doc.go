@@ -9,13 +9,15 @@
 //     the server (reflection v1, or v1alpha for older servers),
 //     NewProtoSource compiles .proto files, NewProtosetSource reads compiled
 //     FileDescriptorSets, and NewCachedSource keeps what another source
-//     fetched in a file keyed by service and version, so that the next run
-//     asks the server nothing. FindMethod resolves an endpoint
-//     ("Greeter.Hello", "greeter.v1.Greeter.Hello" or
-//     "greeter.v1.Greeter/Hello") to a method.
+//     fetched in a file keyed by service, version and descriptors
+//     fingerprint, so that the next run asks the server nothing. FindMethod
+//     resolves an endpoint ("Hello", "Greeter.Hello",
+//     "greeter.v1.Greeter.Hello" or "greeter.v1.Greeter/Hello") to a
+//     method.
 //   - A RequestSupplier gives the requests: NewJSONSupplier reads JSON
-//     values (one, NDJSON, or concatenated) from a reader as they come;
-//     Messages gives messages built beforehand.
+//     values (one, NDJSON, or concatenated; objects, or the well-known
+//     types' own forms) from a reader as they come; Messages gives
+//     messages built beforehand.
 //   - An EventHandler is told the headers, each response and the status
 //     with the trailers; WriteResponses writes responses with a Formatter
 //     (NewJSONFormatter: the protobuf JSON mapping, compact for NDJSON or
@@ -33,11 +35,14 @@
 // A Client puts the parts together for calls to services by name: it picks
 // a node through a selector (pkg/selector) fed by a registry, keeps one
 // connection per node address for all its calls, resolves the method
-// through reflection with the on-disk cache keyed by the service name and
-// the version the node registered (or through the .proto files or
-// protosets it is given), and when a node cannot be reached, or says
-// Unavailable before it answered, ejects it and makes the call again on
-// another node with the same requests.
+// through reflection with the on-disk cache keyed by the service name, the
+// version the node registered and the descriptors fingerprint it publishes
+// (or through the .proto files or protosets it is given), and when a node
+// cannot be reached, or the connection fails before the request was sent,
+// ejects it and makes the call again on another node with the same
+// requests. A call that may have reached a server is never made again. A
+// cache entry of a node without a fingerprint is fetched again once when a
+// request or response has fields it lacks.
 //
 // JSON: ParseJSON reads the protobuf JSON mapping strictly (an unknown field
 // or a value of the wrong type is a *JSONError naming where it is), with

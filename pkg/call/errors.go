@@ -38,6 +38,12 @@ var (
 	// server streaming).
 	ErrTooManyRequests = errors.New("too many requests")
 
+	// ErrUnknownField is wrapped by the JSONError of a request that names a
+	// field its message type does not have: a typo, or descriptors older
+	// than the server (Client.Call fetches them again once before it
+	// reports it, for services that publish no descriptors fingerprint).
+	ErrUnknownField = errors.New("unknown field")
+
 	// ErrClosed is returned by a source that was used after Close.
 	ErrClosed = errors.New("descriptor source closed")
 )

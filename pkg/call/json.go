@@ -15,8 +15,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// ParseJSON fills msg from data, a JSON object in the protobuf JSON mapping:
-// field names in lowerCamelCase or as declared, enums by name or number,
+// ParseJSON fills msg from data, a JSON value in the protobuf JSON mapping:
+// an object for a message, or a well-known type's own form ("a" for a
+// google.protobuf.StringValue, "2026-01-01T00:00:00Z" for a Timestamp, "2s"
+// for a Duration, "7" or 7 for an Int64Value, [1,"x"] for a ListValue); field names in lowerCamelCase or as declared, enums by name or number,
 // 64-bit integers as strings or numbers, the well-known types in their JSON
 // forms, google.protobuf.Any with "@type" resolved through resolver (which may
 // be nil for the well-known types only). Unknown fields and values of the
@@ -98,6 +100,12 @@ func (e *JSONError) Error() string {
 
 // Unwrap returns protojson's error.
 func (e *JSONError) Unwrap() error { return e.Err }
+
+// Is matches ErrUnknownField when the JSON names a field the message type
+// does not have.
+func (e *JSONError) Is(target error) bool {
+	return target == ErrUnknownField && strings.Contains(e.Err.Error(), "unknown field")
+}
 
 // positionPattern finds the position protojson gives in its errors.
 var positionPattern = regexp.MustCompile(`\(line (\d+):(\d+)\)`)
@@ -213,7 +221,9 @@ func pathAt(data []byte, offset int) string {
 // FormatOptions say how messages are written as JSON.
 type FormatOptions struct {
 	// EmitDefaults writes fields that have their default value (0, "",
-	// false, empty lists) instead of leaving them out.
+	// false, empty lists) instead of leaving them out; an unset proto2
+	// field is written with its declared default ([default = ...]), not
+	// null.
 	EmitDefaults bool
 	// ProtoNames names fields as declared in the .proto file (delay_ms)
 	// instead of in lowerCamelCase (delayMs).
@@ -243,6 +253,10 @@ func NewJSONFormatter(resolver Resolver, opts FormatOptions) Formatter {
 		UseProtoNames:   opts.ProtoNames,
 	}
 	return func(msg proto.Message) ([]byte, error) {
+		if opts.EmitDefaults && lacksDefaults(msg.ProtoReflect()) {
+			msg = proto.Clone(msg)
+			fillDefaults(msg.ProtoReflect())
+		}
 		data, err := marshal.Marshal(msg)
 		if err != nil {
 			return nil, fmt.Errorf("write %s as JSON: %w", msg.ProtoReflect().Descriptor().FullName(), err)
@@ -261,4 +275,73 @@ func NewJSONFormatter(resolver Resolver, opts FormatOptions) Formatter {
 		}
 		return out.Bytes(), nil
 	}
+}
+
+// hasDeclaredDefault tells whether fd is an unset-able scalar that JSON
+// would write as null with EmitUnpopulated: a proto2 (or editions) field
+// with presence outside a oneof. Its default is declared or the zero value.
+func hasDeclaredDefault(fd protoreflect.FieldDescriptor) bool {
+	return fd.HasPresence() && fd.ContainingOneof() == nil && fd.Message() == nil && !fd.IsList() && !fd.IsMap()
+}
+
+// lacksDefaults tells whether m or a message in it has such a field unset.
+func lacksDefaults(m protoreflect.Message) bool {
+	lacks := false
+	walkMessages(m, func(m protoreflect.Message) bool {
+		fields := m.Descriptor().Fields()
+		for i := range fields.Len() {
+			if fd := fields.Get(i); hasDeclaredDefault(fd) && !m.Has(fd) {
+				lacks = true
+				return false
+			}
+		}
+		return true
+	})
+	return lacks
+}
+
+// fillDefaults sets the unset proto2 fields of m, and of the messages in
+// it, to their defaults, so that they are written as values, not null.
+func fillDefaults(m protoreflect.Message) {
+	walkMessages(m, func(m protoreflect.Message) bool {
+		fields := m.Descriptor().Fields()
+		for i := range fields.Len() {
+			if fd := fields.Get(i); hasDeclaredDefault(fd) && !m.Has(fd) {
+				m.Set(fd, fd.Default())
+			}
+		}
+		return true
+	})
+}
+
+// walkMessages calls fn for m and every message set in it (fields, lists,
+// map values), until fn returns false.
+func walkMessages(m protoreflect.Message, fn func(protoreflect.Message) bool) bool {
+	if !fn(m) {
+		return false
+	}
+	more := true
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, v protoreflect.Value) bool {
+					more = walkMessages(v.Message(), fn)
+					return more
+				})
+			}
+		case fd.IsList():
+			if fd.Message() != nil {
+				for i := range v.List().Len() {
+					if more = walkMessages(v.List().Get(i).Message(), fn); !more {
+						break
+					}
+				}
+			}
+		case fd.Message() != nil:
+			more = walkMessages(v.Message(), fn)
+		}
+		return more
+	})
+	return more
 }

@@ -16,10 +16,14 @@ import (
 //	greeter.v1.Greeter/Hello   the gRPC form (a leading "/" is allowed)
 //	greeter.v1.Greeter.Hello   the fully qualified method name
 //	Greeter.Hello              go-micro style: the package is left out
+//	Hello                      the method alone, of whichever service has it
 //
 // A service name without its package matches the one service of src with
 // that name; when several packages have one, the error (ErrAmbiguousService)
-// lists them. service is the name the caller knows the service by (a registry
+// lists them. A method name alone matches the one service of src that has
+// such a method (the services of src's own go first: gRPC's reflection and
+// health services are looked at only when none of the others has it); when
+// several have it, the error (ErrAmbiguousService) lists them. service is the name the caller knows the service by (a registry
 // name such as "greeter"); it is used only in error messages and may be empty.
 //
 // An unknown service wraps ErrServiceNotFound and lists the services of src;
@@ -46,6 +50,9 @@ func FindMethod(ctx context.Context, src DescriptorSource, service, endpoint str
 func splitEndpoint(endpoint string) (service, method string, err error) {
 	trimmed := strings.TrimPrefix(strings.TrimSpace(endpoint), "/")
 	cut := strings.LastIndexAny(trimmed, "/.")
+	if cut < 0 && trimmed != "" && !strings.ContainsAny(trimmed, " \t{") {
+		return "", trimmed, nil // the method alone
+	}
 	if cut <= 0 || cut == len(trimmed)-1 {
 		return "", "", fmt.Errorf("endpoint %q is not Service.Method, package.Service.Method or package.Service/Method", endpoint)
 	}
@@ -56,6 +63,9 @@ func findMethod(ctx context.Context, src DescriptorSource, label, serviceName, m
 	where := ""
 	if label != "" {
 		where = fmt.Sprintf(" of %s", label)
+	}
+	if serviceName == "" {
+		return findMethodAlone(ctx, src, where, methodName)
 	}
 	sd, err := findService(ctx, src, where, serviceName)
 	if err != nil {
@@ -71,6 +81,57 @@ func findMethod(ctx context.Context, src DescriptorSource, label, serviceName, m
 			ErrMethodNotFound, sd.FullName(), methodName, listOrNone(methods))
 	}
 	return md, nil
+}
+
+// findMethodAlone finds the one service of src that has a method named
+// methodName; gRPC's own services count only when no other has it.
+func findMethodAlone(ctx context.Context, src DescriptorSource, where, methodName string) (protoreflect.MethodDescriptor, error) {
+	services, err := src.ListServices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find method %q%s: %w", methodName, where, err)
+	}
+	var own, grpcs []protoreflect.MethodDescriptor
+	for _, name := range services {
+		d, err := src.FindSymbol(ctx, name)
+		if err != nil {
+			if errors.Is(err, ErrSymbolNotFound) {
+				continue
+			}
+			return nil, fmt.Errorf("find method %q%s: %w", methodName, where, err)
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			continue
+		}
+		if md := sd.Methods().ByName(protoreflect.Name(methodName)); md != nil {
+			if isGRPCService(name) {
+				grpcs = append(grpcs, md)
+			} else {
+				own = append(own, md)
+			}
+		}
+	}
+	matches := own
+	if len(matches) == 0 {
+		matches = grpcs
+	}
+	switch len(matches) {
+	case 0:
+		return nil, fmt.Errorf("%w: no service%s has a method %q; services: %s", ErrMethodNotFound, where, methodName, listOrNone(services))
+	case 1:
+		return matches[0], nil
+	}
+	names := make([]string, len(matches))
+	for i, md := range matches {
+		names[i] = string(md.FullName())
+	}
+	return nil, fmt.Errorf("%w: %d services%s have a method %q: %s; name the service too (Service.Method)", ErrAmbiguousService, len(matches), where, methodName, strings.Join(names, ", "))
+}
+
+// isGRPCService tells whether a service is one of gRPC's own (reflection,
+// health), which servers serve besides their own.
+func isGRPCService(name string) bool {
+	return strings.HasPrefix(name, "grpc.reflection.") || strings.HasPrefix(name, "grpc.health.")
 }
 
 // findService finds a service by full name, or by its name without the

@@ -68,7 +68,16 @@ func TestFindMethod(t *testing.T) {
 			name: "ambiguous short name", src: ambiguous, endpoint: "Greeter.Hello",
 			wantErr: call.ErrAmbiguousService, mentions: []string{"a.v1.Greeter", "b.v1.Greeter"},
 		},
-		{name: "no method", src: greeter, endpoint: "Greeter", mentions: []string{`"Greeter"`}},
+		{name: "method alone", src: greeter, endpoint: "Stream", want: "/greeter.v1.Greeter/Stream"},
+		{
+			name: "method alone in two services", src: ambiguous, endpoint: "Hello",
+			wantErr: call.ErrAmbiguousService, mentions: []string{"a.v1.Greeter.Hello", "b.v1.Greeter.Hello", "Service.Method"},
+		},
+		{
+			name: "unknown method alone", src: greeter, endpoint: "Goodbye",
+			wantErr: call.ErrMethodNotFound, mentions: []string{`"Goodbye"`, "greeter.v1.Greeter"},
+		},
+		{name: "no method", src: greeter, endpoint: "Greeter", wantErr: call.ErrMethodNotFound, mentions: []string{`"Greeter"`}},
 		{name: "empty method", src: greeter, endpoint: "Greeter.", mentions: []string{`"Greeter."`}},
 		{name: "empty", src: greeter, endpoint: "", mentions: []string{`""`}},
 		{name: "message is not a service", src: greeter, endpoint: "greeter.v1.HelloRequest.Hello", wantErr: call.ErrServiceNotFound},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -24,20 +25,28 @@ var (
 )
 
 // CacheKey names one cache entry: the descriptors of one version of one
-// service. Address is optional; set it when the version is unknown (a call
-// made straight to an address) so that different servers do not share an
-// entry.
+// service, with one fingerprint. Address is optional; set it when the
+// version is unknown (a call made straight to an address) so that different
+// servers do not share an entry. Fingerprint is the node's
+// registry.MetadataDescriptorsFingerprint, when it publishes one: a service
+// rebuilt with a changed API under the same version gets an entry of its
+// own, with no request to find out.
 type CacheKey struct {
-	Service string
-	Version string
-	Address string
+	Service     string
+	Version     string
+	Address     string
+	Fingerprint string
 }
 
-// String is the key as a person reads it: greeter@1.0.0 (127.0.0.1:50051).
+// String is the key as a person reads it: greeter@1.0.0 (127.0.0.1:50051),
+// greeter@1.0.0 #3f2a... with a fingerprint.
 func (k CacheKey) String() string {
 	s := k.Service
 	if k.Version != "" {
 		s += "@" + k.Version
+	}
+	if k.Fingerprint != "" {
+		s += " #" + k.Fingerprint
 	}
 	if k.Address != "" {
 		s += " (" + k.Address + ")"
@@ -49,7 +58,11 @@ func (k CacheKey) String() string {
 // system, and a hash of the whole key so that keys the cleaning makes equal
 // still get files of their own.
 func (k CacheKey) fileName() string {
-	sum := sha256.Sum256([]byte(k.Service + "\x00" + k.Version + "\x00" + k.Address))
+	whole := k.Service + "\x00" + k.Version + "\x00" + k.Address
+	if k.Fingerprint != "" {
+		whole += "\x00" + k.Fingerprint
+	}
+	sum := sha256.Sum256([]byte(whole))
 	name := safeName(k.Service)
 	if k.Version != "" {
 		name += "@" + safeName(k.Version)
@@ -123,7 +136,17 @@ type CachedSource struct {
 	set    map[string]*descriptorpb.FileDescriptorProto // by file name
 	source *FileSource                                  // over set; nil when cold
 	fresh  bool                                         // fetched in full by this source
+	// served is what the fetch source listed: the services the server
+	// serves, not every service of their files. Nil for an entry written
+	// without it: every service of the files is listed then.
+	served []string
 }
+
+// servedServicesField is the field of the entry's FileDescriptorSet that
+// lists the services the server serves (as ListServices gave them). It is
+// not a field of FileDescriptorSet: readers of protosets skip it as an
+// unknown field, so the entry stays a protoset that any tool reads.
+const servedServicesField protowire.Number = 536870000
 
 // NewCachedSource returns a source that keeps the descriptors fetch gives
 // for key in a file under dir (the command line uses the user cache
@@ -149,13 +172,17 @@ func NewCachedSource(dir string, key CacheKey, fetch DescriptorSource, opts ...C
 // Path is the file the entry is kept in.
 func (s *CachedSource) Path() string { return s.path }
 
-// ListServices returns the services in the cache entry, fetching the entry
-// first when there is none.
+// ListServices returns the services the server listed when the entry was
+// fetched (the fetch source's ListServices, not every service of their
+// files), fetching the entry first when there is none.
 func (s *CachedSource) ListServices(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.warmLocked(ctx); err != nil {
 		return nil, err
+	}
+	if s.served != nil {
+		return slices.Clone(s.served), nil
 	}
 	return s.source.ListServices(ctx)
 }
@@ -225,7 +252,34 @@ func (s *CachedSource) readLocked() {
 	if err != nil {
 		return
 	}
-	s.set, s.source = byName, source
+	s.set, s.source, s.served = byName, source, servedOf(set.ProtoReflect().GetUnknown())
+}
+
+// servedOf reads the served services from the unknown fields of an entry.
+func servedOf(unknown []byte) []string {
+	var served []string
+	for len(unknown) > 0 {
+		num, typ, n := protowire.ConsumeTag(unknown)
+		if n < 0 {
+			return nil
+		}
+		unknown = unknown[n:]
+		if num == servedServicesField && typ == protowire.BytesType {
+			name, m := protowire.ConsumeString(unknown)
+			if m < 0 {
+				return nil
+			}
+			served = append(served, name)
+			unknown = unknown[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, unknown)
+		if m < 0 {
+			return nil
+		}
+		unknown = unknown[m:]
+	}
+	return served
 }
 
 // populateLocked fetches the files of every service the fetch source lists
@@ -236,6 +290,7 @@ func (s *CachedSource) populateLocked(ctx context.Context) error {
 		return fmt.Errorf("descriptor cache for %s: %w", s.key, err)
 	}
 	var files []protoreflect.FileDescriptor
+	described := []string{}
 	for _, service := range services {
 		d, err := s.fetch.FindSymbol(ctx, service)
 		if err != nil {
@@ -248,9 +303,12 @@ func (s *CachedSource) populateLocked(ctx context.Context) error {
 			continue
 		}
 		files = append(files, fileOf(d))
+		described = append(described, service)
 	}
 	s.addLocked(true, files...)
 	s.fresh = true
+	slices.Sort(described)
+	s.served = described
 	s.writeLocked()
 	return nil
 }
@@ -320,6 +378,10 @@ func (s *CachedSource) write() error {
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(sortedSet(s.set))
 	if err != nil {
 		return fmt.Errorf("descriptor cache for %s: encode: %w", s.key, err)
+	}
+	for _, name := range s.served {
+		data = protowire.AppendTag(data, servedServicesField, protowire.BytesType)
+		data = protowire.AppendString(data, name)
 	}
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

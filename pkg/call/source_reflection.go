@@ -11,6 +11,7 @@ import (
 	"github.com/jhump/protoreflect/grpcreflect"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -27,8 +28,9 @@ var _ DescriptorSource = (*ReflectionSource)(nil)
 // are used by the stream; cancelling a call's context ends that call at once.
 // A ReflectionSource is safe for concurrent use; calls are serialized.
 type ReflectionSource struct {
-	conn   grpc.ClientConnInterface
-	target string
+	conn    grpc.ClientConnInterface
+	target  string
+	headers metadata.MD
 
 	mu     sync.Mutex
 	client *grpcreflect.Client
@@ -36,10 +38,24 @@ type ReflectionSource struct {
 	closed bool
 }
 
+// ReflectionOption changes how a ReflectionSource asks.
+type ReflectionOption func(*ReflectionSource)
+
+// WithReflectionHeaders sends md as metadata of the reflection stream, for
+// servers that authenticate reflection; it is added to the outgoing
+// metadata of the first call's context.
+func WithReflectionHeaders(md metadata.MD) ReflectionOption {
+	return func(s *ReflectionSource) { s.headers = metadata.Join(s.headers, md) }
+}
+
 // NewReflectionSource returns a source that asks the server at the other end
 // of conn. Nothing is sent until the first call.
-func NewReflectionSource(conn grpc.ClientConnInterface) *ReflectionSource {
-	return &ReflectionSource{conn: conn, target: targetOf(conn)}
+func NewReflectionSource(conn grpc.ClientConnInterface, opts ...ReflectionOption) *ReflectionSource {
+	s := &ReflectionSource{conn: conn, target: targetOf(conn)}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // targetOf names the server at the other end of conn for error messages.
@@ -81,6 +97,10 @@ func (s *ReflectionSource) do(ctx context.Context, fn func(*grpcreflect.Client) 
 		// The client keeps one stream for all calls: it must outlive ctx,
 		// but keeps its values (outgoing metadata).
 		clientCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		if len(s.headers) > 0 {
+			md, _ := metadata.FromOutgoingContext(clientCtx)
+			clientCtx = metadata.NewOutgoingContext(clientCtx, metadata.Join(md, s.headers))
+		}
 		s.client = grpcreflect.NewClientAuto(clientCtx, s.conn)
 		s.cancel = cancel
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -21,10 +22,16 @@ import (
 type RequestSupplier func(input protoreflect.MessageType) (proto.Message, error)
 
 // NewJSONSupplier returns a supplier that reads JSON values from r: one
-// object, several separated by newlines (NDJSON) or simply concatenated. A
+// value, several separated by newlines (NDJSON) or simply concatenated. A
+// message is a JSON object, but for the well-known types, which take their
+// own JSON forms ("a" for a StringValue, "2s" for a Duration, [1,"x"] for a
+// ListValue, any value for a Value; see TakesJSONObject). A
 // value is parsed as soon as it is complete, so a bidirectional stream can be
 // fed line by line from a terminal. Messages are parsed as ParseJSON does.
-// Errors name the position of the value ("request 3: ..."). An empty r gives
+// Errors name the position of the value ("request 3: ..."). A value that
+// names a field the type lacks (ErrUnknownField) is read again, once, by the
+// next call, which may give a newer type: a caller that refreshed stale
+// descriptors reads the same request with them. An empty r gives
 // no requests; Invoke sends one empty request to a method that needs one.
 func NewJSONSupplier(r io.Reader, resolver Resolver) RequestSupplier {
 	s := &jsonSupplier{values: valueReader{in: bufio.NewReaderSize(r, 512)}, resolver: resolver}
@@ -36,6 +43,10 @@ type jsonSupplier struct {
 	resolver Resolver
 	count    int
 	done     error // once set, every call returns it
+	// again is a value that named an unknown field, to read again on the
+	// next call (once: retried).
+	again   []byte
+	retried bool
 
 	// Whether the input type has required fields to check, worked out
 	// once per type.
@@ -47,18 +58,26 @@ func (s *jsonSupplier) next(input protoreflect.MessageType) (proto.Message, erro
 	if s.done != nil {
 		return nil, s.done
 	}
-	value, err := s.values.next()
-	if errors.Is(err, io.EOF) {
-		s.done = io.EOF
-		return nil, io.EOF
-	}
-	s.count++
-	if err != nil {
-		s.done = fmt.Errorf("request %d: %w", s.count, err)
-		return nil, s.done
+	value := s.again
+	if value != nil {
+		// The value that named an unknown field, read again with the
+		// type given now (descriptors fetched afresh).
+		s.again = nil
+	} else {
+		var err error
+		value, err = s.values.next()
+		if errors.Is(err, io.EOF) {
+			s.done = io.EOF
+			return nil, io.EOF
+		}
+		s.count++
+		if err != nil {
+			s.done = fmt.Errorf("request %d: %w", s.count, err)
+			return nil, s.done
+		}
 	}
 	desc := input.Descriptor()
-	if value[0] != '{' {
+	if value[0] != '{' && TakesJSONObject(desc) {
 		s.done = fmt.Errorf("request %d: want a JSON object for %s, got %s", s.count, desc.FullName(), abbreviate(value))
 		return nil, s.done
 	}
@@ -67,10 +86,34 @@ func (s *jsonSupplier) next(input protoreflect.MessageType) (proto.Message, erro
 	}
 	msg := input.New().Interface()
 	if err := parseJSON(value, msg, s.resolver, s.checkRequired); err != nil {
-		s.done = fmt.Errorf("request %d: %w", s.count, err)
+		err = fmt.Errorf("request %d: %w", s.count, err)
+		if errors.Is(err, ErrUnknownField) && !s.retried {
+			// Not final: the next call reads this value again, as the
+			// same request, for a caller that fetched newer descriptors.
+			s.again, s.retried = slices.Clone(value), true
+			return nil, err
+		}
+		s.done = err
 		return nil, s.done
 	}
 	return msg, nil
+}
+
+// TakesJSONObject tells whether the JSON form of messages of type md is an
+// object: true for every message but the well-known types of
+// google.protobuf whose JSON form is a string, a number, a boolean, an array
+// or any value (wrappers, Timestamp, Duration, FieldMask, Value,
+// ListValue). ParseJSON reads each of them in its form.
+func TakesJSONObject(md protoreflect.MessageDescriptor) bool {
+	if md.ParentFile() == nil || md.ParentFile().Package() != "google.protobuf" {
+		return true
+	}
+	switch md.Name() {
+	case "DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value",
+		"BoolValue", "StringValue", "BytesValue", "Timestamp", "Duration", "FieldMask", "Value", "ListValue":
+		return false
+	}
+	return true
 }
 
 // valueReader splits a stream into JSON values without parsing them: it

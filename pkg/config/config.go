@@ -6,10 +6,13 @@ package config
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"github.com/microtools/micro/pkg/broker"
 	brokermemory "github.com/microtools/micro/pkg/broker/memory"
 	natsbroker "github.com/microtools/micro/pkg/broker/nats"
+	"github.com/microtools/micro/pkg/broker/rabbitmq"
 	"github.com/microtools/micro/pkg/natsconn"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/consul"
@@ -34,6 +38,14 @@ const (
 	RegistryMemory = "memory"
 )
 
+// Broker backends. The empty Broker picks one: memory when the registry is
+// memory and no broker address is set, else nats.
+const (
+	BrokerNATS     = "nats"
+	BrokerRabbitMQ = "rabbitmq"
+	BrokerMemory   = "memory"
+)
+
 // Defaults.
 const (
 	DefaultRegistry    = RegistryNATS
@@ -45,6 +57,8 @@ const (
 const (
 	EnvRegistry        = "MICRO_REGISTRY"
 	EnvRegistryAddress = "MICRO_REGISTRY_ADDRESS"
+	EnvBroker          = "MICRO_BROKER"
+	EnvRegistryToken   = "MICRO_REGISTRY_TOKEN"
 	EnvBrokerAddress   = "MICRO_BROKER_ADDRESS"
 	EnvTimeout         = "MICRO_TIMEOUT"
 	EnvOutput          = "MICRO_OUTPUT"
@@ -93,6 +107,9 @@ type Config struct {
 	// 127.0.0.1:2379 for etcd). NATS and etcd take a comma-separated list:
 	// the members of a cluster.
 	RegistryAddress string `json:"registry-address,omitempty"`
+	// RegistryToken is the registry's ACL token (consul); empty means
+	// CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN when set, else none.
+	RegistryToken string `json:"-"`
 	// EtcdLayout is the layouts the etcd registry reads, as
 	// etcd.ParseLayouts takes them; empty means all.
 	EtcdLayout string `json:"etcd-layout,omitempty"`
@@ -105,8 +122,13 @@ type Config struct {
 	// RegistryWarn is told what the registry skipped but did not fail for,
 	// such as a malformed record in etcd. Nil drops it.
 	RegistryWarn func(error) `json:"-"`
-	// BrokerAddress is the NATS server of the broker; empty means the
-	// registry's NATS server when the registry is nats, else the default.
+	// Broker is the broker backend: nats, rabbitmq or memory; empty means
+	// memory with the memory registry (and no broker address), else nats.
+	Broker string `json:"broker,omitempty"`
+	// BrokerAddress is the broker's server: for nats, NATS URLs (empty: the
+	// registry's NATS server when the registry is nats, else the default);
+	// for rabbitmq, amqp://user:password@host:port/vhost (empty:
+	// rabbitmq.DefaultURL).
 	BrokerAddress string `json:"broker-address,omitempty"`
 	// Timeout bounds one operation against the registry or a service.
 	Timeout time.Duration `json:"-"`
@@ -157,6 +179,12 @@ func (c Config) ApplyEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if v, ok := lookup(EnvRegistryAddress); ok && v != "" {
 		c.RegistryAddress = v
+	}
+	if v, ok := lookup(EnvBroker); ok && v != "" {
+		c.Broker = v
+	}
+	if v, ok := lookup(EnvRegistryToken); ok && v != "" {
+		c.RegistryToken = v
 	}
 	if v, ok := lookup(EnvBrokerAddress); ok && v != "" {
 		c.BrokerAddress = v
@@ -259,6 +287,7 @@ func BrokerSecurityOptions(auth natsconn.Auth, tls natsconn.TLS) []natsbroker.Op
 type File struct {
 	Registry        string `json:"registry,omitempty"`
 	RegistryAddress string `json:"registry-address,omitempty"`
+	Broker          string `json:"broker,omitempty"`
 	BrokerAddress   string `json:"broker-address,omitempty"`
 	EtcdLayout      string `json:"etcd-layout,omitempty"`
 	Timeout         string `json:"timeout,omitempty"`
@@ -302,10 +331,29 @@ func (c Config) Validate() error {
 	if (c.RegistryUser == "") != (c.RegistryPassword == "") {
 		return fmt.Errorf("config: the etcd registry needs both a user and a password (%s, %s), not one", EnvRegistryUser, EnvRegistryPassword)
 	}
+	switch c.Broker {
+	case "", BrokerNATS, BrokerRabbitMQ, BrokerMemory:
+	default:
+		return fmt.Errorf("config: unknown broker %q: use nats, rabbitmq or memory", c.Broker)
+	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("config: timeout %s must be positive", c.Timeout)
 	}
 	return nil
+}
+
+// BrokerKind is the broker backend NewBroker makes: Broker, or for an empty
+// Broker memory when the registry is memory and no broker address is set,
+// else nats.
+func (c Config) BrokerKind() string {
+	switch {
+	case c.Broker != "":
+		return c.Broker
+	case c.Registry == RegistryMemory && c.BrokerAddress == "":
+		return BrokerMemory
+	default:
+		return BrokerNATS
+	}
 }
 
 // NATSAddress is the NATS server of the registry when it is nats.
@@ -316,8 +364,15 @@ func (c Config) NATSAddress() string {
 	return DefaultNATSAddress
 }
 
-// BrokerURL is the NATS server the broker connects to.
+// BrokerURL is the server the broker connects to: NATS URLs, or for
+// rabbitmq the AMQP URL (with its credentials; do not print it).
 func (c Config) BrokerURL() string {
+	if c.BrokerKind() == BrokerRabbitMQ {
+		if c.BrokerAddress != "" {
+			return c.BrokerAddress
+		}
+		return rabbitmq.DefaultURL
+	}
 	switch {
 	case c.BrokerAddress != "":
 		return natsURL(c.BrokerAddress)
@@ -354,6 +409,9 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 		opts := consul.EnvOptions(c.lookup)
 		if c.RegistryAddress != "" {
 			opts = append(opts, consul.Address(c.RegistryAddress))
+		}
+		if c.RegistryToken != "" {
+			opts = append(opts, consul.Token(c.RegistryToken))
 		}
 		if warn := c.RegistryWarn; warn != nil {
 			opts = append(opts, consul.OnFailover(func(f consul.Failover) { warn(errors.New(f.String())) }))
@@ -415,26 +473,162 @@ func (c Config) EtcdOptions() []etcd.Option {
 	return opts
 }
 
-// NewBroker connects to the broker c names: NATS at BrokerURL, or an
-// in-process broker when the registry is memory and no broker address is
-// set, so that everything runs in one process. The NATS broker gets the
-// URL, then BrokerAuth and BrokerTLS, then opts (credentials, TLS, an event
-// handler), so that opts win. Close the result when done.
-func (c Config) NewBroker(ctx context.Context, opts ...natsbroker.Option) (broker.Broker, error) {
+// BrokerOption adds to what NewBroker gives the broker it makes, whichever
+// backend that is.
+type BrokerOption func(*brokerOptions)
+
+type brokerOptions struct {
+	logger   *slog.Logger
+	onEvent  func(broker.Event)
+	security *brokerSecurity
+	nats     []natsbroker.Option
+	rabbitmq []rabbitmq.Option
+}
+
+type brokerSecurity struct {
+	auth natsconn.Auth
+	tls  natsconn.TLS
+}
+
+// WithBrokerLogger has the broker log its diagnostics to logger.
+func WithBrokerLogger(logger *slog.Logger) BrokerOption {
+	return func(o *brokerOptions) { o.logger = logger }
+}
+
+// WithBrokerEvents has fn told of each disconnect, reconnect and
+// asynchronous error of the broker's connection (NATS or RabbitMQ).
+func WithBrokerEvents(fn func(broker.Event)) BrokerOption {
+	return func(o *brokerOptions) { o.onEvent = fn }
+}
+
+// WithBrokerSecurity presents auth and sets up tls instead of BrokerAuth and
+// BrokerTLS. RabbitMQ takes a user and password (they replace the URL's)
+// and TLS files for amqps:// URLs; a token, credentials or nkey file is an
+// error there.
+func WithBrokerSecurity(auth natsconn.Auth, tls natsconn.TLS) BrokerOption {
+	return func(o *brokerOptions) { o.security = &brokerSecurity{auth: auth, tls: tls} }
+}
+
+// WithNATSOptions adds options for a NATS broker, applied last.
+func WithNATSOptions(opts ...natsbroker.Option) BrokerOption {
+	return func(o *brokerOptions) { o.nats = append(o.nats, opts...) }
+}
+
+// WithRabbitMQOptions adds options for a RabbitMQ broker, applied last.
+func WithRabbitMQOptions(opts ...rabbitmq.Option) BrokerOption {
+	return func(o *brokerOptions) { o.rabbitmq = append(o.rabbitmq, opts...) }
+}
+
+// NewBroker connects to the broker c names (see BrokerKind): NATS at
+// BrokerURL, RabbitMQ at BrokerURL, or an in-process broker. The broker gets
+// the URL, then BrokerAuth and BrokerTLS (or WithBrokerSecurity's), the
+// logger and event handler, then the backend's own options, so that those
+// win. Close the result when done.
+func (c Config) NewBroker(ctx context.Context, opts ...BrokerOption) (broker.Broker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if c.Registry == RegistryMemory && c.BrokerAddress == "" {
-		return brokermemory.New(), nil
+	var o brokerOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	sec := brokerSecurity{auth: c.BrokerAuth, tls: c.BrokerTLS}
+	if o.security != nil {
+		sec = *o.security
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	all := append([]natsbroker.Option{natsbroker.WithURL(c.BrokerURL())}, BrokerSecurityOptions(c.BrokerAuth, c.BrokerTLS)...)
-	b, err := natsbroker.New(connectCtx, append(all, opts...)...)
+	switch c.BrokerKind() {
+	case BrokerMemory:
+		return brokermemory.New(), nil
+	case BrokerRabbitMQ:
+		all, err := rabbitMQOptions(c.BrokerURL(), sec, o)
+		if err != nil {
+			return nil, err
+		}
+		b, err := rabbitmq.New(connectCtx, all...)
+		if err != nil {
+			return nil, err // not a nil *rabbitmq.Broker in a non-nil interface
+		}
+		return b, nil
+	}
+	all := append([]natsbroker.Option{natsbroker.WithURL(c.BrokerURL())}, BrokerSecurityOptions(sec.auth, sec.tls)...)
+	if o.logger != nil {
+		all = append(all, natsbroker.WithLogger(o.logger))
+	}
+	if fn := o.onEvent; fn != nil {
+		all = append(all, natsbroker.WithEventHandler(func(ev natsconn.Event) { fn(brokerEvent(ev)) }))
+	}
+	b, err := natsbroker.New(connectCtx, append(all, o.nats...)...)
 	if err != nil {
 		return nil, err // not a nil *natsbroker.Broker in a non-nil interface
 	}
 	return b, nil
+}
+
+// brokerEvent is a NATS connection event as a broker.Event.
+func brokerEvent(ev natsconn.Event) broker.Event {
+	kind := broker.AsyncError
+	switch ev.Kind {
+	case natsconn.Disconnected:
+		kind = broker.Disconnected
+	case natsconn.Reconnected:
+		kind = broker.Reconnected
+	case natsconn.Closed:
+		kind = broker.Closed
+	}
+	return broker.Event{Kind: kind, URL: ev.URL, Subject: ev.Subject, Err: ev.Err}
+}
+
+// rabbitMQOptions are the options of a RabbitMQ broker at url.
+func rabbitMQOptions(url string, sec brokerSecurity, o brokerOptions) ([]rabbitmq.Option, error) {
+	all := []rabbitmq.Option{rabbitmq.WithURL(url)}
+	switch {
+	case sec.auth.Token != "", sec.auth.CredsFile != "", sec.auth.NKeySeedFile != "":
+		return nil, errors.New("config: rabbitmq takes a user and password (in the broker address, or MICRO_BROKER_USER and MICRO_BROKER_PASSWORD), not a token, credentials file or nkey")
+	case sec.auth.User != "":
+		all = append(all, rabbitmq.WithUserInfo(sec.auth.User, sec.auth.Password))
+	}
+	if sec.tls != (natsconn.TLS{}) {
+		cfg, err := tlsConfig(sec.tls)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rabbitmq.WithTLS(cfg))
+	}
+	if o.logger != nil {
+		all = append(all, rabbitmq.WithLogger(o.logger))
+	}
+	if o.onEvent != nil {
+		all = append(all, rabbitmq.WithEventHandler(o.onEvent))
+	}
+	return append(all, o.rabbitmq...), nil
+}
+
+// tlsConfig builds the TLS setup of t's files.
+func tlsConfig(t natsconn.TLS) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // asked for, tests only
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: broker tls ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("config: broker tls ca %s: no PEM certificate in it", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: broker tls client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 func (c Config) lookup(key string) (string, bool) {

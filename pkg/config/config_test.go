@@ -21,8 +21,8 @@ func TestFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", want: Config{Registry: "nats", Timeout: DefaultTimeout}},
-		{name: "all set", env: map[string]string{EnvRegistry: "consul", EnvRegistryAddress: "127.0.0.1:8500", EnvBrokerAddress: "127.0.0.1:4333", EnvTimeout: "3s"},
-			want: Config{Registry: "consul", RegistryAddress: "127.0.0.1:8500", BrokerAddress: "127.0.0.1:4333", Timeout: 3 * time.Second}},
+		{name: "all set", env: map[string]string{EnvRegistry: "consul", EnvRegistryAddress: "127.0.0.1:8500", EnvRegistryToken: "tok", EnvBrokerAddress: "127.0.0.1:4333", EnvTimeout: "3s"},
+			want: Config{Registry: "consul", RegistryAddress: "127.0.0.1:8500", RegistryToken: "tok", BrokerAddress: "127.0.0.1:4333", Timeout: 3 * time.Second}},
 		{name: "bad registry", env: map[string]string{EnvRegistry: "zookeeper"}, wantErr: `unknown registry "zookeeper"`},
 		{name: "etcd", env: map[string]string{EnvRegistry: "etcd", EnvRegistryAddress: "10.0.0.1:2379,10.0.0.2:2379", EnvEtcdLayout: "micro,kratos",
 			EnvRegistryUser: "root", EnvRegistryPassword: "pw", EnvRegistryTLSCA: "ca.pem", EnvRegistryTLSInsecure: "true"},
@@ -48,7 +48,7 @@ func TestFromEnv(t *testing.T) {
 				t.Fatal(err)
 			}
 			have.Env = nil
-			if have.Registry != c.want.Registry || have.RegistryAddress != c.want.RegistryAddress ||
+			if have.Registry != c.want.Registry || have.RegistryAddress != c.want.RegistryAddress || have.RegistryToken != c.want.RegistryToken ||
 				have.BrokerAddress != c.want.BrokerAddress || have.Timeout != c.want.Timeout ||
 				have.EtcdLayout != c.want.EtcdLayout || have.RegistryUser != c.want.RegistryUser ||
 				have.RegistryPassword != c.want.RegistryPassword || have.RegistryTLS != c.want.RegistryTLS {
@@ -155,5 +155,84 @@ func TestNewBrokerPresentsEnvCredentials(t *testing.T) {
 	if b, err := cfg.NewBroker(context.Background()); err == nil {
 		b.Close()
 		t.Fatal("without a token: want the server to refuse the connection")
+	}
+}
+
+func TestBrokerKind(t *testing.T) {
+	cases := []struct {
+		name     string
+		env      map[string]string
+		wantKind string
+		wantURL  string
+		wantErr  string
+	}{
+		{name: "default", wantKind: BrokerNATS, wantURL: "nats://127.0.0.1:4222"},
+		{name: "memory registry", env: map[string]string{EnvRegistry: "memory"}, wantKind: BrokerMemory},
+		{name: "memory registry with an address", env: map[string]string{EnvRegistry: "memory", EnvBrokerAddress: "127.0.0.1:4333"},
+			wantKind: BrokerNATS, wantURL: "nats://127.0.0.1:4333"},
+		{name: "rabbitmq", env: map[string]string{EnvBroker: "rabbitmq"}, wantKind: BrokerRabbitMQ, wantURL: "amqp://guest:guest@127.0.0.1:5672/"},
+		{name: "rabbitmq at an address", env: map[string]string{EnvBroker: "rabbitmq", EnvBrokerAddress: "amqp://u:p@10.0.0.1:5672/v", EnvRegistry: "memory"},
+			wantKind: BrokerRabbitMQ, wantURL: "amqp://u:p@10.0.0.1:5672/v"},
+		{name: "unknown", env: map[string]string{EnvBroker: "kafka"}, wantErr: `unknown broker "kafka": use nats, rabbitmq or memory`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := FromEnv(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("want %q, have %v", c.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if have := cfg.BrokerKind(); have != c.wantKind {
+				t.Errorf("kind: want %s, have %s", c.wantKind, have)
+			}
+			if c.wantURL != "" && cfg.BrokerURL() != c.wantURL {
+				t.Errorf("url: want %s, have %s", c.wantURL, cfg.BrokerURL())
+			}
+		})
+	}
+}
+
+func TestNewBrokerRabbitMQSettings(t *testing.T) {
+	base := Config{Registry: RegistryMemory, Broker: BrokerRabbitMQ, BrokerAddress: "amqp://127.0.0.1:1/", Timeout: time.Second}
+	cases := []struct {
+		name string
+		cfg  func(Config) Config
+		want string
+	}{
+		{"a token", func(c Config) Config { c.BrokerAuth.Token = "t"; return c }, "rabbitmq takes a user and password"},
+		{"an nkey", func(c Config) Config { c.BrokerAuth.NKeySeedFile = "/k"; return c }, "rabbitmq takes a user and password"},
+		{"a missing ca file", func(c Config) Config { c.BrokerTLS.CAFile = filepath.Join(t.TempDir(), "ca.pem"); return c }, "broker tls ca"},
+		{"unreachable", func(c Config) Config { return c }, "cannot reach rabbitmq at amqp://127.0.0.1:1/"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := c.cfg(base).NewBroker(context.Background())
+			if err == nil {
+				b.Close()
+				t.Fatal("want an error")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("want %q, have %v", c.want, err)
+			}
+		})
+	}
+	if cfg, err := tlsConfig(natsconn.TLS{InsecureSkipVerify: true}); err != nil || !cfg.InsecureSkipVerify {
+		t.Errorf("tls: have %+v, %v", cfg, err)
+	}
+}
+
+func TestReadFileBroker(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(`{"broker":"rabbitmq","broker-address":"amqp://u:p@h:5672/v"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadFile(path)
+	if err != nil || f.Broker != "rabbitmq" || f.BrokerAddress != "amqp://u:p@h:5672/v" {
+		t.Errorf("have %+v, %v", f, err)
 	}
 }

@@ -58,6 +58,7 @@ func CloneNode(node *Node) *Node {
 	}
 	out := *node
 	out.Metadata = maps.Clone(node.Metadata)
+	out.Tags = slices.Clone(node.Tags)
 	return &out
 }
 
@@ -178,6 +179,7 @@ func sameNode(a, b nodeEntry) bool {
 		a.node.Address == b.node.Address &&
 		a.node.Health == b.node.Health &&
 		maps.Equal(a.node.Metadata, b.node.Metadata) &&
+		slices.Equal(a.node.Tags, b.node.Tags) &&
 		maps.Equal(a.svc.Metadata, b.svc.Metadata)
 }
 

@@ -83,3 +83,19 @@ func TestValidate(t *testing.T) {
 		t.Errorf("a valid record: %v", err)
 	}
 }
+
+// TestNodeTags: a change of tags alone is an update, and CloneNode copies
+// the tags rather than sharing them.
+func TestNodeTags(t *testing.T) {
+	before := []*registry.Service{{Name: "s", Nodes: []*registry.Node{{ID: "n", Address: "a:1", Tags: []string{"primary"}}}}}
+	after := []*registry.Service{{Name: "s", Nodes: []*registry.Node{{ID: "n", Address: "a:1", Tags: []string{"canary"}}}}}
+	events := registry.Diff(before, after, time.Unix(1, 0))
+	if len(events) != 1 || events[0].Type != registry.EventUpdate {
+		t.Errorf("want one update, have %+v", events)
+	}
+	clone := registry.CloneNode(before[0].Nodes[0])
+	clone.Tags[0] = "changed"
+	if before[0].Nodes[0].Tags[0] != "primary" {
+		t.Error("CloneNode shares the tags with the original")
+	}
+}

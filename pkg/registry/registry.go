@@ -21,6 +21,8 @@ type Registry interface {
 	GetService(ctx context.Context, name string, opts ...GetOption) ([]*Service, error)
 	// ListServices returns every service with its nodes, healthy or not; each
 	// node has its Health set. An empty registry is an empty list, not an error.
+	// When the backend hid some services from the caller's credentials it
+	// returns those it could read and an error wrapping ErrPermissionDenied.
 	ListServices(ctx context.Context) ([]*Service, error)
 	// Watch reports changes until ctx is done or the watcher is stopped.
 	Watch(ctx context.Context, opts ...WatchOption) (Watcher, error)
@@ -49,11 +51,21 @@ type Service struct {
 	Nodes     []*Node           `json:"nodes"`
 }
 
+// MetadataDescriptorsFingerprint is the node metadata key of a hash of the
+// node's file descriptors (services built on pkg/service set it): callers
+// that cache descriptors key them by it, so a changed API is never
+// described by an old entry.
+const MetadataDescriptorsFingerprint = "descriptors-fingerprint"
+
 // Node is one running instance of a service.
 type Node struct {
 	ID       string            `json:"id"`
 	Address  string            `json:"address"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Tags are plain labels of the node that the backend keeps apart from
+	// its metadata, such as Consul's service tags ("primary", "canary"):
+	// the tags others gave it, without the ones that encode the record.
+	Tags []string `json:"tags,omitempty"`
 	// Health is the backend's view of the node when it has one: HealthPassing,
 	// HealthWarning or HealthCritical. Empty when the backend does not know.
 	Health string `json:"health,omitempty"`
@@ -108,6 +120,13 @@ var (
 	// ErrUnreachable wraps the cause when the backend cannot be reached. Check
 	// the registry address, or start the embedded default with `micro server`.
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrPermissionDenied is wrapped when the backend refused a request for
+	// lack of rights, or hid from the caller's credentials everything it
+	// asked for (a Consul ACL token that may not read the services). Give
+	// credentials with the rights needed. ListServices may return the
+	// services it could read together with an error wrapping it when the
+	// backend hid only some of them.
+	ErrPermissionDenied = errors.New("permission denied")
 	// ErrWatcherStopped is returned by Watcher.Next after Stop.
 	ErrWatcherStopped = errors.New("watcher stopped")
 	// ErrInvalid is returned for a record that cannot be registered: no name,

@@ -229,6 +229,9 @@ func (s *Service) Start(ctx context.Context) (err error) {
 	node := registry.CloneNode(s.node)
 	node.Address = advertise
 	info := s.server.GetServiceInfo()
+	if fingerprint := servedFingerprint(info, protoregistry.GlobalFiles); fingerprint != "" {
+		node.Metadata[registry.MetadataDescriptorsFingerprint] = fingerprint
+	}
 	record := &registry.Service{
 		Name:      s.opts.Name,
 		Version:   s.opts.Version,

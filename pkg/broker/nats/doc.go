@@ -29,7 +29,10 @@
 // drops it when the error wraps broker.ErrUnprocessable. A handler that runs
 // longer than the consumer's ack wait keeps its message by reporting
 // progress. The stream is the one that stores the topic, the one
-// broker.Stream names, or one broker.CreateStream makes.
+// broker.Stream names (which must store the topic, or the error wraps
+// broker.ErrNoStream), or one broker.CreateStream makes. A durable name
+// that is a push consumer another tool made is consumed on its deliver
+// subject, in its deliver group.
 //
 // Each subscription handles its messages on goroutines of its own, one at a
 // time unless broker.Concurrency allows more, so a slow handler never holds

@@ -187,9 +187,10 @@ func (b *Broker) publishJetStream(ctx context.Context, topic string, msg *broker
 	ctx, cancel := b.withTimeout(ctx)
 	defer cancel()
 	stream := o.Stream.Name
-	if o.Stream.Create {
+	if o.Stream.Create || stream != "" {
 		// Find or make the stream first: publishing to a topic that no
-		// stream stores waits for retries before it fails.
+		// stream stores waits for retries before it fails, and a stream
+		// named must store the topic.
 		var err error
 		if stream, err = b.resolveStream(ctx, op, topic, o.Stream); err != nil {
 			return err

@@ -142,12 +142,29 @@ func (s *subscription) startDurable(ctx context.Context, o broker.SubscribeOptio
 	if err != nil {
 		return err
 	}
-	s.ackWait = cons.CachedInfo().Config.AckWait
-	s.consume, err = cons.Consume(s.onJetStream,
-		jetstream.PullMaxMessages(max(minPullBatch, 2*o.Concurrency)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			s.b.logger.Debug("nats broker durable subscription", "topic", s.topic, "durable", o.Durable, "error", err)
-		}))
+	info := cons.info()
+	s.ackWait = info.Config.AckWait
+	onError := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.b.logger.Debug("nats broker durable subscription", "topic", s.topic, "durable", o.Durable, "error", err)
+	})
+	if cons.push != nil {
+		// A push consumer delivers to its subject (in its deliver group)
+		// at the pace its max ack pending allows.
+		s.consume, err = cons.push.Consume(s.onJetStream, onError)
+		if err != nil {
+			return s.b.opError(fmt.Sprintf("%s (push consumer delivering to %q)", op, info.Config.DeliverSubject), err)
+		}
+		// A round trip, so that the server has the subscription on return
+		// and shows the consumer bound.
+		if s.b.nc.Status() == natsgo.CONNECTED {
+			if err := s.b.nc.FlushWithContext(ctx); err != nil {
+				return s.b.opError(op, err)
+			}
+		}
+		return nil
+	}
+	s.consume, err = cons.pull.Consume(s.onJetStream,
+		jetstream.PullMaxMessages(max(minPullBatch, 2*o.Concurrency)), onError)
 	if err != nil {
 		return s.b.opError(op, err)
 	}

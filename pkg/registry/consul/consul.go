@@ -32,6 +32,9 @@ const consulServiceName = "consul"
 type Registry struct {
 	client  *api.Client
 	address string // as shown in messages: "127.0.0.1:8500"
+	// hasToken is set when requests carry an ACL token; without one Consul
+	// uses its anonymous token.
+	hasToken bool
 
 	mu sync.Mutex
 	// registered holds, per node ID, a hash of what the last full
@@ -62,6 +65,10 @@ func New(opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	hasToken := cfg.Token != ""
+	if pinned, ok := pinnedOf(cfg); ok {
+		hasToken = pinned.token != ""
+	}
 	if len(agents) > 1 {
 		address = strings.Join(agents, ",")
 		withFailover(cfg, agents, o.OnFailover)
@@ -73,6 +80,7 @@ func New(opts ...Option) (*Registry, error) {
 	return &Registry{
 		client:     client,
 		address:    address,
+		hasToken:   hasToken,
 		registered: map[string][sha256.Size]byte{},
 	}, nil
 }
@@ -81,7 +89,9 @@ func New(opts ...Option) (*Registry, error) {
 func (r *Registry) String() string { return "consul at " + r.address }
 
 // Client is the Consul API client the registry uses, for what this package
-// does not cover.
+// does not cover. Its requests carry the token, namespace and partition of
+// the options (the token in its own configuration is a placeholder unless
+// Options.Config brought an HTTP client).
 func (r *Registry) Client() *api.Client { return r.client }
 
 // Register implements registry.Registry. Each node becomes one Consul service
@@ -232,15 +242,27 @@ func (r *Registry) Deregister(ctx context.Context, svc *registry.Service) error 
 }
 
 // GetService implements registry.Registry. It returns passing nodes only,
-// and every node with registry.IncludeUnhealthy.
+// and every node with registry.IncludeUnhealthy. When Consul's ACLs hid the
+// nodes (or, for a request without a token to an agent whose default policy
+// is deny, may have hidden them) the error wraps registry.ErrPermissionDenied
+// instead of registry.ErrNotFound.
 func (r *Registry) GetService(ctx context.Context, name string, opts ...registry.GetOption) ([]*registry.Service, error) {
 	o := registry.NewGetOptions(opts...)
 	if name == "" {
 		return nil, fmt.Errorf("consul registry: %w: empty service name", registry.ErrNotFound)
 	}
-	records, _, err := r.serviceRecords(ctx, name, !o.IncludeUnhealthy, 0)
+	op := fmt.Sprintf("get service %q", name)
+	records, read, err := r.serviceRecords(ctx, name, !o.IncludeUnhealthy, 0)
 	if err != nil {
-		return nil, r.wrapError(fmt.Sprintf("get service %q", name), err)
+		return nil, r.wrapError(op, err)
+	}
+	if len(records) == 0 && read.filtered {
+		return nil, &aclError{op: op, address: r.address,
+			reason: fmt.Sprintf("hid the nodes of %q from the token given (ACL filter): the token needs service:read on it and node:read on its nodes", name)}
+	}
+	if len(records) == 0 && read.defaultDeny && !r.hasToken {
+		return nil, &aclError{op: op, address: r.address,
+			reason: fmt.Sprintf("returned no node of %q to a request without an ACL token, and its ACL default policy is deny: the service may exist but be hidden", name)}
 	}
 	if len(records) == 0 {
 		if o.IncludeUnhealthy {
@@ -251,16 +273,38 @@ func (r *Registry) GetService(ctx context.Context, name string, opts ...registry
 	return registry.Group(records), nil
 }
 
+// readMeta is what Consul said about an answer besides the data.
+type readMeta struct {
+	// index is the Consul index of the answer.
+	index uint64
+	// filtered is set when ACLs removed results the token may not read.
+	// Consul does not say so to the anonymous token (requests without one).
+	filtered bool
+	// defaultDeny is set when the agent's ACL default policy is deny.
+	defaultDeny bool
+}
+
+func newReadMeta(meta *api.QueryMeta) readMeta {
+	if meta == nil {
+		return readMeta{}
+	}
+	return readMeta{
+		index:       meta.LastIndex,
+		filtered:    meta.ResultsFilteredByACLs,
+		defaultDeny: meta.DefaultACLPolicy == "deny",
+	}
+}
+
 // serviceRecords returns the instances of one service as single-node
-// records, and the Consul index of the answer. With waitIndex > 0 it is a
+// records, and what Consul said of the answer. With waitIndex > 0 it is a
 // blocking query that returns once the index passes waitIndex (or the
 // agent's wait time ends).
-func (r *Registry) serviceRecords(ctx context.Context, name string, passingOnly bool, waitIndex uint64) ([]*registry.Service, uint64, error) {
+func (r *Registry) serviceRecords(ctx context.Context, name string, passingOnly bool, waitIndex uint64) ([]*registry.Service, readMeta, error) {
 	q := queryOptions(ctx)
 	q.WaitIndex = waitIndex
 	entries, meta, err := r.client.Health().Service(name, "", passingOnly, q)
 	if err != nil {
-		return nil, 0, err
+		return nil, readMeta{}, err
 	}
 	records := make([]*registry.Service, 0, len(entries))
 	for _, entry := range entries {
@@ -269,25 +313,55 @@ func (r *Registry) serviceRecords(ctx context.Context, name string, passingOnly 
 		}
 		records = append(records, serviceFromEntry(entry))
 	}
-	return records, meta.LastIndex, nil
+	return records, newReadMeta(meta), nil
 }
 
 // ListServices implements registry.Registry: every service but Consul's own,
-// with every node, healthy or not.
+// with every node, healthy or not. When Consul's ACLs hid every service the
+// error wraps registry.ErrPermissionDenied; when they hid only some, the
+// services that could be read come with such an error.
 func (r *Registry) ListServices(ctx context.Context) ([]*registry.Service, error) {
-	services, _, err := r.list(ctx, false)
+	services, read, err := r.list(ctx, false)
 	if err != nil {
 		return nil, r.wrapError("list services", err)
+	}
+	if err := r.listHidden("list services", services, read); err != nil {
+		return services, err
 	}
 	return services, nil
 }
 
+// listHidden is the error for a list that ACLs cut short, or nil; op says
+// what was being done.
+func (r *Registry) listHidden(op string, services []*registry.Service, read readMeta) error {
+	switch {
+	case !read.filtered:
+		return nil
+	case len(services) > 0:
+		return &aclError{op: op, address: r.address,
+			reason: "hid some services or nodes from the token (ACL filter); listing the ones it may read"}
+	case r.hasToken:
+		return &aclError{op: op, address: r.address,
+			reason: "hid every service from the token given (ACL filter): the token needs service:read on the services and node:read on their nodes"}
+	default:
+		return &aclError{op: op, address: r.address,
+			reason: "hides every service from requests without an ACL token (ACL default policy deny)"}
+	}
+}
+
 // list returns every service grouped by version, with passing nodes only
 // when passingOnly is set, and the catalog index of the service names.
-func (r *Registry) list(ctx context.Context, passingOnly bool) ([]*registry.Service, uint64, error) {
+// filtered is set in the answer's readMeta when ACLs hid any service or
+// node, including to a request without a token: Consul's own service is in
+// every catalog, so a catalog without it under a deny policy was filtered.
+func (r *Registry) list(ctx context.Context, passingOnly bool) ([]*registry.Service, readMeta, error) {
 	catalog, meta, err := r.client.Catalog().Services(queryOptions(ctx))
 	if err != nil {
-		return nil, 0, err
+		return nil, readMeta{}, err
+	}
+	read := newReadMeta(meta)
+	if _, ok := catalog[consulServiceName]; !ok && read.defaultDeny {
+		read.filtered = true
 	}
 	var names []string
 	for name := range catalog {
@@ -316,7 +390,7 @@ func (r *Registry) list(ctx context.Context, passingOnly bool) ([]*registry.Serv
 				return
 			}
 			defer func() { <-slots }()
-			found, _, err := r.serviceRecords(ctx, name, passingOnly, 0)
+			found, seen, err := r.serviceRecords(ctx, name, passingOnly, 0)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -326,17 +400,20 @@ func (r *Registry) list(ctx context.Context, passingOnly bool) ([]*registry.Serv
 				}
 				return
 			}
+			if seen.filtered {
+				read.filtered = true
+			}
 			records = append(records, found...)
 		}()
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return nil, 0, firstErr
+		return nil, readMeta{}, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, readMeta{}, err
 	}
-	return registry.Group(records), meta.LastIndex, nil
+	return registry.Group(records), read, nil
 }
 
 // queryOptions are the options of one request made under ctx. Reads are

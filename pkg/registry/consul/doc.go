@@ -49,11 +49,23 @@
 // and compares snapshots with registry.Diff. While the agent cannot be
 // reached the watch retries with back-off.
 //
+// # ACLs
+//
+// Reads that Consul's ACLs cut short are errors wrapping
+// registry.ErrPermissionDenied, not empty answers: a 403 (a registration
+// without service:write, a token the agent does not know), results the
+// agent filtered from the token (the X-Consul-Results-Filtered-By-ACLs
+// header), and, for requests without a token to an agent whose default
+// policy is deny, a catalog without Consul's own service or a GetService
+// that finds nothing. ListServices returns what it could read together with
+// such an error when only some services were hidden.
+//
 // # Configuration
 //
 // The package does not read the environment: New takes options, and
 // EnvOptions turns Consul's usual variables (CONSUL_HTTP_ADDR,
-// CONSUL_HTTP_TOKEN, CONSUL_HTTP_SSL, ...) into options for callers that want
+// CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_SSL, CONSUL_CAPATH,
+// CONSUL_NAMESPACE, ...) into options for callers that want
 // them, given a lookup function such as os.LookupEnv. The Consul client
 // library falls back on those variables for settings left empty; the HTTP
 // client New builds sends only the address, token, namespace and partition

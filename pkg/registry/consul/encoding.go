@@ -45,11 +45,12 @@ const (
 // hostile tag cannot exhaust memory.
 const maxDecodedTag = 1 << 20
 
-// encodeTags returns the tags that carry the whole record of one node: the
-// version, the node metadata, the endpoints and the service metadata. The
-// order is stable so that an unchanged record gives the same tags.
+// encodeTags returns the tags of one node: its plain tags (node.Tags) as
+// they are, then the tags that carry the whole record: the version, the node
+// metadata, the endpoints and the service metadata. The order is stable so
+// that an unchanged record gives the same tags.
 func encodeTags(svc *registry.Service, node *registry.Node) ([]string, error) {
-	var tags []string
+	tags := slices.Clone(node.Tags)
 	for _, key := range slices.Sorted(maps.Keys(node.Metadata)) {
 		data, err := json.Marshal(map[string]string{key: node.Metadata[key]})
 		if err != nil {
@@ -123,49 +124,68 @@ type decodedTags struct {
 	// which means this package wrote the record.
 	serviceMetadata map[string]string
 	ours            bool
+	// plain are the tags that encode nothing, in their order: labels such
+	// as "primary" that people and other tools give services.
+	plain []string
 }
 
 // decodeTags reads go-micro's tags and ours from tags. Tags it does not know,
-// or cannot decode, are ignored: it never fails and never panics.
+// or cannot decode ("e-commerce"), are plain tags: it never fails and never
+// panics.
 func decodeTags(tags []string) decodedTags {
 	var d decodedTags
 	for _, tag := range tags {
-		prefix, value := splitTag(tag)
-		switch prefix {
-		case tagVersion, tagVersionPlain:
-			if d.hasVersion {
-				continue
-			}
-			data, ok := tagData(prefix, value)
-			if ok {
-				d.version, d.hasVersion = string(data), true
-			}
-		case tagMetadata, tagMetadataPlain:
-			var md map[string]string
-			if data, ok := tagData(prefix, value); ok && json.Unmarshal(data, &md) == nil && md != nil {
-				if d.nodeMetadata == nil {
-					d.nodeMetadata = map[string]string{}
-				}
-				maps.Copy(d.nodeMetadata, md)
-				d.hasNodeMetadata = true
-			}
-		case tagEndpoint, tagEndpointPlain:
-			var ep *registry.Endpoint
-			if data, ok := tagData(prefix, value); ok && json.Unmarshal(data, &ep) == nil && ep != nil {
-				d.endpoints = append(d.endpoints, ep)
-			}
-		case tagServiceMetadata:
-			var md map[string]string
-			if data, ok := tagData(prefix, value); ok && json.Unmarshal(data, &md) == nil && md != nil {
-				if d.serviceMetadata == nil {
-					d.serviceMetadata = map[string]string{}
-				}
-				maps.Copy(d.serviceMetadata, md)
-				d.ours = true
-			}
+		if !d.decode(tag) {
+			d.plain = append(d.plain, tag)
 		}
 	}
 	return d
+}
+
+// decode reads one tag into d and reports whether it was an encoded one.
+func (d *decodedTags) decode(tag string) bool {
+	prefix, value := splitTag(tag)
+	switch prefix {
+	case tagVersion, tagVersionPlain:
+		data, ok := tagData(prefix, value)
+		if ok && !d.hasVersion {
+			d.version, d.hasVersion = string(data), true
+		}
+		return ok
+	case tagMetadata, tagMetadataPlain:
+		var md map[string]string
+		data, ok := tagData(prefix, value)
+		if !ok || json.Unmarshal(data, &md) != nil || md == nil {
+			return false
+		}
+		if d.nodeMetadata == nil {
+			d.nodeMetadata = map[string]string{}
+		}
+		maps.Copy(d.nodeMetadata, md)
+		d.hasNodeMetadata = true
+		return true
+	case tagEndpoint, tagEndpointPlain:
+		var ep *registry.Endpoint
+		data, ok := tagData(prefix, value)
+		if !ok || json.Unmarshal(data, &ep) != nil || ep == nil {
+			return false
+		}
+		d.endpoints = append(d.endpoints, ep)
+		return true
+	case tagServiceMetadata:
+		var md map[string]string
+		data, ok := tagData(prefix, value)
+		if !ok || json.Unmarshal(data, &md) != nil || md == nil {
+			return false
+		}
+		if d.serviceMetadata == nil {
+			d.serviceMetadata = map[string]string{}
+		}
+		maps.Copy(d.serviceMetadata, md)
+		d.ours = true
+		return true
+	}
+	return false
 }
 
 // splitTag returns the two-byte prefix of tag and the rest, or "" when the
@@ -290,6 +310,7 @@ func serviceFromEntry(entry *api.ServiceEntry) *registry.Service {
 	node := &registry.Node{
 		ID:      entry.Service.ID,
 		Address: nodeAddress(entry),
+		Tags:    tags.plain,
 		Health:  health(entry.Checks),
 	}
 	switch {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,16 +96,40 @@ func TestDecodeTags(t *testing.T) {
 			want: decodedTags{version: "1", hasVersion: true},
 		},
 		{
-			name: "garbage and foreign tags are ignored",
+			name: "garbage and foreign tags are plain tags",
 			tags: []string{
 				"", "v", "e", "t", "s", "v-", "e-zz", "t-00", "s-not-hex",
 				"e=null", "e=[1,2]", "t={\"a\":1}", "t=null",
 				goMicroTag(t, "e-", []byte("null")),
 				goMicroTag(t, "t-", []byte("{")),
 				goMicroTag(t, "s-", []byte("[]")),
-				"primary", "traefik.enable=true", "edge", "v1",
+				"primary", "traefik.enable=true", "edge", "v1", "e-commerce",
 			},
-			want: decodedTags{},
+			want: decodedTags{plain: []string{
+				"", "v", "e", "t", "s", "v-", "e-zz", "t-00", "s-not-hex",
+				"e=null", "e=[1,2]", "t={\"a\":1}", "t=null",
+				goMicroTag(t, "e-", []byte("null")),
+				goMicroTag(t, "t-", []byte("{")),
+				goMicroTag(t, "s-", []byte("[]")),
+				"primary", "traefik.enable=true", "edge", "v1", "e-commerce",
+			}},
+		},
+		{
+			name: "plain tags among encoded ones keep their order",
+			tags: []string{
+				"primary",
+				goMicroTag(t, "v-", []byte("1.0.0")),
+				"canary",
+				goMicroTag(t, "t-", mustJSON(t, map[string]string{"zone": "a"})),
+				goMicroTag(t, "e-", mustJSON(t, endpoint)),
+				"v=0.9", // a second version: encoded, not a plain tag
+			},
+			want: decodedTags{
+				version: "1.0.0", hasVersion: true,
+				nodeMetadata: map[string]string{"zone": "a"}, hasNodeMetadata: true,
+				endpoints: []*registry.Endpoint{endpoint},
+				plain:     []string{"primary", "canary"},
+			},
 		},
 		{
 			name: "no tags",
@@ -136,7 +161,7 @@ func TestEncodeTagsRoundTrip(t *testing.T) {
 					{Name: "Greeter.Hello", Request: &registry.Value{Name: "Req", Type: "Req"}},
 					{Name: "Greeter.Chat", Metadata: map[string]string{"stream": "true"}},
 				},
-				Nodes: []*registry.Node{{ID: "n1", Address: "127.0.0.1:1", Metadata: map[string]string{"zone": "a", "path": "/x y=z"}}},
+				Nodes: []*registry.Node{{ID: "n1", Address: "127.0.0.1:1", Metadata: map[string]string{"zone": "a", "path": "/x y=z"}, Tags: []string{"primary", "canary"}}},
 			},
 		},
 		{
@@ -159,6 +184,9 @@ func TestEncodeTagsRoundTrip(t *testing.T) {
 			}
 			if !maps.Equal(d.serviceMetadata, c.svc.Metadata) {
 				t.Errorf("service metadata: want %v, have %v", c.svc.Metadata, d.serviceMetadata)
+			}
+			if !slices.Equal(d.plain, c.svc.Nodes[0].Tags) {
+				t.Errorf("plain tags: want %q, have %q", c.svc.Nodes[0].Tags, d.plain)
 			}
 			if !reflect.DeepEqual(d.endpoints, c.svc.Endpoints) {
 				t.Errorf("endpoints: want %+v, have %+v", c.svc.Endpoints, d.endpoints)
@@ -278,6 +306,15 @@ func TestServiceFromEntry(t *testing.T) {
 			},
 			want: &registry.Service{Name: "web", Version: "2.0",
 				Nodes: []*registry.Node{{ID: "web-1", Address: "10.0.0.1", Metadata: map[string]string{"version": "2.0", "zone": "b"}, Health: "passing"}}},
+		},
+		{
+			name: "plain tags are kept, encoded ones decoded",
+			entry: &api.ServiceEntry{
+				Service: &api.AgentService{ID: "web-2", Service: "web", Address: "127.0.0.1", Port: 81,
+					Tags: append([]string{"primary", "canary"}, ours...)},
+			},
+			want: &registry.Service{Name: "web", Version: "3", Metadata: map[string]string{"team": "core"},
+				Nodes: []*registry.Node{{ID: "web-2", Address: "127.0.0.1:81", Metadata: map[string]string{"zone": "a"}, Tags: []string{"primary", "canary"}, Health: "passing"}}},
 		},
 		{
 			name: "ipv6 address",

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/consul/api"
@@ -30,6 +31,47 @@ func (e *unreachableError) Error() string {
 
 func (e *unreachableError) Unwrap() []error { return []error{registry.ErrUnreachable, e.cause} }
 
+// aclError is Consul's ACL system refusing a request (HTTP 403) or hiding
+// what was asked for. It wraps registry.ErrPermissionDenied.
+type aclError struct {
+	op      string // what was being done: "list services"
+	address string
+	// reason is what Consul did, in words: its own answer for a 403.
+	reason string
+	cause  error // the api.StatusError of a 403, or nil
+}
+
+func (e *aclError) Error() string {
+	return fmt.Sprintf("consul registry: %s: consul at %s %s", e.op, e.address, e.reason)
+}
+
+func (e *aclError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{registry.ErrPermissionDenied}
+	}
+	return []error{registry.ErrPermissionDenied, e.cause}
+}
+
+// aclRefusal turns a 403 from the agent into an aclError, or returns nil for
+// any other error.
+func (r *Registry) aclRefusal(op string, err error) error {
+	var status api.StatusError
+	if !errors.As(err, &status) || status.Code != http.StatusForbidden {
+		return nil
+	}
+	body := strings.TrimSpace(status.Body)
+	var reason string
+	switch {
+	case strings.Contains(body, "ACL not found"):
+		reason = "does not know the ACL token given (ACL not found)"
+	case r.hasToken:
+		reason = "refused the token given: " + body
+	default:
+		reason = "refused a request without an ACL token: " + body
+	}
+	return &aclError{op: op, address: r.address, reason: reason, cause: err}
+}
+
 // wrapError turns an error from the Consul client into one that says what
 // failed and where. Context errors are kept as they are (wrapped), so that
 // errors.Is(err, context.Canceled) holds.
@@ -39,6 +81,9 @@ func (r *Registry) wrapError(op string, err error) error {
 	}
 	if isUnreachable(err) {
 		return &unreachableError{op: op, address: r.address, cause: err}
+	}
+	if acl := r.aclRefusal(op, err); acl != nil {
+		return acl
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("consul registry: %s in consul at %s: %w", op, r.address, contextCause(err))

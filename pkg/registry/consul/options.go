@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +29,16 @@ type Options struct {
 	Address string
 	// Token is the ACL token sent with every request.
 	Token string
+	// TokenFile is a file holding the ACL token, read by New (surrounding
+	// white space removed). Token and TokenFile exclude each other: the
+	// option given last wins.
+	TokenFile string
 	// Datacenter to query; empty means the agent's own.
 	Datacenter string
+	// Namespace and Partition scope every request (Consul Enterprise);
+	// empty means the token's default.
+	Namespace string
+	Partition string
 	// TLS configures HTTPS to the agent.
 	TLS TLSOptions
 	// Config, when set, is the starting point of the Consul client
@@ -48,8 +57,10 @@ type TLSOptions struct {
 	// Enabled selects HTTPS. An "https://" address enables it too.
 	Enabled bool
 	// CAFile is a PEM file of the CA that signed the agent's certificate;
-	// the system roots are used when empty.
+	// the system roots are used when empty (and CAPath is empty).
 	CAFile string
+	// CAPath is a directory of PEM CA certificates, used as CAFile is.
+	CAPath string
 	// CertFile and KeyFile are the client certificate and key, for agents
 	// that verify clients. Both or neither.
 	CertFile string
@@ -79,10 +90,40 @@ func Address(addr string) Option {
 	}
 }
 
-// Token sets the ACL token sent with every request.
+// Token sets the ACL token sent with every request, in place of a TokenFile
+// given before.
 func Token(token string) Option {
 	return func(o *Options) error {
-		o.Token = token
+		o.Token, o.TokenFile = token, ""
+		return nil
+	}
+}
+
+// TokenFile names a file holding the ACL token, in place of a Token given
+// before. New reads it; a file it cannot read is an error, an empty one means
+// no token, as for the consul command.
+func TokenFile(path string) Option {
+	return func(o *Options) error {
+		if path == "" {
+			return errors.New("consul registry: empty token file name")
+		}
+		o.TokenFile, o.Token = path, ""
+		return nil
+	}
+}
+
+// Namespace sets the Consul Enterprise namespace of every request.
+func Namespace(ns string) Option {
+	return func(o *Options) error {
+		o.Namespace = ns
+		return nil
+	}
+}
+
+// Partition sets the Consul Enterprise admin partition of every request.
+func Partition(partition string) Option {
+	return func(o *Options) error {
+		o.Partition = partition
 		return nil
 	}
 }
@@ -110,6 +151,18 @@ func CAFile(path string) Option {
 			return errors.New("consul registry: empty CA file name")
 		}
 		o.TLS.CAFile = path
+		return nil
+	}
+}
+
+// CAPath sets a directory of PEM certificates of CAs that may have signed the
+// agent's certificate.
+func CAPath(dir string) Option {
+	return func(o *Options) error {
+		if dir == "" {
+			return errors.New("consul registry: empty CA directory name")
+		}
+		o.TLS.CAPath = dir
 		return nil
 	}
 }
@@ -155,12 +208,14 @@ func Config(cfg *api.Config) Option {
 
 // EnvOptions returns the options that Consul's environment variables ask for,
 // looked up with lookup (os.LookupEnv in a command; a map in tests). It reads
-// CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_SSL, CONSUL_CACERT,
-// CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME and
-// CONSUL_HTTP_SSL_VERIFY, with the meaning the consul command gives them.
-// Variables that are unset or empty give no option; a value that cannot be
-// used gives an option that fails, so New reports it. Put options from flags
-// after these so that flags win.
+// CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE,
+// CONSUL_HTTP_SSL, CONSUL_CACERT, CONSUL_CAPATH, CONSUL_CLIENT_CERT,
+// CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME, CONSUL_HTTP_SSL_VERIFY,
+// CONSUL_NAMESPACE and CONSUL_PARTITION, with the meaning the consul command
+// gives them: CONSUL_HTTP_TOKEN_FILE wins over CONSUL_HTTP_TOKEN. Variables
+// that are unset or empty give no option; a value that cannot be used gives
+// an option that fails, so New reports it. Put options from flags after
+// these so that flags win.
 func EnvOptions(lookup func(string) (string, bool)) []Option {
 	get := func(name string) string {
 		v, _ := lookup(name)
@@ -173,11 +228,17 @@ func EnvOptions(lookup func(string) (string, bool)) []Option {
 	if v := get(api.HTTPTokenEnvName); v != "" {
 		opts = append(opts, Token(v))
 	}
+	if v := get(api.HTTPTokenFileEnvName); v != "" {
+		opts = append(opts, TokenFile(v))
+	}
 	if v := get(api.HTTPSSLEnvName); v != "" {
 		opts = append(opts, envBool(api.HTTPSSLEnvName, v, UseTLS))
 	}
 	if v := get(api.HTTPCAFile); v != "" {
 		opts = append(opts, CAFile(v))
+	}
+	if v := get(api.HTTPCAPath); v != "" {
+		opts = append(opts, CAPath(v))
 	}
 	cert, key := get(api.HTTPClientCert), get(api.HTTPClientKey)
 	if cert != "" || key != "" {
@@ -188,6 +249,12 @@ func EnvOptions(lookup func(string) (string, bool)) []Option {
 	}
 	if v := get(api.HTTPSSLVerifyEnvName); v != "" {
 		opts = append(opts, envBool(api.HTTPSSLVerifyEnvName, v, func(verify bool) Option { return InsecureSkipVerify(!verify) }))
+	}
+	if v := get(api.HTTPNamespaceEnvName); v != "" {
+		opts = append(opts, Namespace(v))
+	}
+	if v := get(api.HTTPPartitionEnvName); v != "" {
+		opts = append(opts, Partition(v))
 	}
 	return opts
 }
@@ -287,14 +354,30 @@ func (o *Options) clientConfig() (*api.Config, string, error) {
 		cfg.Scheme = "https"
 	}
 	if o.Token != "" {
-		cfg.Token = o.Token
+		cfg.Token, cfg.TokenFile = o.Token, ""
+	}
+	if o.TokenFile != "" {
+		data, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("consul registry: ACL token file: %w", err)
+		}
+		cfg.Token, cfg.TokenFile = strings.TrimSpace(string(data)), ""
 	}
 	if o.Datacenter != "" {
 		cfg.Datacenter = o.Datacenter
 	}
+	if o.Namespace != "" {
+		cfg.Namespace = o.Namespace
+	}
+	if o.Partition != "" {
+		cfg.Partition = o.Partition
+	}
 	tlsCfg := &cfg.TLSConfig
 	if o.TLS.CAFile != "" {
 		tlsCfg.CAFile = o.TLS.CAFile
+	}
+	if o.TLS.CAPath != "" {
+		tlsCfg.CAPath = o.TLS.CAPath
 	}
 	if o.TLS.CertFile != "" {
 		tlsCfg.CertFile, tlsCfg.KeyFile = o.TLS.CertFile, o.TLS.KeyFile
@@ -342,6 +425,10 @@ func (o *Options) clientConfig() (*api.Config, string, error) {
 		}
 		cfg.HttpClient = httpClient
 		cfg.Transport = transport
+		// api.NewClient reads CONSUL_HTTP_TOKEN_FILE when it is given no
+		// token, or CONSUL_HTTP_TOKEN's own, and fails when that file is
+		// missing. Give it a token of ours; the transport sends the real one.
+		cfg.Token, cfg.TokenFile = placeholderToken, ""
 	}
 	return cfg, display, nil
 }
@@ -366,29 +453,50 @@ func defaultTransport() *http.Transport {
 
 // pinnedTransport makes every request carry the token, namespace and
 // partition this package was configured with, and nothing that api.NewClient
-// picked up from the environment for settings left empty.
+// picked up from the environment (it reads CONSUL_HTTP_TOKEN_FILE even over
+// a token it was given).
 type pinnedTransport struct {
 	base                        http.RoundTripper
 	token, namespace, partition string
 }
 
+// placeholderToken is the token api.NewClient is given when the HTTP client
+// is ours: pinnedTransport replaces it with the one configured, or none.
+const placeholderToken = "micro-pinned-token"
+
+// tokenHeader is the header that carries the ACL token.
+const tokenHeader = "X-Consul-Token"
+
 func (p *pinnedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req.Clone(req.Context())
 	if p.token == "" {
-		out.Header.Del("X-Consul-Token")
+		out.Header.Del(tokenHeader)
+	} else {
+		out.Header.Set(tokenHeader, p.token)
 	}
 	query := out.URL.Query()
 	changed := false
-	if p.namespace == "" && query.Has("ns") {
-		query.Del("ns")
-		changed = true
-	}
-	if p.partition == "" && query.Has("partition") {
-		query.Del("partition")
-		changed = true
+	for _, param := range []struct{ name, value string }{{"ns", p.namespace}, {"partition", p.partition}} {
+		switch {
+		case param.value == "" && query.Has(param.name):
+			query.Del(param.name)
+			changed = true
+		case param.value != "" && query.Get(param.name) != param.value:
+			query.Set(param.name, param.value)
+			changed = true
+		}
 	}
 	if changed {
 		out.URL.RawQuery = query.Encode()
 	}
 	return p.base.RoundTrip(out)
+}
+
+// pinnedOf returns the pinnedTransport of a configuration clientConfig made.
+func pinnedOf(cfg *api.Config) (*pinnedTransport, bool) {
+	if cfg.HttpClient == nil {
+		return nil, false
+	}
+	p, ok := cfg.HttpClient.Transport.(*pinnedTransport)
+	return p, ok
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,20 +44,32 @@ func TestEnvOptions(t *testing.T) {
 				api.HTTPClientKey:         "/etc/consul/key.pem",
 				api.HTTPTLSServerName:     "server.dc1.consul",
 				api.HTTPSSLVerifyEnvName:  "false",
+				api.HTTPCAPath:            "/etc/consul/ca.d",
+				api.HTTPNamespaceEnvName:  "team-a",
+				api.HTTPPartitionEnvName:  "part-1",
 				"CONSUL_HTTP_TOKEN_OTHER": "ignored",
 			},
 			want: consul.Options{
-				Address: "https://consul.example:8501",
-				Token:   "secret",
+				Address:   "https://consul.example:8501",
+				Token:     "secret",
+				Namespace: "team-a",
+				Partition: "part-1",
 				TLS: consul.TLSOptions{
 					Enabled:            true,
 					CAFile:             "/etc/consul/ca.pem",
+					CAPath:             "/etc/consul/ca.d",
 					CertFile:           "/etc/consul/cert.pem",
 					KeyFile:            "/etc/consul/key.pem",
 					ServerName:         "server.dc1.consul",
 					InsecureSkipVerify: true,
 				},
 			},
+		},
+		{
+			// As for the consul command: the token file wins over the token.
+			name: "token file wins over token",
+			env:  map[string]string{api.HTTPTokenEnvName: "secret", api.HTTPTokenFileEnvName: "/run/consul/token"},
+			want: consul.Options{TokenFile: "/run/consul/token"},
 		},
 		{
 			name: "empty values count as unset",
@@ -127,6 +141,9 @@ func TestNewAddress(t *testing.T) {
 		{name: "bad port", opts: []consul.Option{consul.Address("host:99999")}, wantErr: `bad port "99999"`},
 		{name: "nil config", opts: []consul.Option{consul.Config(nil)}, wantErr: "nil api.Config"},
 		{name: "missing CA file", opts: []consul.Option{consul.UseTLS(true), consul.CAFile("/does/not/exist.pem")}, wantErr: "TLS settings"},
+		{name: "missing CA directory", opts: []consul.Option{consul.UseTLS(true), consul.CAPath("/does/not/exist.d")}, wantErr: "TLS settings"},
+		{name: "missing token file", opts: []consul.Option{consul.TokenFile("/does/not/exist.token")}, wantErr: "ACL token file: open /does/not/exist.token"},
+		{name: "empty token file name", opts: []consul.Option{consul.TokenFile("")}, wantErr: "empty token file name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -165,17 +182,40 @@ func TestNoEnvironment(t *testing.T) {
 	t.Setenv(api.HTTPNamespaceEnvName, "env-ns")
 	t.Setenv(api.HTTPPartitionEnvName, "env-partition")
 
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	envTokenFile := filepath.Join(dir, "env-token")
+	for path, token := range map[string]string{tokenFile: " from-file\n", envTokenFile: "from-env-file"} {
+		if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	cases := []struct {
 		name string
 		opts []consul.Option
+		env  map[string]string
 		want seen
 	}{
 		{name: "no token", opts: nil, want: seen{}},
 		{name: "token option", opts: []consul.Option{consul.Token("mine")}, want: seen{token: "mine"}},
 		{name: "namespace from config", opts: []consul.Option{consul.Config(&api.Config{Namespace: "cfg-ns"})}, want: seen{namespace: "cfg-ns"}},
+		{name: "namespace and partition options", opts: []consul.Option{consul.Namespace("ns-1"), consul.Partition("p-1")}, want: seen{namespace: "ns-1", partition: "p-1"}},
+		{name: "token file option", opts: []consul.Option{consul.TokenFile(tokenFile)}, want: seen{token: "from-file"}},
+		{name: "token after token file", opts: []consul.Option{consul.TokenFile(tokenFile), consul.Token("flag")}, want: seen{token: "flag"}},
+		// api.NewClient reads CONSUL_HTTP_TOKEN_FILE over a token it is
+		// given when that token is CONSUL_HTTP_TOKEN's; the token given must
+		// still be the one sent.
+		{name: "token option over env token file", opts: []consul.Option{consul.Token("mine")}, env: map[string]string{api.HTTPTokenEnvName: "mine", api.HTTPTokenFileEnvName: envTokenFile}, want: seen{token: "mine"}},
+		// Nor may a CONSUL_HTTP_TOKEN_FILE that does not exist fail New.
+		{name: "missing env token file", env: map[string]string{api.HTTPTokenFileEnvName: filepath.Join(dir, "missing")}, want: seen{}},
+		{name: "env token over missing env token file", opts: []consul.Option{consul.Token("from-env")}, env: map[string]string{api.HTTPTokenFileEnvName: filepath.Join(dir, "missing")}, want: seen{token: "from-env"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
 			r, err := consul.New(append(c.opts, consul.Address(agent.URL))...)
 			if err != nil {
 				t.Fatal(err)

@@ -43,13 +43,18 @@ func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (reg
 
 	var follow func(context.Context) error
 	if o.Service != "" {
-		records, index, err := r.serviceRecords(ctx, o.Service, true, 0)
+		records, read, err := r.serviceRecords(ctx, o.Service, true, 0)
 		if err != nil {
 			cancel()
 			return nil, r.wrapError(w.what(), err)
 		}
+		if len(records) == 0 && read.filtered {
+			cancel()
+			return nil, &aclError{op: w.what(), address: r.address,
+				reason: fmt.Sprintf("hid the nodes of %q from the token given (ACL filter): the token needs service:read on it and node:read on its nodes", o.Service)}
+		}
 		w.last = registry.Group(records)
-		follow = func(ctx context.Context) error { return w.followService(ctx, index) }
+		follow = func(ctx context.Context) error { return w.followService(ctx, read.index) }
 	} else {
 		// The indexes come before the snapshot: a change in between wakes
 		// the blocking queries at once, and the next snapshot shows it.
@@ -58,13 +63,19 @@ func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (reg
 			cancel()
 			return nil, r.wrapError(w.what(), err)
 		}
-		services, catalogIndex, err := r.list(ctx, true)
+		services, read, err := r.list(ctx, true)
 		if err != nil {
 			cancel()
 			return nil, r.wrapError(w.what(), err)
 		}
+		if len(services) == 0 {
+			if err := r.listHidden(w.what(), nil, read); err != nil {
+				cancel()
+				return nil, err
+			}
+		}
 		w.last = services
-		follow = func(ctx context.Context) error { return w.followAll(ctx, catalogIndex, healthIndex) }
+		follow = func(ctx context.Context) error { return w.followAll(ctx, read.index, healthIndex) }
 	}
 	go w.run(ctx, follow)
 	return w, nil
@@ -133,7 +144,7 @@ func (w *watcher) run(ctx context.Context, follow func(context.Context) error) {
 func (w *watcher) followService(ctx context.Context, index uint64) error {
 	var retry backoff
 	for {
-		records, next, err := w.reg.serviceRecords(ctx, w.service, true, index)
+		records, read, err := w.reg.serviceRecords(ctx, w.service, true, index)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -150,7 +161,7 @@ func (w *watcher) followService(ctx context.Context, index uint64) error {
 			continue
 		}
 		retry.reset()
-		index = nextIndex(index, next)
+		index = nextIndex(index, read.index)
 		if err := w.emit(ctx, registry.Group(records)); err != nil {
 			return err
 		}

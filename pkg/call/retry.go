@@ -1,0 +1,91 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"google.golang.org/grpc/stats"
+)
+
+// This file holds the one rule of failover: a call is sent to another node
+// only when it cannot have reached a server. It is kept apart from the
+// pool and the replay so that it moves with them.
+
+// attemptOutcome is what one attempt got as far as, for the retry
+// decision.
+type attemptOutcome struct {
+	// invoked: the method was resolved and the RPC started (connecting
+	// and resolving went well).
+	invoked bool
+	// requestSent: the RPC's request headers were handed to the
+	// connection, so the server may have received the call.
+	requestSent bool
+}
+
+// mayRetryElsewhere tells whether a failed attempt may be made again on
+// another node. Only failures before the request could have reached a
+// server are retried: the node could not be connected to (refused, timed
+// out, a TLS failure), its pooled connection was lost before the call
+// started on it, or the connection failed before the request's headers were
+// sent. Once the headers were sent, the server may have run the handler: an
+// Unavailable status it returned, or a connection that broke afterwards,
+// ends the call with that error. The context ending is never retried.
+func mayRetryElsewhere(ctx context.Context, err error, outcome attemptOutcome) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if !outcome.invoked {
+		return errors.As(err, new(*ConnectError)) || connectionFailed(err)
+	}
+	if outcome.requestSent {
+		return false
+	}
+	// The RPC failed before its headers left: the connection was down
+	// (Unavailable) or closed under it (after another call's failure).
+	return connectionFailed(err)
+}
+
+// requestProgress records, for the RPC whose context carries it, whether
+// its request headers were handed to the connection. The connections of
+// Dial report it through sentRecorder.
+type requestProgress struct {
+	sent atomic.Bool
+}
+
+type requestProgressKey struct{}
+
+// withRequestProgress returns ctx carrying p, for the RPC made with it.
+func withRequestProgress(ctx context.Context, p *requestProgress) context.Context {
+	return context.WithValue(ctx, requestProgressKey{}, p)
+}
+
+// sentRecorder is the stats handler of the connections of Dial: it tells
+// the requestProgress of an RPC when its headers are queued on the
+// connection (stats.OutHeader), and forgets it when gRPC makes the call
+// again by itself because the server did not process it (a transparent
+// retry after GOAWAY or a refused stream).
+type sentRecorder struct{}
+
+var _ stats.Handler = sentRecorder{}
+
+func (sentRecorder) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (sentRecorder) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	p, ok := ctx.Value(requestProgressKey{}).(*requestProgress)
+	if !ok || !s.IsClient() {
+		return
+	}
+	switch s := s.(type) {
+	case *stats.Begin:
+		if s.IsTransparentRetryAttempt {
+			p.sent.Store(false)
+		}
+	case *stats.OutHeader:
+		p.sent.Store(true)
+	}
+}
+
+func (sentRecorder) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (sentRecorder) HandleConn(context.Context, stats.ConnStats) {}
