@@ -59,6 +59,7 @@ type options struct {
 	sizes          []int
 	backends       []string
 	work           string
+	budget         time.Duration
 }
 
 // figures are the measurements of one backend at one size.
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.greeter, "greeter", "", "greeter binary (examples/greeter)")
 	fs.StringVar(&sizes, "sizes", "100,1000,10000", "registered nodes per step, ascending")
 	fs.StringVar(&backends, "backends", "nats,consul,etcd", "backends to measure")
+	fs.DurationVar(&o.budget, "register-budget", 6*time.Minute, "the most time registering the nodes of one size may take; a backend slower than that stops there")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -230,7 +232,14 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 		f := figures{size: size, services: size / nodesPerService}
 		fmt.Fprintf(stderr, "scale: %s: registering %d nodes\n", name, size-registered)
 		start := time.Now()
-		if err := register(ctx, reg, registered, size); err != nil {
+		regCtx, cancel := context.WithTimeout(ctx, o.budget)
+		done, err := register(regCtx, reg, registered, size)
+		cancel()
+		if regCtx.Err() != nil {
+			return out, fmt.Errorf("not measured at %d nodes: registering them took longer than %s; %d of %d more nodes were registered in that time (%.0f a second)",
+				size, o.budget, done, size-registered, float64(done)/o.budget.Seconds())
+		}
+		if err != nil {
 			return out, fmt.Errorf("at %d nodes: %w", size, err)
 		}
 		f.register = time.Since(start)
@@ -271,8 +280,10 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 
 func serviceName(i int) string { return fmt.Sprintf("scale-%04d", i) }
 
-// register adds nodes from..to-1, node i in service i/nodesPerService.
-func register(ctx context.Context, reg registry.Registry, from, to int) error {
+// register adds nodes from..to-1, node i in service i/nodesPerService,
+// and returns how many it registered.
+func register(ctx context.Context, reg registry.Registry, from, to int) (int, error) {
+	var done atomic.Int64
 	next := atomic.Int64{}
 	next.Store(int64(from))
 	var wg sync.WaitGroup
@@ -297,7 +308,7 @@ func register(ctx context.Context, reg registry.Registry, from, to int) error {
 					}},
 				}
 				var err error
-				for attempt := 0; attempt < 5; attempt++ {
+				for attempt := 0; attempt < 5 && ctx.Err() == nil; attempt++ {
 					rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 					err = reg.Register(rctx, svc, registry.WithTTL(nodeTTL))
 					cancel()
@@ -310,11 +321,12 @@ func register(ctx context.Context, reg registry.Registry, from, to int) error {
 					once.Do(func() { firstErr = err })
 					return
 				}
+				done.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	return firstErr
+	return int(done.Load()), firstErr
 }
 
 // readRate is the GetService calls per second that readWorkers sustain
