@@ -3,7 +3,7 @@
 # at 100, 1,000 and 10,000 registered nodes (bench/scale/main.go), and
 # prints a Markdown section for bench/RESULTS.md. Not part of make test.
 #
-#   bench/scale.sh [-q] [-sizes 100,1000,10000] [-backends nats,consul,etcd]
+#   bench/scale.sh [-q] [-sizes 100,1000,10000] [-backends nats,consul,etcd] [-register-budget 6m]
 #   (-q: 100 and 1,000 nodes only, for a smoke run)
 # Consul and etcd come from CONSUL_BIN / ETCD_BIN or scripts/install-*.sh.
 set -euo pipefail
@@ -12,8 +12,8 @@ args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -q) args+=(-sizes 100,1000); shift ;;
-    -sizes|-backends) args+=("$1" "$2"); shift 2 ;;
-    *) echo "usage: $0 [-q] [-sizes LIST] [-backends LIST]" >&2; exit 2 ;;
+    -sizes|-backends|-register-budget) args+=("$1" "$2"); shift 2 ;;
+    *) echo "usage: $0 [-q] [-sizes LIST] [-backends LIST] [-register-budget DURATION]" >&2; exit 2 ;;
   esac
 done
 work="$(mktemp -d)"
