@@ -234,8 +234,9 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 		start := time.Now()
 		regCtx, cancel := context.WithTimeout(ctx, o.budget)
 		done, err := register(regCtx, reg, registered, size)
+		timedOut := regCtx.Err() != nil
 		cancel()
-		if regCtx.Err() != nil {
+		if timedOut {
 			return out, fmt.Errorf("not measured at %d nodes: registering them took longer than %s; %d of %d more nodes were registered in that time (%.0f a second)",
 				size, o.budget, done, size-registered, float64(done)/o.budget.Seconds())
 		}
