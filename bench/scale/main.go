@@ -70,6 +70,7 @@ type figures struct {
 	watchRSSKiB      int64
 	readsPerSecond   float64
 	listErr, callErr string
+	partial          bool // the size is what the registration budget reached
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -236,14 +237,18 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 		done, err := register(regCtx, reg, registered, size)
 		timedOut := regCtx.Err() != nil
 		cancel()
-		if timedOut {
-			return out, fmt.Errorf("not measured at %d nodes: registering them took longer than %s; %d of %d more nodes were registered in that time (%.0f a second)",
-				size, o.budget, done, size-registered, float64(done)/o.budget.Seconds())
-		}
-		if err != nil {
+		if err != nil && !timedOut {
 			return out, fmt.Errorf("at %d nodes: %w", size, err)
 		}
 		f.register = time.Since(start)
+		var stopped error
+		if timedOut {
+			// Measure at the size reached, and stop there.
+			stopped = fmt.Errorf("%d nodes not reached: registering them took longer than %s; %d of %d more nodes were registered in that time (%.0f a second), and the figures are at %d nodes",
+				size, o.budget, done, size-registered, float64(done)/o.budget.Seconds(), registered+done)
+			size = registered + done
+			f.size, f.services, f.partial = size, (size+nodesPerService-1)/nodesPerService, true
+		}
 		registered = size
 		// The watcher has seen every registration (each node is one
 		// event), or the wait ends.
@@ -275,6 +280,9 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 		f.readsPerSecond = readRate(ctx, reg, f.services)
 		fmt.Fprintf(stderr, "scale: %s: %+v\n", name, f)
 		out = append(out, f)
+		if stopped != nil {
+			return out, stopped
+		}
 	}
 	return out, nil
 }
@@ -458,8 +466,12 @@ func report(w io.Writer, o options, results map[string][]figures, notes map[stri
 			if i > 0 {
 				p = figs[i-1]
 			}
-			fmt.Fprintf(w, "| %d (%d) | %s | %s%s | %s%s | %s%s | %.1f MiB%s | %.0f%s |\n",
-				f.size, f.services,
+			mark := ""
+			if f.partial {
+				mark = " (reached)"
+			}
+			fmt.Fprintf(w, "| %d (%d)%s | %s | %s%s | %s%s | %s%s | %.1f MiB%s | %.0f%s |\n",
+				f.size, f.services, mark,
 				f.register.Round(time.Millisecond),
 				ms(f.list), growth(float64(f.list), float64(p.list)),
 				ms(f.get), growth(float64(f.get), float64(p.get)),
@@ -474,7 +486,7 @@ func report(w io.Writer, o options, results map[string][]figures, notes map[stri
 			}
 		}
 		if n := notes[b]; n != "" {
-			fmt.Fprintf(w, "Stopped early: %s\n\n", n)
+			fmt.Fprintf(w, "Stopped early: %s. The factor of a row marked reached is from a step smaller than 10×.\n\n", n)
 		}
 	}
 	fmt.Fprintln(w, "The factor in brackets is the growth from the size above (10× more nodes each step): about 10 means linear, about 100 quadratic, about 1 constant.")
