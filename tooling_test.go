@@ -26,7 +26,7 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 	}{
 		{"install fails", "false", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
 		{"install prints nothing", "true", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "BUF_BIN=/opt/buf RABBITMQ_SERVER=/opt/rabbitmq-server MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 		// The same for etcd (scripts/install-etcd.sh).
 		{"etcd install fails", "echo /opt/consul", "false", "echo /opt/node_modules", false, "no etcd server"},
 		{"etcd install prints nothing", "echo /opt/consul", "true", "echo /opt/node_modules", false, "no etcd server"},
@@ -37,10 +37,28 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall, "NODE_DEPS_INSTALL="+c.nodeDeps,
-				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server")
+				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server", "BUF_INSTALL=echo /opt/buf")
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
+			}
+		})
+	}
+}
+
+// `make test` fails as well when buf, which the gateway's tests run, cannot
+// be built (scripts/install-buf.sh).
+func TestMakeTestNeedsBuf(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for _, install := range []string{"false", "true"} {
+		t.Run(install, func(t *testing.T) {
+			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL=echo /opt/consul", "ETCD_INSTALL=echo /opt/etcd",
+				"NODE_DEPS_INSTALL=echo /opt/node_modules", "RABBITMQ_INSTALL=echo /opt/rabbitmq-server", "BUF_INSTALL="+install)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "no buf") {
+				t.Errorf("want make test to fail saying there is no buf, have %v:\n%s", err, out)
 			}
 		})
 	}

@@ -15,6 +15,8 @@
 #   7. registry size against cost (bench/scale.sh): list, get, a warm call,
 #      a watcher's memory and the read rate at 100, 1,000 and 10,000 nodes
 #   7. MCP tools/list for 1,000 registered services against 100 (pkg/mcp)
+#   8. `micro api` requests per second (plain JSON, Connect JSON) against direct
+#      gRPC calls by `micro bench` (bench/api.sh), and the gateway's CPU per request
 #
 #   bench/run.sh [-o FILE] [-q]      (-q: fewer repetitions, for a smoke run)
 # Everything runs on 127.0.0.1; every server started here is stopped on exit.
@@ -54,6 +56,7 @@ go test -c -o "$bin/call.test" ./pkg/call
 go test -c -o "$bin/broker.test" ./pkg/broker/nats
 go test -c -o "$bin/figures.test" ./bench/figures
 go test -c -o "$bin/mcp.test" ./pkg/mcp
+go build -o "$bin/apiload" ./bench/apiload
 
 # 1. Dynamic against static: BenchmarkUnaryPaired alternates the two on one
 # connection and reports their throughput ratio.
@@ -136,6 +139,11 @@ mcp1000_tools=$(metric "$work/mcp.txt" "services=1000-" tools | head -1)
 mcp100_cold=$(metric "$work/mcp.txt" "services=100-" cold-sync-ms | head -1)
 mcp1000_cold=$(metric "$work/mcp.txt" "services=1000-" cold-sync-ms | head -1)
 ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns/1e6 }'; }
+# 8. The HTTP gateway against direct gRPC calls (its own servers).
+log "8 micro api against micro bench (bench/api.sh)"
+api_reps=7; [[ $reps -lt 5 ]] && api_reps=3
+cmd8="bench/api.sh -n 2000 -r $api_reps"
+api_out=$(env -u MICRO_REGISTRY -u MICRO_REGISTRY_ADDRESS bash bench/api.sh -n 2000 -r "$api_reps" -b "$bin" 2>&1) || api_out="bench/api.sh failed: $api_out"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.3f", a/b }'; }
 {
@@ -166,6 +174,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "$call_out"
   echo '```'
   echo
+  echo "Figure 8, \`micro api\` (16 concurrent, access log on) against direct gRPC calls by \`micro bench -c 16\`"
+  echo "on the same greeter, alternated run by run (bench/api.sh; target: each ratio >= 0.6):"
+  echo
+  echo '```'
+  echo "$api_out"
+  echo '```'
+  echo
   echo "## Commands"
   echo
   echo "Run from the repository root; \`make bench\` runs them all and rewrites this file."
@@ -177,6 +192,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "5. \`$cmd5\`"
   echo "6. \`$cmd6\`"
   echo "7. \`$cmd7\`"
+  echo "8. \`$cmd8\`"
   echo
   echo "## Raw output"
   echo

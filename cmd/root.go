@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	microapi "github.com/microtools/micro/cmd/api"
 	"github.com/microtools/micro/cmd/bench"
 	microcall "github.com/microtools/micro/cmd/call"
 	"github.com/microtools/micro/cmd/cmdutil"
@@ -165,6 +166,7 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 	)
 	add("runtime",
 		server.NewCmdServer(f, nil),
+		microapi.NewCmdAPI(f, globals.Output, nil),
 	)
 	add("pubsub",
 		publish.NewCmdPublish(f, globals.Output, nil),

@@ -71,7 +71,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown subcommand of list", []string{"list", "service"}, "micro list", []string{`"service"`, `did you mean "services"`}},
 		{"unknown subcommand of register", []string{"register", "foo"}, "micro register", []string{`"foo"`}},
 		{"unknown subcommand of deregister", []string{"deregister", "foo"}, "micro deregister", []string{`"foo"`}},
-		{"one argument, singular", []string{"bench", "greeter"}, "micro bench", []string{"(got 1 argument)"}},
+		{"a service with no method", []string{"bench", "greeter"}, "micro bench", []string{`"greeter" is not svc.Method`, "greeter.Hello"}},
 		{"no arguments, plural", []string{"get", "service"}, "micro get service", []string{"(got 0 arguments)"}},
 		{"missing --config file", []string{"--config", missing, "list", "services"}, "micro list services", []string{missing, "no such file"}},
 		{"name with a space", []string{"register", "service", "--name", "has space", "--address", "127.0.0.1:1"}, "micro register service", []string{"has space", "white space"}},

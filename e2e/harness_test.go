@@ -25,6 +25,10 @@ import (
 var (
 	microBin   string
 	greeterBin string
+	// mucpBin is the mucp fixture (internal/mucp), standing in for a
+	// go-micro service; relayBin the example that calls greeter by name.
+	mucpBin  string
+	relayBin string
 )
 
 // hermetic are the variables every process a test starts gets: a home,
@@ -56,7 +60,9 @@ func runMain(m *testing.M) int {
 	}
 	microBin = filepath.Join(dir, "micro")
 	greeterBin = filepath.Join(dir, "greeter")
-	for bin, pkg := range map[string]string{microBin: ".", greeterBin: "./examples/greeter"} {
+	mucpBin = filepath.Join(dir, "mucpgreeter")
+	relayBin = filepath.Join(dir, "relay")
+	for bin, pkg := range map[string]string{microBin: ".", greeterBin: "./examples/greeter", mucpBin: "./internal/mucp/mucpgreeter", relayBin: "./examples/relay"} {
 		// With -race, as docs/testing.md says: the e2e tests run the
 		// commands under the race detector too.
 		build := exec.Command("go", "build", "-race", "-o", bin, pkg)

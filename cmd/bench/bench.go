@@ -17,6 +17,7 @@ import (
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/selector"
 )
 
@@ -285,7 +286,7 @@ func readRequest(opts *Options) (string, error) {
 // newClients builds --connections clients that share one selector, so that
 // the strategy spreads calls over the nodes across all of them, and a
 // function that closes them all.
-func newClients(ctx context.Context, opts *Options) ([]*call.Client, func(), error) {
+func newClients(ctx context.Context, opts *Options) ([]*client.Client, func(), error) {
 	rt := opts.Runtime
 	base := call.ClientOptions{
 		Address: opts.Conn.Address,
@@ -329,7 +330,7 @@ func newClients(ctx context.Context, opts *Options) ([]*call.Client, func(), err
 		base.Registry = reg
 		base.Selector = sel
 	}
-	var clients []*call.Client
+	var clients []*client.Client
 	closeAll := func() {
 		for _, c := range clients {
 			_ = c.Close()
@@ -339,7 +340,7 @@ func newClients(ctx context.Context, opts *Options) ([]*call.Client, func(), err
 		}
 	}
 	for range opts.Connections {
-		c, err := call.NewClient(base)
+		c, err := callutil.NamedClient(base, &opts.Conn)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -352,7 +353,7 @@ func newClients(ctx context.Context, opts *Options) ([]*call.Client, func(), err
 // warmUp makes one unmeasured call: it resolves the method and connects,
 // and it turns a service or method that cannot be called into one clear
 // error instead of a run of failures.
-func warmUp(ctx context.Context, client *call.Client, p plan) error {
+func warmUp(ctx context.Context, client *client.Client, p plan) error {
 	req, err := p.template.render(0, 0)
 	if err != nil {
 		return cmdutil.Usagef("request: %w", err)

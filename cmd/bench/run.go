@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 )
 
@@ -61,7 +62,7 @@ type snapshot struct {
 // runLoad makes the calls of p with p.concurrency workers spread over
 // clients, and reports progress every 200ms when progress is not nil. It
 // ends after p.total calls, after p.duration, or when ctx ends.
-func runLoad(ctx context.Context, clients []*call.Client, p plan, progress func(snapshot)) *result {
+func runLoad(ctx context.Context, clients []*client.Client, p plan, progress func(snapshot)) *result {
 	start := time.Now()
 	// The run's time is up by the clock at end. The gRPC layer sees the
 	// deadline before ctx.Err() reports it, so a worker asks the clock, not
@@ -180,7 +181,7 @@ func runLoad(ctx context.Context, clients []*call.Client, p plan, progress func(
 }
 
 // callOnce makes call n of worker w and says how it went.
-func callOnce(ctx context.Context, client *call.Client, resolver call.Resolver, p plan, n, w int) outcome {
+func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver, p plan, n, w int) outcome {
 	var o outcome
 	req, err := p.template.render(n, w)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/iostreams"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/config"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/selector"
@@ -71,7 +72,7 @@ func (r Runtime) CacheDir() (string, error) {
 // problems that do not stop the call, such as a cache that cannot be
 // written. reflectHeaders go on the reflection requests (-H and
 // --reflect-header).
-func NewClient(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *DescriptorFlags, reflectHeaders metadata.MD, warn func(string)) (*call.Client, error) {
+func NewClient(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *DescriptorFlags, reflectHeaders metadata.MD, warn func(string)) (*client.Client, error) {
 	opts := call.ClientOptions{
 		Address:           conn.Address,
 		Dial:              conn.DialOptions(),
@@ -106,7 +107,7 @@ func NewClient(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *Des
 		// watch started and stopped.
 		opts.SelectorOptions = []selector.Option{selector.NoWatch()}
 	}
-	return call.NewClient(opts)
+	return NamedClient(opts, conn)
 }
 
 // FixedSource is the source --proto or --protoset give, or nil when neither

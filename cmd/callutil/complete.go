@@ -114,6 +114,9 @@ func Endpoints(ctx context.Context, rt Runtime, conn *ConnectionFlags, desc *Des
 		return nil, err
 	}
 	defer client.Close()
+	if names, ok := mucpEndpoints(ctx, rt, client, desc, service); ok {
+		return names, nil
+	}
 	src, err := client.Source(ctx, service)
 	if err != nil {
 		return nil, err

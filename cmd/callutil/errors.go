@@ -85,6 +85,9 @@ func (f Failure) Error(err error) error {
 	if what == "" {
 		what = fmt.Sprintf("call %s %s", f.Service, f.Endpoint)
 	}
+	if report, ok := f.transportFailure(what, err); ok {
+		return report
+	}
 	var input *InputError
 	if errors.As(err, &input) {
 		usage := &cmdutil.UsageError{Err: fmt.Errorf("%s: %w", what, input.Err)}

@@ -28,12 +28,14 @@ type ConnectionFlags struct {
 	Address        string
 	ConnectTimeout time.Duration
 	Retries        int
-	TLS            bool
-	CACert         string
-	Cert, Key      string
-	Insecure       bool
-	Authority      string
-	MaxMsgSize     int
+	// Transport is what the --address node speaks: grpc or http.
+	Transport  string
+	TLS        bool
+	CACert     string
+	Cert, Key  string
+	Insecure   bool
+	Authority  string
+	MaxMsgSize int
 }
 
 // Bind adds the flags to fs.
@@ -41,6 +43,7 @@ func (f *ConnectionFlags) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Address, "address", "", "call this host:port instead of finding the service in the registry")
 	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "time limit of connecting to a node; a refused connection fails at once")
 	fs.IntVar(&f.Retries, "retries", call.DefaultRetries, "how many other nodes to try when a node cannot be reached (0: none)")
+	fs.StringVar(&f.Transport, "transport", "", "what the --address node speaks: grpc (the default) or http (go-micro's mucp); registered nodes say it in their metadata")
 	fs.BoolVar(&f.TLS, "tls", false, "connect with TLS, verifying the server with the system's CAs (or --cacert)")
 	fs.StringVar(&f.CACert, "cacert", "", "PEM file of the CAs the server's certificate must chain to (implies --tls)")
 	fs.StringVar(&f.Cert, "cert", "", "PEM file of a client certificate, for mutual TLS (with --key; implies --tls)")
@@ -62,6 +65,9 @@ func (f *ConnectionFlags) Validate() error {
 	}
 	if f.ConnectTimeout <= 0 {
 		return cmdutil.Usagef("--connect-timeout %s: want a positive duration such as 5s", f.ConnectTimeout)
+	}
+	if err := ValidateTransport(f.Transport); err != nil {
+		return err
 	}
 	if f.Retries < 0 {
 		return cmdutil.Usagef("--retries %d: want 0 or more", f.Retries)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/call"
+	pkgclient "github.com/microtools/micro/pkg/client"
 )
 
 // Call is one call from the command line, as `micro call` and `micro
@@ -68,7 +69,7 @@ func (c *Call) Run(ctx context.Context) error {
 	}
 	defer client.Close()
 
-	resolver := client.Resolver(c.Service)
+	resolver := client.GRPC().Resolver(c.Service)
 	failure.Resolver = resolver
 	format := call.NewJSONFormatter(resolver, c.Request.FormatOptions(c.Runtime.Output()))
 	printer := NewPrinter(ios.Out, ios.ErrOut, format, c.Request.Verbose)
@@ -78,6 +79,10 @@ func (c *Call) Run(ctx context.Context) error {
 	}
 	err = client.Call(ctx, c.Service, c.Endpoint, supplier, printer.Handler(),
 		call.WithHeaders(headers), call.WithTrace(printer.Trace()))
+	if errors.Is(err, pkgclient.ErrNoDescriptors) {
+		// A go-micro service: no node speaks gRPC, nothing was sent.
+		return c.callMucpJSON(ctx, client, headers, failure)
+	}
 	printer.Finish()
 	if errors.As(err, new(*InputError)) {
 		for _, text := range c.Texts {

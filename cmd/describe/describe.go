@@ -124,6 +124,9 @@ func describeRun(ctx context.Context, opts *Options) error {
 			return failure.Error(err)
 		}
 		defer client.Close()
+		if handled, err := callutil.DescribeMucp(ctx, opts.Runtime, client, opts.Service, opts.Symbol); handled {
+			return failure.Error(err)
+		}
 		if src, err = client.Source(ctx, opts.Service); err != nil {
 			return failure.Error(err)
 		}

@@ -17,7 +17,10 @@ import (
 	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
+	"github.com/microtools/micro/pkg/transport"
+	httptransport "github.com/microtools/micro/pkg/transport/http"
 )
 
 // Statuses other than the grpc.health.v1 ones.
@@ -191,6 +194,11 @@ func listNodes(ctx context.Context, opts *Options) ([]node, error) {
 // check asks one node for its health.
 func check(ctx context.Context, opts *Options, n node) NodeHealth {
 	result := NodeHealth{Node: n.ID, Address: n.Address, Version: n.version}
+	if kind := client.KindOf(n.Node); kind != client.KindGRPC {
+		// go-micro's mucp has no health service: reaching the node is
+		// all that can be checked.
+		return checkMucp(ctx, opts, n, result)
+	}
 	conn, err := call.Dial(ctx, n.Address, opts.Connection.DialOptions())
 	if err != nil {
 		result.Status, result.Error = StatusUnreachable, err.Error()
@@ -209,6 +217,26 @@ func check(ctx context.Context, opts *Options, n node) NodeHealth {
 		result.Status, result.Error = StatusUnreachable, status.Convert(err).Message()
 	default:
 		result.Status, result.Error = StatusError, status.Convert(err).Message()
+	}
+	return result
+}
+
+// checkMucp checks a node of a go-micro service (mucp over http): SERVING
+// when it answers an HTTP request at all, unreachable otherwise.
+func checkMucp(ctx context.Context, opts *Options, n node, result NodeHealth) NodeHealth {
+	conn, err := httptransport.New(httptransport.Options{ConnectTimeout: opts.Connection.ConnectTimeout}).Dial(ctx, n.Address)
+	if err == nil {
+		defer conn.Close()
+		_, err = conn.Call(ctx, &transport.Request{Service: opts.Service, Endpoint: "Health.Check", ContentType: "application/json", Body: []byte("{}")})
+	}
+	var te *transport.Error
+	switch {
+	case err == nil || errors.As(err, &te) && te.Code != codes.Unavailable:
+		// An error answer (no such endpoint) is an answer: the node runs.
+		result.Status = healthpb.HealthCheckResponse_SERVING.String()
+		result.Error = "go-micro mucp node: it answers, but has no grpc.health.v1"
+	default:
+		result.Status, result.Error = StatusUnreachable, err.Error()
 	}
 	return result
 }

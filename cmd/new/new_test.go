@@ -168,7 +168,7 @@ func TestGoVersions(t *testing.T) {
 // tidy adds go.sum.
 var wantFiles = []string{
 	".gitignore", "Dockerfile", "Makefile", "README.md", "go.mod",
-	"handler/doc.go", "handler/events.go", "handler/events_test.go", "handler/handler.go", "handler/handler_test.go",
+	"handler/call_example_test.go", "handler/doc.go", "handler/events.go", "handler/events_test.go", "handler/handler.go", "handler/handler_test.go",
 	"main.go", "main_test.go",
 	"proto/generate.go", "proto/orders.pb.go", "proto/orders.proto", "proto/orders_grpc.pb.go",
 }
@@ -311,7 +311,7 @@ func TestNewRun(t *testing.T) {
 			t.Errorf("stdout should contain %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(stderr.String(), "wrote 16 files") {
+	if !strings.Contains(stderr.String(), "wrote 17 files") {
 		t.Errorf("stderr should say what was written: %q", stderr.String())
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
@@ -32,9 +35,21 @@ type Greeter struct {
 // New returns a Greeter.
 func New() *Greeter { return &Greeter{} }
 
+// EchoHeader is the request metadata key that Hello sends back, as the
+// response header of the same name and as the trailer EchoHeader+"-trailer",
+// so that gateways and clients can test that metadata goes both ways.
+const EchoHeader = "x-echo"
+
 // Hello greets req.Name once, after req.DelayMs when it is set. An empty
-// name is InvalidArgument.
+// name is InvalidArgument, with a google.rpc.BadRequest detail naming the
+// field. An x-echo request header comes back as a header and a trailer.
 func (g *Greeter) Hello(ctx context.Context, req *greeterpb.HelloRequest) (*greeterpb.HelloResponse, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(EchoHeader); len(v) > 0 {
+			_ = grpc.SetHeader(ctx, metadata.Pairs(EchoHeader, v[0]))
+			_ = grpc.SetTrailer(ctx, metadata.Pairs(EchoHeader+"-trailer", v[0]))
+		}
+	}
 	message, err := greet(req)
 	if err != nil {
 		return nil, err
@@ -127,7 +142,13 @@ func (g *Greeter) Chat(stream greeterpb.Greeter_ChatServer) error {
 // greet builds the greeting for req or says why req is invalid.
 func greet(req *greeterpb.HelloRequest) (string, error) {
 	if req.GetName() == "" {
-		return "", status.Error(codes.InvalidArgument, "name is required")
+		st, err := status.New(codes.InvalidArgument, "name is required").WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "name", Description: "must not be empty"}},
+		})
+		if err != nil {
+			return "", status.Error(codes.InvalidArgument, "name is required")
+		}
+		return "", st.Err()
 	}
 	if err := checkDelay("delay_ms", req.GetDelayMs()); err != nil {
 		return "", err

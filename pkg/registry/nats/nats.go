@@ -49,6 +49,8 @@ type Registry struct {
 	// wantReplicas is Options.Replicas; bucketReplicas what the bucket has.
 	wantReplicas, bucketReplicas int
 
+	gomicro goMicro
+
 	mu       sync.Mutex
 	closed   bool
 	watchers map[*watcher]struct{}
@@ -76,8 +78,12 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		subject:  "$KV." + o.Bucket + ".",
 		stream:   "KV_" + o.Bucket,
 		watchers: map[*watcher]struct{}{},
+		gomicro:  goMicro{read: o.GoMicro, answer: o.AnswerGoMicro, timeout: o.QueryTimeout},
 
 		wantReplicas: o.Replicas,
+	}
+	if r.gomicro.timeout <= 0 {
+		r.gomicro.timeout = DefaultQueryTimeout
 	}
 	if o.Conn != nil {
 		r.nc = o.Conn
@@ -198,6 +204,7 @@ func (r *Registry) Close() error {
 	for _, w := range watchers {
 		w.Stop()
 	}
+	r.stopAnswering()
 	if r.ownConn {
 		r.nc.Close()
 	}
@@ -326,7 +333,7 @@ func (r *Registry) Register(ctx context.Context, svc *registry.Service, opts ...
 			return r.opError(fmt.Sprintf("register service %q node %q", svc.Name, node.ID), err)
 		}
 	}
-	return nil
+	return r.remember(svc, o)
 }
 
 // Deregister implements registry.Registry.
@@ -361,17 +368,25 @@ func (r *Registry) Deregister(ctx context.Context, svc *registry.Service) error 
 			return r.opError(fmt.Sprintf("deregister service %q node %q", svc.Name, node.ID), err)
 		}
 	}
+	r.forget(svc)
 	return nil
 }
 
 // GetService implements registry.Registry. Every live node is passing; a
-// node past its expiry is gone, so IncludeUnhealthy changes nothing.
+// node past its expiry is gone, so IncludeUnhealthy changes nothing. The
+// nodes of go-micro services that answer on micro.nats.query are added;
+// when the bucket holds nodes of the service, the answers that arrived
+// while it was read are taken without waiting for more.
 func (r *Registry) GetService(ctx context.Context, name string, _ ...registry.GetOption) ([]*registry.Service, error) {
 	if strings.TrimSpace(name) == "" {
 		return nil, notFound(name, r.String())
 	}
+	early := make(chan struct{})
+	answers := r.startQuery(ctx, name, early)
 	records, err := r.snapshot(ctx, serviceFilter(name), fmt.Sprintf("get service %q", name))
 	if err != nil {
+		close(early)
+		<-answers
 		return nil, err
 	}
 	var services []*registry.Service
@@ -380,23 +395,42 @@ func (r *Registry) GetService(ctx context.Context, name string, _ ...registry.Ge
 			services = append(services, rec.live())
 		}
 	}
+	if len(services) > 0 {
+		close(early)
+	}
+	services = mergeGoMicro(services, <-answers)
 	if len(services) == 0 {
 		return nil, notFound(name, r.String())
 	}
 	return registry.Group(services), nil
 }
 
-// ListServices implements registry.Registry.
+// ListServices implements registry.Registry, with the go-micro services
+// that answer on micro.nats.query.
 func (r *Registry) ListServices(ctx context.Context) ([]*registry.Service, error) {
+	answers := r.startQuery(ctx, "", nil)
 	records, err := r.snapshot(ctx, jetstream.AllKeys, "list services")
 	if err != nil {
+		<-answers
 		return nil, err
 	}
 	services := make([]*registry.Service, 0, len(records))
 	for _, rec := range records {
 		services = append(services, rec.live())
 	}
-	return registry.Group(services), nil
+	return registry.Group(mergeGoMicro(services, <-answers)), nil
+}
+
+// startQuery asks go-micro services in the background; the channel gives
+// the answers.
+func (r *Registry) startQuery(ctx context.Context, name string, early <-chan struct{}) <-chan []*registry.Service {
+	answers := make(chan []*registry.Service, 1)
+	if !r.gomicro.read {
+		answers <- nil
+		return answers
+	}
+	go func() { answers <- r.queryGoMicro(ctx, name, early) }()
+	return answers
 }
 
 // snapshot reads the live records under filter with one key watch: the

@@ -50,6 +50,16 @@ type Options struct {
 	// Replicas is the number of copies of a bucket New creates; zero
 	// chooses from the cluster (see WithReplicas).
 	Replicas int
+	// GoMicro reads go-micro's NATS registry too: ListServices and
+	// GetService ask go-micro services on micro.nats.query, Watch follows
+	// micro.nats.watch. On by default.
+	GoMicro bool
+	// AnswerGoMicro answers go-micro's queries for the nodes registered
+	// through this registry and announces them on micro.nats.watch, so
+	// that go-micro clients find them. On by default.
+	AnswerGoMicro bool
+	// QueryTimeout is how long a go-micro query waits for answers.
+	QueryTimeout time.Duration
 }
 
 // Option changes Options; it fails when given a value that cannot work.
@@ -62,6 +72,39 @@ func DefaultOptions() Options {
 		Bucket:         DefaultBucket,
 		ConnectTimeout: DefaultConnectTimeout,
 		ReconnectWait:  DefaultReconnectWait,
+		GoMicro:        true,
+		AnswerGoMicro:  true,
+		QueryTimeout:   DefaultQueryTimeout,
+	}
+}
+
+// WithGoMicro turns reading go-micro's NATS registry (queries on
+// micro.nats.query, announcements on micro.nats.watch) on or off.
+func WithGoMicro(on bool) Option {
+	return func(o *Options) error {
+		o.GoMicro = on
+		return nil
+	}
+}
+
+// WithAnswerGoMicro turns answering go-micro's registry queries for the
+// nodes registered here on or off.
+func WithAnswerGoMicro(on bool) Option {
+	return func(o *Options) error {
+		o.AnswerGoMicro = on
+		return nil
+	}
+}
+
+// WithQueryTimeout sets how long a go-micro registry query waits for
+// answers.
+func WithQueryTimeout(d time.Duration) Option {
+	return func(o *Options) error {
+		if d <= 0 {
+			return fmt.Errorf("nats registry: query timeout must be positive, not %s", d)
+		}
+		o.QueryTimeout = d
+		return nil
 	}
 }
 

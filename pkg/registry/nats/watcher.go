@@ -28,6 +28,10 @@ type watcher struct {
 	r       *Registry
 	kw      jetstream.KeyWatcher
 	service string // "" for every service
+	// gomicro receives go-micro's announcements on WatchSubject; nil when
+	// the registry does not read go-micro's.
+	gomicro    chan *natsgo.Msg
+	gomicroSub *natsgo.Subscription
 
 	events chan *registry.Event
 	done   chan struct{} // closed once err is set
@@ -63,10 +67,22 @@ func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (reg
 		done:    make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
+	if r.gomicro.read {
+		w.gomicro = make(chan *natsgo.Msg, 256)
+		sub, err := r.nc.ChanSubscribe(WatchSubject, w.gomicro)
+		if err != nil {
+			stopKeyWatch(kw)
+			return nil, r.opError(what+" of go-micro's "+WatchSubject, err)
+		}
+		w.gomicroSub = sub
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		stopKeyWatch(kw)
+		if w.gomicroSub != nil {
+			_ = w.gomicroSub.Unsubscribe()
+		}
 		return nil, fmt.Errorf("nats registry: %s is closed", r)
 	}
 	r.watchers[w] = struct{}{}
@@ -126,6 +142,11 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 	}()
 	kw := w.kw
 	defer func() { stopKeyWatch(kw) }()
+	if w.gomicroSub != nil {
+		defer func() { _ = w.gomicroSub.Unsubscribe() }()
+	}
+	// goMicroKnown: the last announcement of each go-micro node.
+	goMicroKnown := map[string]*registry.Service{}
 	reconnected := w.r.nc.StatusChanged(natsgo.CONNECTED)
 	defer w.r.nc.RemoveStatusListener(reconnected)
 
@@ -228,6 +249,24 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				}
 			}
 			schedule()
+		case m := <-w.gomicro:
+			for _, event := range goMicroEvents(m, w.service, time.Now()) {
+				key := event.Service.Name + "\x00" + event.Service.Nodes[0].ID
+				prev, wasKnown := goMicroKnown[key]
+				switch {
+				case event.Type == registry.EventDelete:
+					delete(goMicroKnown, key)
+				case wasKnown && sameRecord(prev, event.Service):
+					continue // announced again, unchanged
+				case wasKnown:
+					event.Type = registry.EventUpdate
+					goMicroKnown[key] = event.Service
+				default:
+					event.Type = registry.EventCreate
+					goMicroKnown[key] = event.Service
+				}
+				queue = append(queue, event)
+			}
 		case <-reconnected:
 			graceUntil = time.Now().Add(longestTTL(known))
 			fresh, err := w.r.kv.Watch(ctx, filter)

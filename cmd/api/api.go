@@ -1,0 +1,209 @@
+// Package api implements `micro api`: the HTTP gateway of pkg/api over the
+// registry and the call client that `micro call` uses.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/microtools/micro/cmd/callutil"
+	"github.com/microtools/micro/cmd/cmdutil"
+	"github.com/microtools/micro/pkg/api"
+	"github.com/microtools/micro/pkg/call"
+)
+
+// DefaultAddress is where `micro api` listens.
+const DefaultAddress = "127.0.0.1:8080"
+
+// Options are the inputs of `micro api`.
+type Options struct {
+	Runtime callutil.Runtime
+
+	Address       string
+	AuthToken     string
+	AuthTokenFile string
+	CORSOrigins   []string
+	Headers       []string
+	MaxBodyBytes  int64
+	MaxTimeout    time.Duration
+	LogFormat     string
+	NoCache       bool
+
+	// ready, when set, is told the address the gateway listens on (tests).
+	ready func(addr string)
+}
+
+// NewCmdAPI returns `micro api`. runF replaces the run function in tests.
+func NewCmdAPI(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve every registered service over HTTP: JSON, Connect, gRPC-Web, OpenAPI",
+		Long: `Run an HTTP gateway (HTTP/1.1 and h2c) in front of every service in the
+registry, with no generated code and no per-service configuration:
+
+  POST /{service}/{Service.Method}       JSON in and out (go-micro's routes;
+  POST /{service}/{Service}/{Method}     server streams as NDJSON, or SSE
+                                         with Accept: text/event-stream)
+  POST /{package.Service}/{Method}       Connect (application/json,
+                                         application/proto, connect+json,
+                                         connect+proto) and gRPC-Web
+  GET  /  /{service}  /openapi.json      services, schemas, OpenAPI 3.1
+  GET  /events  /healthz  /metrics       registry events (SSE), health,
+                                         Prometheus metrics
+
+Only services in the registry are reachable. Request headers in the allow
+list (--header; Authorization and X-* by default) go to the service as gRPC
+metadata and response metadata comes back as headers. --timeout bounds each
+call unless the request asks for another limit (Connect-Timeout-Ms,
+Grpc-Timeout). Browsers may call from the --cors-origin origins only.
+With --auth-token every request but GET /healthz needs
+"Authorization: Bearer TOKEN". One access log line per request goes to
+stderr. See docs/commands/api.md.`,
+		Example: `  micro api
+  curl -d '{"name":"Ada"}' http://127.0.0.1:8080/greeter/Greeter.Hello
+  curl -N -H 'Accept: text/event-stream' -d '{"name":"Ada","count":3}' http://127.0.0.1:8080/greeter/Greeter.Stream
+  micro api --address 0.0.0.0:8080 --auth-token-file /run/secrets/api-token --cors-origin https://app.example.com`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validate(opts); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return apiRun(cmd.Context(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&opts.Address, "address", DefaultAddress, "host:port to listen on")
+	fs.StringVar(&opts.AuthToken, "auth-token", "", "require Authorization: Bearer TOKEN on every request but GET /healthz")
+	fs.StringVar(&opts.AuthTokenFile, "auth-token-file", "", "read the --auth-token from this file (keeps it out of the process list)")
+	fs.StringSliceVar(&opts.CORSOrigins, "cors-origin", nil, "origin browsers may call from (scheme://host[:port], or *); repeat or separate with commas")
+	fs.StringSliceVar(&opts.Headers, "header", api.DefaultHeaders(), "request headers passed to services as metadata, and response metadata passed back: names or prefixes ending in *")
+	fs.Int64Var(&opts.MaxBodyBytes, "max-body", api.DefaultMaxBodyBytes, "largest request body, in bytes (larger: 413)")
+	fs.DurationVar(&opts.MaxTimeout, "max-timeout", 0, "cap on the time limit a request may ask for with Connect-Timeout-Ms or Grpc-Timeout (0: none)")
+	fs.StringVar(&opts.LogFormat, "log-format", "text", "access log format on stderr: text, json or none")
+	fs.BoolVar(&opts.NoCache, "no-cache", false, "do not keep descriptors in the on-disk cache")
+	return cmd
+}
+
+func validate(opts *Options) error {
+	if _, _, err := net.SplitHostPort(opts.Address); err != nil {
+		return cmdutil.Usagef("--address %q is not host:port", opts.Address)
+	}
+	if opts.AuthToken != "" && opts.AuthTokenFile != "" {
+		return cmdutil.Usagef("give --auth-token or --auth-token-file, not both")
+	}
+	switch opts.LogFormat {
+	case "text", "json", "none":
+	default:
+		return cmdutil.Usagef("--log-format %q: want text, json or none", opts.LogFormat)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		return cmdutil.Usagef("--max-body %d: want a positive number of bytes", opts.MaxBodyBytes)
+	}
+	return nil
+}
+
+func apiRun(ctx context.Context, opts *Options) error {
+	token := opts.AuthToken
+	if opts.AuthTokenFile != "" {
+		data, err := os.ReadFile(opts.AuthTokenFile)
+		if err != nil {
+			return cmdutil.Usagef("--auth-token-file: %v", err)
+		}
+		if token = strings.TrimSpace(string(data)); token == "" {
+			return cmdutil.Usagef("--auth-token-file %s is empty", opts.AuthTokenFile)
+		}
+	}
+	errOut := opts.Runtime.IO.ErrOut
+	var logger *slog.Logger
+	switch opts.LogFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(errOut, nil))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(errOut, nil))
+	}
+
+	reg, err := opts.Runtime.Registry(ctx)
+	if err != nil {
+		return err
+	}
+	clientOpts := call.ClientOptions{Registry: reg}
+	if !opts.NoCache {
+		dir, err := opts.Runtime.CacheDir()
+		if err != nil {
+			fmt.Fprintf(errOut, "micro api: no descriptor cache: %v\n", err)
+		}
+		clientOpts.CacheDir = dir
+		clientOpts.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
+	}
+	client, err := call.NewClient(clientOpts)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	gw, err := api.New(api.Options{
+		Registry:     reg,
+		Client:       gatewayClient{client: client},
+		Headers:      opts.Headers,
+		MaxBodyBytes: opts.MaxBodyBytes,
+		Timeout:      opts.Runtime.Timeout(),
+		MaxTimeout:   opts.MaxTimeout,
+		CORSOrigins:  opts.CORSOrigins,
+		AuthToken:    token,
+		Logger:       logger,
+	})
+	if err != nil {
+		return cmdutil.Usagef("%v", err)
+	}
+	defer gw.Close()
+
+	listener, err := net.Listen("tcp", opts.Address)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w; choose another with --address", opts.Address, err)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           gw,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(slog.New(slog.NewTextHandler(errOut, nil)).Handler(), slog.LevelWarn),
+	}
+	addr := listener.Addr().String()
+	fmt.Fprintf(errOut, "micro api: listening on http://%s (registry %s); Ctrl-C to stop\n", addr, reg)
+	if opts.ready != nil {
+		opts.ready(addr)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(listener) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("api: serve on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(errOut, "micro api: stopping")
+	_ = gw.Close() // ends the event streams
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("api: stop: %w", err)
+	}
+	_ = srv.Close()
+	fmt.Fprintln(errOut, "micro api: stopped")
+	return nil
+}

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/microtools/micro/pkg/api"
+	"github.com/microtools/micro/pkg/call"
+)
+
+// gatewayClient adapts the call client that `micro call` uses to the
+// gateway's api.Client. It is the only place that knows which client the
+// gateway calls through: switching to another is a change of this file.
+type gatewayClient struct {
+	client *call.Client
+}
+
+var _ api.Client = gatewayClient{}
+
+func (a gatewayClient) Describe(ctx context.Context, service string) ([]protoreflect.ServiceDescriptor, error) {
+	src, err := a.client.Source(ctx, service)
+	if err != nil {
+		return nil, noDescriptors(err)
+	}
+	names, err := src.ListServices(ctx)
+	if err != nil {
+		return nil, noDescriptors(err)
+	}
+	var out []protoreflect.ServiceDescriptor
+	for _, name := range names {
+		if strings.HasPrefix(name, "grpc.reflection.") || strings.HasPrefix(name, "grpc.health.") {
+			continue
+		}
+		d, err := src.FindSymbol(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("describe %s of %s: %w", name, service, err)
+		}
+		if sd, ok := d.(protoreflect.ServiceDescriptor); ok {
+			out = append(out, sd)
+		}
+	}
+	return out, nil
+}
+
+func (a gatewayClient) FindMethod(ctx context.Context, service, endpoint string) (protoreflect.MethodDescriptor, error) {
+	src, err := a.client.Source(ctx, service)
+	if err != nil {
+		return nil, noDescriptors(err)
+	}
+	return call.FindMethod(ctx, src, service, endpoint)
+}
+
+func (a gatewayClient) Invoke(ctx context.Context, service string, method protoreflect.MethodDescriptor, req proto.Message, md metadata.MD, h api.ResponseHandler) error {
+	handler := call.HandlerFuncs{
+		ReceiveHeaders: func(m metadata.MD) {
+			if h.Header != nil {
+				h.Header(m)
+			}
+		},
+		Response: h.Message,
+		Trailers: func(_ *status.Status, m metadata.MD) {
+			if h.Trailer != nil {
+				h.Trailer(m)
+			}
+		},
+	}
+	return a.client.Call(ctx, service, call.FullMethodName(method), call.Messages(req), handler, call.WithHeaders(md))
+}
+
+func (a gatewayClient) Resolver(service string) call.Resolver { return a.client.Resolver(service) }
+
+// noDescriptors marks a service without reflection as api.ErrNoDescriptors.
+func noDescriptors(err error) error {
+	if errors.Is(err, call.ErrReflectionUnsupported) {
+		return fmt.Errorf("%w: %w", api.ErrNoDescriptors, err)
+	}
+	return err
+}
