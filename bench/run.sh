@@ -12,11 +12,12 @@
 #   5. time from a node's SIGKILL to its last selection, against its TTL
 #   6. `micro bench` through registry + selector against the same load
 #      with --address (no registry)
-#   7. registry size against cost (bench/scale.sh): list, get, a warm call,
-#      a watcher's memory and the read rate at 100, 1,000 and 10,000 nodes
 #   7. MCP tools/list for 1,000 registered services against 100 (pkg/mcp)
 #   8. `micro api` requests per second (plain JSON, Connect JSON) against direct
 #      gRPC calls by `micro bench` (bench/api.sh), and the gateway's CPU per request
+#   9. registry size against cost (bench/scale.sh, its own section): list,
+#      get, a warm call, a watcher's memory and the read rate at 100, 1,000
+#      and 10,000 nodes
 #
 #   bench/run.sh [-o FILE] [-q]      (-q: fewer repetitions, for a smoke run)
 # Everything runs on 127.0.0.1; every server started here is stopped on exit.
@@ -203,10 +204,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo '```'
 } >"$out"
 
-# 7. Registry size against cost: NATS, Consul and etcd at 100, 1,000 and
+# 9. Registry size against cost: NATS, Consul and etcd at 100, 1,000 and
 # 10,000 nodes (bench/scale.sh, its own section, appended); -q measures
 # 100 and 1,000 only.
-log "7 registry size against cost (bench/scale.sh)"
+log "9 registry size against cost (bench/scale.sh)"
 scale_args=()
 if [[ $reps -eq 2 ]]; then scale_args=(-q); fi
 echo >>"$out"
