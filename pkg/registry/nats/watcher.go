@@ -165,6 +165,8 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 	// heartbeat again; heartbeats could not reach the server while it was
 	// away, and a registry outage must not empty every caller's cache.
 	var graceUntil time.Time
+	// streamDown: the last expiry check found the bucket not answering.
+	streamDown := false
 	alive := func(key string, rec *record, now time.Time) bool {
 		return rec.liveAt(now) || (now.Before(graceUntil) && known[key] != nil)
 	}
@@ -240,6 +242,21 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				// No heartbeat can arrive now: expire nothing until the
 				// connection is back (see graceUntil).
 				expiry.Reset(disconnectedRecheck)
+				continue
+			}
+			if !w.r.bucketAnswers(ctx) {
+				// Connected, but the bucket's stream does not answer (in
+				// a cluster, while its replicas elect a new leader):
+				// heartbeats cannot be written either, so expire nothing,
+				// and give the services one TTL once it answers again.
+				streamDown = true
+				expiry.Reset(disconnectedRecheck)
+				continue
+			}
+			if streamDown {
+				streamDown = false
+				graceUntil = time.Now().Add(longestTTL(known))
+				schedule()
 				continue
 			}
 			now := time.Now()
@@ -320,6 +337,15 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			schedule()
 		}
 	}
+}
+
+// bucketAnswers reports whether the bucket's stream answers a status
+// request within a second: false while a cluster has no leader for it.
+func (r *Registry) bucketAnswers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := r.kv.Status(ctx)
+	return err == nil
 }
 
 // disconnectedRecheck is how often a watcher whose connection is down looks
