@@ -260,9 +260,25 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				continue
 			}
 			now := time.Now()
+			missed := false
 			for key, rec := range known {
-				if !alive(key, rec, now) {
-					change(key, nil, now)
+				if alive(key, rec, now) {
+					continue
+				}
+				// Confirm with the bucket before reporting a node gone:
+				// after a failover the key watch can miss refreshes.
+				if fresh := w.r.liveRecord(ctx, key, now); fresh != nil {
+					change(key, fresh, now)
+					missed = true
+					continue
+				}
+				change(key, nil, now)
+			}
+			if missed {
+				// The key watch fell behind: start a new one.
+				if fresh, err := w.r.kv.Watch(ctx, filter); err == nil {
+					stopKeyWatch(kw)
+					kw, syncing = fresh, map[string]*record{}
 				}
 			}
 			schedule()
@@ -337,6 +353,22 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			schedule()
 		}
 	}
+}
+
+// liveRecord reads key from the bucket and returns its record when it is
+// live at now; nil when it is gone, expired or cannot be read.
+func (r *Registry) liveRecord(ctx context.Context, key string, now time.Time) *record {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	entry, err := r.kv.Get(ctx, key)
+	if err != nil || entry.Operation() != jetstream.KeyValuePut {
+		return nil
+	}
+	rec, err := decodeEntry(entry.Key(), entry.Value())
+	if err != nil || !rec.liveAt(now) {
+		return nil
+	}
+	return rec
 }
 
 // bucketAnswers reports whether the bucket's stream answers a status
