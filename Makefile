@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
 
-.PHONY: all build install demo test consul etcd rabbitmq node-deps vet fmt-check tidy-check bench fuzz clean
+.PHONY: all build install demo test consul etcd rabbitmq node-deps vet fmt-check tidy-check bench bench-check fuzz clean
 
 all: build
 
@@ -44,25 +44,34 @@ node-deps:
 ## etcd and RabbitMQ (builds the Consul agent on the first run on a machine,
 ## then reuses it; installs Debian's etcd-server and rabbitmq-server when they
 ## are missing; installs the Node MCP client of the e2e tests once per lock
-## file; builds buf for the gateway's tests once per machine); fails when any
+## file; builds buf for the gateway's tests once per machine; installs Chromium
+## and playwright-core for the console's browser tests); fails when any
 ## cannot be had
 CONSUL_INSTALL ?= bash scripts/install-consul.sh
 ETCD_INSTALL ?= bash scripts/install-etcd.sh
 RABBITMQ_INSTALL ?= bash scripts/install-rabbitmq.sh
 NODE_DEPS_INSTALL ?= bash scripts/install-node-deps.sh
 BUF_INSTALL ?= bash scripts/install-buf.sh
+BROWSER_INSTALL ?= bash scripts/install-browser.sh
 test: vet
 	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
 	etcd_bin="$$($(ETCD_INSTALL))" && [ -n "$$etcd_bin" ] || { echo "make test: no etcd server: '$(ETCD_INSTALL)' failed (see above); set ETCD_BIN to an etcd binary" >&2; exit 1; }; \
 	rabbitmq_server="$$($(RABBITMQ_INSTALL))" && [ -n "$$rabbitmq_server" ] || { echo "make test: no RabbitMQ: '$(RABBITMQ_INSTALL)' failed (see above); set RABBITMQ_SERVER to a rabbitmq-server script" >&2; exit 1; }; \
 	node_modules="$$($(NODE_DEPS_INSTALL))" && [ -n "$$node_modules" ] || { echo "make test: no MCP test client: '$(NODE_DEPS_INSTALL)' failed (see above); it needs Node 20 and npm" >&2; exit 1; }; \
 	buf_bin="$$($(BUF_INSTALL))" && [ -n "$$buf_bin" ] || { echo "make test: no buf: '$(BUF_INSTALL)' failed (see above); set BUF_BIN to a buf binary" >&2; exit 1; }; \
-	echo "BUF_BIN=$$buf_bin RABBITMQ_SERVER=$$rabbitmq_server MICRO_MCP_NODE_MODULES=$$node_modules ETCD_BIN=$$etcd_bin CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
-	BUF_BIN="$$buf_bin" RABBITMQ_SERVER="$$rabbitmq_server" MICRO_MCP_NODE_MODULES="$$node_modules" ETCD_BIN="$$etcd_bin" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
+	playwright_dir="$$($(BROWSER_INSTALL))" && [ -n "$$playwright_dir" ] || { echo "make test: no Chromium and playwright-core for the console's browser tests: '$(BROWSER_INSTALL)' failed (see above)" >&2; exit 1; }; \
+	echo "PLAYWRIGHT_DIR=$$playwright_dir BUF_BIN=$$buf_bin RABBITMQ_SERVER=$$rabbitmq_server MICRO_MCP_NODE_MODULES=$$node_modules ETCD_BIN=$$etcd_bin CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	PLAYWRIGHT_DIR="$$playwright_dir" BUF_BIN="$$buf_bin" RABBITMQ_SERVER="$$rabbitmq_server" MICRO_MCP_NODE_MODULES="$$node_modules" ETCD_BIN="$$etcd_bin" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build
 	bash bench/run.sh
+
+## bench-check: fail when `micro version` or a warm `micro call` costs over 10% more
+## instructions (callgrind) than bench/RESULTS.md records (MARGIN=percent; not part of test)
+MARGIN ?= 10
+bench-check:
+	MARGIN=$(MARGIN) bash bench/check.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
 FUZZTIME ?= 60s

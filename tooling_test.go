@@ -26,7 +26,7 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 	}{
 		{"install fails", "false", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
 		{"install prints nothing", "true", "echo /opt/etcd", "echo /opt/node_modules", false, "no Consul agent"},
-		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "BUF_BIN=/opt/buf RABBITMQ_SERVER=/opt/rabbitmq-server MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
+		{"install prints the agent", "echo /opt/consul", "echo /opt/etcd", "echo /opt/node_modules", true, "PLAYWRIGHT_DIR=/opt/playwright BUF_BIN=/opt/buf RABBITMQ_SERVER=/opt/rabbitmq-server MICRO_MCP_NODE_MODULES=/opt/node_modules ETCD_BIN=/opt/etcd CONSUL_BIN=/opt/consul true test -race"},
 		// The same for etcd (scripts/install-etcd.sh).
 		{"etcd install fails", "echo /opt/consul", "false", "echo /opt/node_modules", false, "no etcd server"},
 		{"etcd install prints nothing", "echo /opt/consul", "true", "echo /opt/node_modules", false, "no etcd server"},
@@ -37,7 +37,7 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("make", "--no-print-directory", "test", "GO=true", "CONSUL_INSTALL="+c.install, "ETCD_INSTALL="+c.etcdInstall, "NODE_DEPS_INSTALL="+c.nodeDeps,
-				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server", "BUF_INSTALL=echo /opt/buf")
+				"RABBITMQ_INSTALL=echo /opt/rabbitmq-server", "BUF_INSTALL=echo /opt/buf", "BROWSER_INSTALL=echo /opt/playwright")
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
@@ -136,5 +136,60 @@ func TestMakeTestNeedsRabbitMQ(t *testing.T) {
 				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
 			}
 		})
+	}
+}
+
+// `make bench-check` fails when an instruction count is past the margin
+// over the one bench/RESULTS.md records, and passes within it; a results
+// file without counts is an error that says what to run. BENCH_COUNTS stands
+// in for bench/instructions.sh (valgrind), and `make test` does not run it.
+func TestBenchCheck(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	dir := t.TempDir()
+	results := filepath.Join(dir, "RESULTS.md")
+	recorded := "| what | instructions |\n|---|---|\n| instructions: `micro version` | 1000 |\n| instructions: warm `micro call` | 2000 |\n"
+	if err := os.WriteFile(results, []byte(recorded), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "EMPTY.md")
+	if err := os.WriteFile(empty, []byte("# no counts\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		file    string
+		counts  string
+		margin  string
+		wantOK  bool
+		wantOut string
+	}{
+		{"within the margin", results, "micro-version 1050\nmicro-call 1900", "10", true, "warm micro call: 1900 instructions, recorded 2000: -5.0% ok"},
+		{"call past the margin", results, "micro-version 1050\nmicro-call 2500", "10", false, "warm micro call: 2500 instructions, recorded 2000: +25.0% FAIL"},
+		{"version past a smaller margin", results, "micro-version 1050\nmicro-call 2000", "2", false, "micro version: 1050 instructions, recorded 1000: +5.0% FAIL"},
+		{"no counts recorded", empty, "micro-version 1\nmicro-call 1", "10", false, "records no instruction counts"},
+		{"no counts measured", results, "valgrind: not found", "10", false, "gave no counts"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("bash", "bench/check.sh", "-f", c.file, "-m", c.margin)
+			cmd.Env = append(os.Environ(), "BENCH_COUNTS=printf '"+strings.ReplaceAll(c.counts, "\n", `\n`)+`\n'`)
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != c.wantOK || !strings.Contains(string(out), c.wantOut) {
+				t.Errorf("want success %v and %q, have %v:\n%s", c.wantOK, c.wantOut, err, out)
+			}
+		})
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		return
+	}
+	out, err := exec.Command("make", "--no-print-directory", "-n", "test", "GO=true", "CONSUL_INSTALL=echo c", "ETCD_INSTALL=echo e", "NODE_DEPS_INSTALL=echo n",
+		"RABBITMQ_INSTALL=echo r", "BUF_INSTALL=echo b", "BROWSER_INSTALL=echo p").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n test: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "bench/check.sh") || strings.Contains(string(out), "valgrind") {
+		t.Errorf("make test runs the instruction counts:\n%s", out)
 	}
 }

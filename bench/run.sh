@@ -15,21 +15,32 @@
 #   7. MCP tools/list for 1,000 registered services against 100 (pkg/mcp)
 #   8. `micro api` requests per second (plain JSON, Connect JSON) against direct
 #      gRPC calls by `micro bench` (bench/api.sh), and the gateway's CPU per request
-#   9. registry size against cost (bench/scale.sh, its own section): list,
+#   9. micro against the peers it is compared with: a Go hello-world,
+#      grpcurl, grpc-go's benchmark client and server, ghz (bench/peers.sh)
+#  10. instruction counts (callgrind) of `micro version` and a warm
+#      `micro call` (bench/instructions.sh), which `make bench-check` compares
+#      with
+#  11. registry size against cost (bench/scale.sh, its own section): list,
 #      get, a warm call, a watcher's memory and the read rate at 100, 1,000
 #      and 10,000 nodes
 #
-#   bench/run.sh [-o FILE] [-q]      (-q: fewer repetitions, for a smoke run)
+#   bench/run.sh [-o FILE] [-q] [-p]
+#     -q: fewer repetitions, for a smoke run
+#     -p: only figures 9 and 10, replacing their section of FILE and keeping
+#         the rest of it
 # Everything runs on 127.0.0.1; every server started here is stopped on exit.
 set -euo pipefail
 out=bench/RESULTS.md
 reps=5
 calls=3000
+peer_runs=20
+only_peers=false
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -o) out=$2; shift 2 ;;
-    -q) reps=2; calls=1000; shift ;;
-    *) echo "usage: $0 [-o FILE] [-q]" >&2; exit 2 ;;
+    -q) reps=2; calls=1000; peer_runs=8; shift ;;
+    -p) only_peers=true; shift ;;
+    *) echo "usage: $0 [-o FILE] [-q] [-p]" >&2; exit 2 ;;
   esac
 done
 
@@ -53,6 +64,47 @@ log "building"
 bin="$work/bin"
 go build -o "$bin/micro" .
 go build -o "$bin/greeter" ./examples/greeter
+
+# 9 and 10 first: the peers and the instruction counts, between markers in
+# RESULTS.md so that -p can replace them alone.
+log "9/10 against the peers (bench/peers.sh)"
+{
+  echo "<!-- peers: written by bench/run.sh (figures 9 and 10) -->"
+  echo "## Against the peers"
+  echo
+  echo "Measured on $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown), by \`bash bench/peers.sh -n $peer_runs\`."
+  echo
+  bash bench/peers.sh -b "$bin" -n "$peer_runs"
+  echo
+  log "10/10 instruction counts (bench/instructions.sh, callgrind)"
+  counts=$(bash bench/instructions.sh -b "$bin")
+  echo "Instruction counts (valgrind --tool=callgrind, median of 3; \`make bench-check\` fails when a count is more than 10% above these):"
+  echo
+  echo "| what | instructions |"
+  echo "|---|---|"
+  echo "| instructions: \`micro version\` | $(awk '$1 == "micro-version" {print $2}' <<<"$counts") |"
+  echo "| instructions: warm \`micro call\` | $(awk '$1 == "micro-call" {print $2}' <<<"$counts") |"
+  echo "<!-- /peers -->"
+} >"$work/peers.md"
+if $only_peers; then
+  python3 - "$out" "$work/peers.md" <<'PY'
+import re, sys
+out, frag = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
+try:
+    text = open(out).read()
+except FileNotFoundError:
+    text = ""
+pattern = re.compile(r"<!-- peers:.*?<!-- /peers -->", re.S)
+if pattern.search(text):
+    text = pattern.sub(lambda _: frag, text)
+else:
+    text = text.rstrip("\n") + "\n\n" + frag + "\n"
+open(out, "w").write(text)
+PY
+  log "wrote figures 9 and 10 to $out"
+  exit 0
+fi
+
 go test -c -o "$bin/call.test" ./pkg/call
 go test -c -o "$bin/broker.test" ./pkg/broker/nats
 go test -c -o "$bin/figures.test" ./bench/figures
@@ -182,6 +234,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "$api_out"
   echo '```'
   echo
+  cat "$work/peers.md"
+  echo
   echo "## Commands"
   echo
   echo "Run from the repository root; \`make bench\` runs them all and rewrites this file."
@@ -204,10 +258,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo '```'
 } >"$out"
 
-# 9. Registry size against cost: NATS, Consul and etcd at 100, 1,000 and
+# 11. Registry size against cost: NATS, Consul and etcd at 100, 1,000 and
 # 10,000 nodes (bench/scale.sh, its own section, appended); -q measures
 # 100 and 1,000 only.
-log "9 registry size against cost (bench/scale.sh)"
+log "11 registry size against cost (bench/scale.sh)"
 scale_args=()
 if [[ $reps -eq 2 ]]; then scale_args=(-q); fi
 echo >>"$out"

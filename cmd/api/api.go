@@ -18,6 +18,7 @@ import (
 	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/pkg/api"
+	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/call"
 )
 
@@ -37,6 +38,12 @@ type Options struct {
 	MaxTimeout    time.Duration
 	LogFormat     string
 	NoCache       bool
+	// Open prints the console's URL on stdout once the gateway listens.
+	Open bool
+	// NoConsole leaves the web console (/ui/) out.
+	NoConsole bool
+	// Broker is what the console's topics page uses.
+	Broker func(context.Context) (broker.Broker, error)
 
 	// ready, when set, is told the address the gateway listens on (tests).
 	ready func(addr string)
@@ -45,6 +52,7 @@ type Options struct {
 // NewCmdAPI returns `micro api`. runF replaces the run function in tests.
 func NewCmdAPI(f *cmdutil.Factory, output func() string, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{Runtime: callutil.NewRuntime(f, output)}
+	opts.Broker = func(ctx context.Context) (broker.Broker, error) { return f.Broker(ctx) }
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Serve every registered service over HTTP: JSON, Connect, gRPC-Web, OpenAPI",
@@ -60,6 +68,8 @@ registry, with no generated code and no per-service configuration:
   GET  /  /{service}  /openapi.json      services, schemas, OpenAPI 3.1
   GET  /events  /healthz  /metrics       registry events (SSE), health,
                                          Prometheus metrics
+  GET  /ui/                              the web console (services, calls,
+                                         topics, load); --open prints its URL
 
 Only services in the registry are reachable. Request headers in the allow
 list (--header; Authorization and X-* by default) go to the service as gRPC
@@ -94,6 +104,8 @@ stderr. See docs/commands/api.md.`,
 	fs.DurationVar(&opts.MaxTimeout, "max-timeout", 0, "cap on the time limit a request may ask for with Connect-Timeout-Ms or Grpc-Timeout (0: none)")
 	fs.StringVar(&opts.LogFormat, "log-format", "text", "access log format on stderr: text, json or none")
 	fs.BoolVar(&opts.NoCache, "no-cache", false, "do not keep descriptors in the on-disk cache")
+	fs.BoolVar(&opts.Open, "open", false, "print the web console's URL on stdout once listening")
+	fs.BoolVar(&opts.NoConsole, "no-console", false, "do not serve the web console at /ui/")
 	return cmd
 }
 
@@ -169,6 +181,11 @@ func apiRun(ctx context.Context, opts *Options) error {
 		return cmdutil.Usagef("%v", err)
 	}
 	defer gw.Close()
+	if !opts.NoConsole {
+		if err := mountConsole(ctx, gw, opts, errOut); err != nil {
+			return err
+		}
+	}
 
 	listener, err := net.Listen("tcp", opts.Address)
 	if err != nil {
@@ -186,6 +203,9 @@ func apiRun(ctx context.Context, opts *Options) error {
 	}
 	addr := listener.Addr().String()
 	fmt.Fprintf(errOut, "micro api: listening on http://%s (registry %s); Ctrl-C to stop\n", addr, reg)
+	if opts.Open && !opts.NoConsole {
+		fmt.Fprintf(opts.Runtime.IO.Out, "http://%s%s\n", addr, api.ConsolePath)
+	}
 	if opts.ready != nil {
 		opts.ready(addr)
 	}

@@ -91,6 +91,10 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 			defer wg.Done()
 			client := clients[w%len(clients)]
 			resolver := client.Resolver(p.service)
+			var kept *prebuilt // the request, read once, when it is no template
+			if p.template.tmpl == nil {
+				kept = &prebuilt{text: p.template.text, resolver: resolver}
+			}
 			var outcomes []outcome
 			for !over() {
 				n := issued.Add(1) - 1 // the number of this call, from 0
@@ -112,7 +116,7 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 						}
 					}
 				}
-				o := callOnce(ctx, client, resolver, p, int(n), w)
+				o := callOnce(ctx, client, resolver, kept, p, int(n), w)
 				if o.err != "" && over() {
 					break // the run ended during this call: cut, not a failure
 				}
@@ -180,20 +184,26 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 	return res
 }
 
-// callOnce makes call n of worker w and says how it went.
-func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver, p plan, n, w int) outcome {
+// callOnce makes call n of worker w and says how it went. With kept, the
+// request is the one kept (read from JSON once); else the template's.
+func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n, w int) outcome {
 	var o outcome
-	req, err := p.template.render(n, w)
-	if err != nil {
-		o.code, o.err = codes.InvalidArgument, "request template: "+err.Error()
-		return o
+	var supplier call.RequestSupplier
+	if kept != nil {
+		supplier = kept.supplier()
+	} else {
+		req, err := p.template.render(n, w)
+		if err != nil {
+			o.code, o.err = codes.InvalidArgument, "request template: "+err.Error()
+			return o
+		}
+		supplier = call.NewJSONSupplier(strings.NewReader(req), resolver)
 	}
 	var node *registry.Node
 	trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { node = selected }}
 	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	begin := time.Now()
-	err = client.Call(callCtx, p.service, p.endpoint,
-		call.NewJSONSupplier(strings.NewReader(req), resolver), nil,
+	err := client.Call(callCtx, p.service, p.endpoint, supplier, nil,
 		call.WithHeaders(p.headers), call.WithTrace(trace))
 	o.latency = time.Since(begin)
 	cancel()

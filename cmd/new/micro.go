@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	codegen "github.com/microtools/micro/pkg/gen"
 )
@@ -109,12 +110,13 @@ func builtFrom(sourceFile string) (string, bool) {
 
 // releaseVersion matches vX.Y.Z with an optional pre-release, and not a
 // pseudo-version or a +dirty build.
-var releaseVersion = regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$`)
+// Both are compiled on first use, not at start-up.
+var releaseVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$`) })
 
-var pseudoVersion = regexp.MustCompile(`\d{14}-[0-9a-f]{12}$`)
+var pseudoVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\d{14}-[0-9a-f]{12}$`) })
 
 func isRelease(version string) bool {
-	return releaseVersion.MatchString(version) && !pseudoVersion.MatchString(version)
+	return releaseVersion().MatchString(version) && !pseudoVersion().MatchString(version)
 }
 
 // goVersions returns the go line of the new go.mod (the running binary's Go

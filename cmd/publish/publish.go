@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -242,14 +243,15 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	return tmpl, nil
 }
 
-// unknownField finds the field name in text/template's error about it.
-var unknownField = regexp.MustCompile(`can't evaluate field (\w+)`)
+// unknownField finds the field name in text/template's error about it;
+// compiled on first use, not at start-up.
+var unknownField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`can't evaluate field (\w+)`) })
 
 func execute(tmpl *template.Template, data *templateData) ([]byte, error) {
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, data); err != nil {
 		what := strings.TrimPrefix(err.Error(), "template: ")
-		if m := unknownField.FindStringSubmatch(what); m != nil {
+		if m := unknownField().FindStringSubmatch(what); m != nil {
 			what = "no field ." + m[1]
 		}
 		return nil, cmdutil.Usagef("%s: %s; the fields are .Count, .ID, .Time, .Unix and .UnixNano (or --no-template)", tmpl.Name(), what)

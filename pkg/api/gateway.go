@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +89,7 @@ type Gateway struct {
 	services   *serviceIndex
 	events     *eventHub
 	formatters sync.Map // service name → call.Formatter
+	console    *console // MountConsole (console.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -238,6 +240,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 		return
 	}
+	if g.servePublic(w, r) { // the console's files (console.go)
+		return
+	}
 	if !g.authorized(w, r) {
 		return
 	}
@@ -267,7 +272,8 @@ func (g *Gateway) authorized(w http.ResponseWriter, r *http.Request) bool {
 	const scheme = "bearer "
 	header := r.Header.Get("Authorization")
 	if len(header) > len(scheme) && strings.EqualFold(header[:len(scheme)], scheme) &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(header[len(scheme):])), []byte(g.opts.AuthToken)) == 1 {
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(header[len(scheme):])), []byte(g.opts.AuthToken)) == 1 ||
+		header == "" && g.cookieAuthorized(r) {
 		return true
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="micro api"`)
@@ -299,6 +305,14 @@ func (g *Gateway) applyCORS(w http.ResponseWriter, r *http.Request) bool {
 			w.WriteHeader(http.StatusForbidden)
 			return false
 		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(origin, r.Host) {
+			// A page of another site can POST a "simple" request
+			// (text/plain, a form) without a preflight; the browser
+			// would only hide the answer, after the call was made.
+			g.writeError(w, r, &Error{Code: codes.PermissionDenied, HTTPStatus: http.StatusForbidden,
+				Message: sprintf("cross-origin %s from %s refused: list the origin with --cors-origin to let its pages call services", r.Method, origin)})
+			return false
+		}
 		return true
 	}
 	h := w.Header()
@@ -316,6 +330,13 @@ func (g *Gateway) applyCORS(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Access-Control-Max-Age", "7200")
 	w.WriteHeader(http.StatusNoContent)
 	return false
+}
+
+// sameOrigin tells whether a browser's Origin header names the host the
+// request was sent to (the console's own pages).
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 // finish logs the request and counts it.

@@ -382,11 +382,18 @@ func TestCORS(t *testing.T) {
 	if resp.Header.Get("Access-Control-Allow-Origin") != "http://app.example" {
 		t.Errorf("want Access-Control-Allow-Origin on the call, have %v", resp.Header)
 	}
-	resp = e.post(t, "/greeter/Greeter.Hello", "application/json", []byte(`{"name":"Ada"}`), "Origin: http://evil.example")
-	wantStatus(t, resp, 200)
-	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("other origin: want no Access-Control-Allow-Origin, have %v", resp.Header)
+	// A page of another origin is refused before the call is made, even
+	// with a "simple" request that a browser sends without a preflight.
+	for _, contentType := range []string{"application/json", "text/plain"} {
+		resp = e.post(t, "/greeter/Greeter.Hello", contentType, []byte(`{"name":"Ada"}`), "Origin: http://evil.example")
+		wantStatus(t, resp, 403)
+		if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("other origin: want no Access-Control-Allow-Origin, have %v", resp.Header)
+		}
 	}
+	// The gateway's own pages (the console) send their own origin.
+	resp = e.post(t, "/greeter/Greeter.Hello", "application/json", []byte(`{"name":"Ada"}`), "Origin: "+e.server.URL)
+	wantStatus(t, resp, 200)
 }
 
 func TestHeaderAllowList(t *testing.T) {

@@ -266,9 +266,10 @@ func (e *AttemptsError) Unwrap() []error {
 // request's headers were sent (the request cannot have reached a server),
 // the node is reported to the selector (which ejects it for a while) and
 // the call is made again on another node, up to the Retries of the client,
-// with the same requests. A call that may have reached a server is never
+// with the same requests. A call that may have reached a server is not
 // made again: an Unavailable status from a server that received it is the
-// call's error (see mayRetryElsewhere).
+// call's error, unless the method declares itself idempotent in its
+// descriptor and had no response yet (see mayRetryElsewhere).
 // An attempt that fails is told to handler as usual, so handler may see
 // the headers and trailers of more than one attempt. The error of a call
 // that fails on every node is an *AttemptsError.
@@ -449,6 +450,7 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 		return outcome, err
 	}
 	outcome.invoked = true
+	outcome.idempotent = isIdempotent(method)
 	progress := &requestProgress{}
 	err = Invoke(withRequestProgress(ctx, progress), pc.conn, method, supplier, handler, opts...)
 	outcome.requestSent = progress.sent.Load()

@@ -69,8 +69,9 @@ func startNodes(t *testing.T, reg registry.Registry, n int) []*node {
 	return nodes
 }
 
-// unavailableGreeter reads the requests of Collect and Chat, then fails
-// with Unavailable without answering, as a node going away does.
+// unavailableGreeter fails every method with Unavailable without
+// answering (Collect and Chat after reading requests), as a node going
+// away does.
 type unavailableGreeter struct {
 	greeterpb.UnimplementedGreeterServer
 	calls atomic.Int64
@@ -88,6 +89,11 @@ func (g *unavailableGreeter) Collect(stream greeterpb.Greeter_CollectServer) err
 func (g *unavailableGreeter) Hello(context.Context, *greeterpb.HelloRequest) (*greeterpb.HelloResponse, error) {
 	g.calls.Add(1)
 	return nil, status.Error(codes.Unavailable, "going away")
+}
+
+func (g *unavailableGreeter) Stream(*greeterpb.StreamRequest, greeterpb.Greeter_StreamServer) error {
+	g.calls.Add(1)
+	return status.Error(codes.Unavailable, "going away")
 }
 
 func (g *unavailableGreeter) Chat(stream greeterpb.Greeter_ChatServer) error {
@@ -241,7 +247,8 @@ func TestClientFailover(t *testing.T) {
 
 // A call that a server received is not sent to another node, though the
 // server said Unavailable: the handler ran once, and the call's error is
-// the server's status. Unary and client streaming alike.
+// the server's status. Unary and client streaming alike. (Hello is read
+// here without its idempotency option; see TestClientRetriesIdempotentCalls.)
 func TestClientDoesNotRetryReceivedCalls(t *testing.T) {
 	for _, tc := range []struct {
 		endpoint, requests string
@@ -254,7 +261,7 @@ func TestClientDoesNotRetryReceivedCalls(t *testing.T) {
 			reg := newMemoryRegistry(t)
 			healthy := startNodes(t, reg, 1)
 			unavailable, sel := startUnavailable(t, reg)
-			client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, Retries: 3, Source: greeterProtoSource(t)})
+			client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, Retries: 3, Source: greeterWithoutIdempotencySource(t)})
 
 			var retried atomic.Int64
 			trace := &call.ClientTrace{Retrying: func(*registry.Node, error) { retried.Add(1) }}
@@ -271,6 +278,43 @@ func TestClientDoesNotRetryReceivedCalls(t *testing.T) {
 			}
 			if retried.Load() != 0 {
 				t.Errorf("the trace reports a retry")
+			}
+		})
+	}
+}
+
+// A method that declares itself safe to run twice (greeter.proto's Hello
+// and Stream: idempotency_level = NO_SIDE_EFFECTS) is sent to another node
+// when its node answered Unavailable before any response: the handler ran
+// on both nodes and the call succeeds. A method without that option is
+// not (TestClientDoesNotRetryReceivedCalls).
+func TestClientRetriesIdempotentCalls(t *testing.T) {
+	for _, tc := range []struct {
+		endpoint, requests string
+	}{
+		{"Greeter.Hello", `{"name":"Ann"}`},
+		{"Greeter.Stream", `{"name":"Ann","count":2}`},
+	} {
+		t.Run(tc.endpoint, func(t *testing.T) {
+			reg := newMemoryRegistry(t)
+			healthy := startNodes(t, reg, 1)
+			unavailable, sel := startUnavailable(t, reg)
+			client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, Retries: 3, Source: greeterProtoSource(t)})
+
+			var retried atomic.Int64
+			trace := &call.ClientTrace{Retrying: func(*registry.Node, error) { retried.Add(1) }}
+			requests := call.NewJSONSupplier(strings.NewReader(tc.requests), nil)
+			if err := client.Call(testContext(t), "greeter", tc.endpoint, requests, nil, call.WithTrace(trace)); err != nil {
+				t.Fatalf("want the call made again on the healthy node, have %v", err)
+			}
+			if have := unavailable.calls.Load(); have != 1 {
+				t.Errorf("want one run on the unavailable node, have %d", have)
+			}
+			if have := healthy[0].calls.Load(); have != 1 {
+				t.Errorf("want one run on the healthy node, have %d", have)
+			}
+			if retried.Load() != 1 {
+				t.Errorf("want the trace to report one retry, have %d", retried.Load())
 			}
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -123,6 +125,32 @@ func testContext(t testing.TB) context.Context {
 func greeterProtoSource(t testing.TB) *call.FileSource {
 	t.Helper()
 	src, err := call.NewProtoSource(testContext(t), []string{greeterImportPath}, greeterFile)
+	if err != nil {
+		t.Fatalf("NewProtoSource: %v", err)
+	}
+	return src
+}
+
+// greeterWithoutIdempotencySource compiles greeter.proto with its
+// idempotency_level options removed: the same service, with every method
+// unsafe to run twice as far as a client can tell.
+func greeterWithoutIdempotencySource(t testing.TB) *call.FileSource {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(greeterImportPath, greeterFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(text), "\n") {
+		if !strings.Contains(line, "idempotency_level") {
+			kept = append(kept, line)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, greeterFile), []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := call.NewProtoSource(testContext(t), []string{dir}, greeterFile)
 	if err != nil {
 		t.Fatalf("NewProtoSource: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -107,13 +108,14 @@ func (e *JSONError) Is(target error) bool {
 	return target == ErrUnknownField && strings.Contains(e.Err.Error(), "unknown field")
 }
 
-// positionPattern finds the position protojson gives in its errors.
-var positionPattern = regexp.MustCompile(`\(line (\d+):(\d+)\)`)
+// positionPattern finds the position protojson gives in its errors;
+// compiled on first use, not at start-up.
+var positionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(line (\d+):(\d+)\)`) })
 
 // pathOfError returns the path in data of the value err is about, from the
 // line and column (in runes) protojson gives; "" when it cannot tell.
 func pathOfError(data []byte, err error) string {
-	match := positionPattern.FindStringSubmatch(err.Error())
+	match := positionPattern().FindStringSubmatch(err.Error())
 	if match == nil {
 		return ""
 	}

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // This file holds the one rule of failover: a call is sent to another node
@@ -21,6 +25,17 @@ type attemptOutcome struct {
 	// requestSent: the RPC's request headers were handed to the
 	// connection, so the server may have received the call.
 	requestSent bool
+	// idempotent: the method declares in its descriptor that running it
+	// twice is safe (idempotency_level IDEMPOTENT or NO_SIDE_EFFECTS).
+	idempotent bool
+}
+
+// isIdempotent tells whether method declares that running it twice is
+// safe: `option idempotency_level = IDEMPOTENT;` or NO_SIDE_EFFECTS in its
+// .proto file.
+func isIdempotent(method protoreflect.MethodDescriptor) bool {
+	opts, ok := method.Options().(*descriptorpb.MethodOptions)
+	return ok && opts.GetIdempotencyLevel() != descriptorpb.MethodOptions_IDEMPOTENCY_UNKNOWN
 }
 
 // mayRetryElsewhere tells whether a failed attempt may be made again on
@@ -30,7 +45,11 @@ type attemptOutcome struct {
 // started on it, or the connection failed before the request's headers were
 // sent. Once the headers were sent, the server may have run the handler: an
 // Unavailable status it returned, or a connection that broke afterwards,
-// ends the call with that error. The context ending is never retried.
+// ends the call with that error, unless the method declares itself
+// idempotent in its descriptor: then a call whose node went away with it
+// in flight (Unavailable) is made again on another node. The context
+// ending is never retried. The caller also keeps a call that has had a
+// response, or whose requests cannot be replayed, from being retried.
 func mayRetryElsewhere(ctx context.Context, err error, outcome attemptOutcome) bool {
 	if ctx.Err() != nil {
 		return false
@@ -39,7 +58,7 @@ func mayRetryElsewhere(ctx context.Context, err error, outcome attemptOutcome) b
 		return errors.As(err, new(*ConnectError)) || connectionFailed(err)
 	}
 	if outcome.requestSent {
-		return false
+		return outcome.idempotent && status.Code(err) == codes.Unavailable
 	}
 	// The RPC failed before its headers left: the connection was down
 	// (Unavailable) or closed under it (after another call's failure).

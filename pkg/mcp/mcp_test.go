@@ -409,7 +409,7 @@ func TestAllowDenyReadOnly(t *testing.T) {
 		{"deny an endpoint", mcp.Options{Allow: []string{"greeter"}, Deny: []string{"greeter/Greeter.Stream", "greeter/greeter.v1.Greeter/C*"}}, []string{"greeter_Greeter_Hello"}},
 		{"deny wins", mcp.Options{Allow: []string{"shop/*"}, Deny: []string{"shop/shop.v1.Shop.Delete", "greeter"}}, []string{"shop_Shop_Lookup", "shop_Shop_Put", "shop_Shop_Watch"}},
 		{"glob over services", mcp.Options{Allow: []string{"*/*.Place", "gree*/Greeter.Hello"}}, []string{"greeter_Greeter_Hello", "kitchen_Kitchen_Place"}},
-		{"read-only", mcp.Options{ReadOnly: true, AllowPublish: true, AllowReadTopic: true, Broker: memory.New()}, []string{"read_topic", "shop_Shop_Lookup", "shop_Shop_Put", "shop_Shop_Watch"}},
+		{"read-only", mcp.Options{ReadOnly: true, AllowPublish: true, AllowReadTopic: true, Broker: memory.New()}, []string{"greeter_Greeter_Hello", "greeter_Greeter_Stream", "read_topic", "shop_Shop_Lookup", "shop_Shop_Put", "shop_Shop_Watch"}},
 		{"publish allowed", mcp.Options{Allow: []string{"none"}, AllowPublish: true, Broker: memory.New()}, []string{"publish"}},
 	}
 	for _, tc := range cases {

@@ -422,10 +422,10 @@ const file_greeter_proto_rawDesc = "" +
 	"\x10MOOD_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"MOOD_HAPPY\x10\x01\x12\x0f\n" +
-	"\vMOOD_GRUMPY\x10\x022\x8e\x02\n" +
-	"\aGreeter\x12<\n" +
-	"\x05Hello\x12\x18.greeter.v1.HelloRequest\x1a\x19.greeter.v1.HelloResponse\x12@\n" +
-	"\x06Stream\x12\x19.greeter.v1.StreamRequest\x1a\x19.greeter.v1.HelloResponse0\x01\x12B\n" +
+	"\vMOOD_GRUMPY\x10\x022\x98\x02\n" +
+	"\aGreeter\x12A\n" +
+	"\x05Hello\x12\x18.greeter.v1.HelloRequest\x1a\x19.greeter.v1.HelloResponse\"\x03\x90\x02\x01\x12E\n" +
+	"\x06Stream\x12\x19.greeter.v1.StreamRequest\x1a\x19.greeter.v1.HelloResponse\"\x03\x90\x02\x010\x01\x12B\n" +
 	"\aCollect\x12\x18.greeter.v1.HelloRequest\x1a\x1b.greeter.v1.CollectResponse(\x01\x12?\n" +
 	"\x04Chat\x12\x18.greeter.v1.HelloRequest\x1a\x19.greeter.v1.HelloResponse(\x010\x01B>Z<github.com/microtools/micro/examples/greeter/proto;greeterpbb\x06proto3"
 

@@ -34,9 +34,11 @@ const (
 //
 // Greeter says hello in each of the four ways gRPC can.
 type GreeterClient interface {
-	// Hello answers one request with one greeting.
+	// Hello answers one request with one greeting. It changes nothing, so a
+	// caller may send it again to another node when the first one went away
+	// with the call in flight.
 	Hello(ctx context.Context, in *HelloRequest, opts ...grpc.CallOption) (*HelloResponse, error)
-	// Stream answers one request with count greetings.
+	// Stream answers one request with count greetings. It changes nothing.
 	Stream(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HelloResponse], error)
 	// Collect reads requests until the client closes its side and answers
 	// once, greeting every name it read.
@@ -114,9 +116,11 @@ type Greeter_ChatClient = grpc.BidiStreamingClient[HelloRequest, HelloResponse]
 //
 // Greeter says hello in each of the four ways gRPC can.
 type GreeterServer interface {
-	// Hello answers one request with one greeting.
+	// Hello answers one request with one greeting. It changes nothing, so a
+	// caller may send it again to another node when the first one went away
+	// with the call in flight.
 	Hello(context.Context, *HelloRequest) (*HelloResponse, error)
-	// Stream answers one request with count greetings.
+	// Stream answers one request with count greetings. It changes nothing.
 	Stream(*StreamRequest, grpc.ServerStreamingServer[HelloResponse]) error
 	// Collect reads requests until the client closes its side and answers
 	// once, greeting every name it read.

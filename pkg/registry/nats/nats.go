@@ -36,6 +36,10 @@ type Registry struct {
 	nc      *natsgo.Conn
 	ownConn bool
 	js      jetstream.JetStream
+	// kv is the bucket's handle, made on first use (keyValue): reads go
+	// through direct gets and need none, so a command that only reads
+	// spares the request that makes it.
+	kvMu    sync.Mutex
 	kv      jetstream.KeyValue
 	url     string // redacted, for messages
 	bucket  string
@@ -48,6 +52,8 @@ type Registry struct {
 	maxAge time.Duration
 	// wantReplicas is Options.Replicas; bucketReplicas what the bucket has.
 	wantReplicas, bucketReplicas int
+	// direct: the bucket's stream answers direct gets (directLast).
+	direct bool
 
 	gomicro goMicro
 
@@ -124,7 +130,8 @@ func connect(ctx context.Context, o Options) (*natsgo.Conn, error) {
 	}
 }
 
-// open finds the bucket, or creates it.
+// open finds the bucket, or creates it: one stream info request for a
+// bucket that exists.
 func (r *Registry) open(ctx context.Context) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
@@ -133,7 +140,7 @@ func (r *Registry) open(ctx context.Context) error {
 		return r.bucketError(err)
 	}
 	r.js = js
-	kv, err := js.KeyValue(ctx, r.bucket)
+	stream, err := js.Stream(ctx, r.stream)
 	if errors.Is(err, natsgo.ErrNoResponders) {
 		// Nobody answers the JetStream API: ask in the way that tells a
 		// server without JetStream apart.
@@ -141,6 +148,20 @@ func (r *Registry) open(ctx context.Context) error {
 			err = infoErr
 		}
 	}
+	if err == nil {
+		info := stream.CachedInfo()
+		if info.Config.MaxMsgsPerSubject >= 1 { // a stream that is a bucket
+			r.maxAge = info.Config.MaxAge
+			r.msgTTL = info.Config.AllowMsgTTL
+			r.direct = info.Config.AllowDirect
+			return nil
+		}
+		err = jetstream.ErrBucketNotFound
+	}
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = jetstream.ErrBucketNotFound
+	}
+	var kv jetstream.KeyValue
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		cfg := jetstream.KeyValueConfig{
 			Bucket:         r.bucket,
@@ -170,10 +191,28 @@ func (r *Registry) open(ctx context.Context) error {
 	if s, ok := status.(*jetstream.KeyValueBucketStatus); ok && s.StreamInfo() != nil {
 		r.msgTTL = s.StreamInfo().Config.AllowMsgTTL
 		r.bucketReplicas = s.StreamInfo().Config.Replicas
+		r.direct = s.StreamInfo().Config.AllowDirect
 	} else {
 		r.msgTTL = status.LimitMarkerTTL() > 0
 	}
 	return nil
+}
+
+// keyValue returns the bucket's handle, making it on first use.
+func (r *Registry) keyValue(ctx context.Context) (jetstream.KeyValue, error) {
+	r.kvMu.Lock()
+	defer r.kvMu.Unlock()
+	if r.kv != nil {
+		return r.kv, nil
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	kv, err := r.js.KeyValue(ctx, r.bucket)
+	if err != nil {
+		return nil, r.bucketError(err)
+	}
+	r.kv = kv
+	return kv, nil
 }
 
 func (r *Registry) bucketError(err error) error {
@@ -354,15 +393,19 @@ func (r *Registry) Deregister(ctx context.Context, svc *registry.Service) error 
 	}
 	ctx, done := r.whileConnected(ctx)
 	defer done()
+	kv, err := r.keyValue(ctx)
+	if err != nil {
+		return r.opError(fmt.Sprintf("deregister service %q", svc.Name), err)
+	}
 	for _, node := range svc.Nodes {
 		key := recordKey(svc.Name, node.ID)
 		var err error
 		if r.msgTTL {
 			// A purge leaves a marker that watchers see; with a TTL the
 			// marker goes away too, and the key leaves no trace.
-			err = r.kv.Purge(ctx, key, jetstream.PurgeTTL(markerTTL))
+			err = kv.Purge(ctx, key, jetstream.PurgeTTL(markerTTL))
 		} else {
-			err = r.kv.Delete(ctx, key)
+			err = kv.Delete(ctx, key)
 		}
 		if err != nil {
 			return r.opError(fmt.Sprintf("deregister service %q node %q", svc.Name, node.ID), err)
@@ -433,9 +476,10 @@ func (r *Registry) startQuery(ctx context.Context, name string, early <-chan str
 	return answers
 }
 
-// snapshot reads the live records under filter with one key watch: the
-// server sends the latest value of every key, then the watch marks the end
-// of the initial values.
+// snapshot reads the live records under filter: with one direct get where
+// the server can (directLast), else with a key watch: the server sends the
+// latest value of every key, then the watch marks the end of the initial
+// values.
 func (r *Registry) snapshot(ctx context.Context, filter, action string) ([]*record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -447,7 +491,16 @@ func (r *Registry) snapshot(ctx context.Context, filter, action string) ([]*reco
 	defer cancel()
 	ctx, done := r.whileConnected(ctx)
 	defer done()
-	kw, err := r.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if records, ok, err := r.directLast(ctx, filter); err != nil {
+		return nil, r.opError(action, err)
+	} else if ok {
+		return records, nil
+	}
+	kv, err := r.keyValue(ctx)
+	if err != nil {
+		return nil, r.opError(action, err)
+	}
+	kw, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, r.opError(action, err)
 	}

@@ -3,7 +3,6 @@ package nats
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -133,12 +132,27 @@ func WithConn(nc *natsgo.Conn) Option {
 	}
 }
 
-var validBucket = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+// validBucket reports whether name is a non-empty run of letters, digits,
+// '-' and '_' (a loop, not a regexp: package variables are paid for at
+// start-up by every command).
+func validBucket(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // WithBucket sets the key-value bucket; letters, digits, '-' and '_' only.
 func WithBucket(name string) Option {
 	return func(o *Options) error {
-		if !validBucket.MatchString(name) {
+		if !validBucket(name) {
 			return fmt.Errorf("nats registry: invalid bucket name %q: use letters, digits, '-' and '_'", name)
 		}
 		o.Bucket = name

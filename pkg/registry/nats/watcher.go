@@ -55,7 +55,11 @@ func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (reg
 	if o.Service != "" {
 		filter, what = serviceFilter(o.Service), fmt.Sprintf("watch service %q", o.Service)
 	}
-	kw, err := r.kv.Watch(ctx, filter)
+	kv, err := r.keyValue(ctx)
+	if err != nil {
+		return nil, r.opError(what, err)
+	}
+	kw, err := kv.Watch(ctx, filter)
 	if err != nil {
 		return nil, r.opError(what, err)
 	}
@@ -302,7 +306,7 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			}
 		case <-reconnected:
 			graceUntil = time.Now().Add(longestTTL(known))
-			fresh, err := w.r.kv.Watch(ctx, filter)
+			fresh, err := w.r.kv.Watch(ctx, filter) // made by Watch, before this goroutine
 			if err != nil {
 				continue // the old watch recovers by itself, later
 			}

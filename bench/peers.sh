@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# micro against the programs it is compared with (issue 15), every figure a
+# ratio of two sides alternated run by run in this run, on this machine:
+#
+#   A. `micro version` / a Go hello-world binary (wall time)
+#   B. a warm `micro call` by name through the registry / grpcurl -protoset
+#      on the same greeter method (wall time)
+#   C. the phases `micro call -v` reports (select, connect, resolve, call)
+#   D. `micro bench --address` / grpc-go's benchmark client (rps), both
+#      against grpc-go's benchmark server, 1 connection x 16 concurrent,
+#      1-byte payloads
+#   E. `micro bench --address` / ghz (rps), same server, -c 16, 1 connection
+#
+# Prints a Markdown fragment (a table, then the commands and raw figures) for
+# bench/run.sh to put into bench/RESULTS.md.
+#
+#   bench/peers.sh [-b BINDIR] [-n RUNS] [-z SECONDS]
+#     BINDIR holds micro and greeter (built when absent); RUNS wall-time pairs
+#     (default 20); each rate run lasts SECONDS (default 3), RUNS/4 pairs.
+# The peers come from bench/install-peers.sh (the Go module proxy, cached).
+set -euo pipefail
+bin=""
+runs=20
+secs=3
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -b) bin=$2; shift 2 ;;
+    -n) runs=$2; shift 2 ;;
+    -z) secs=$2; shift 2 ;;
+    *) echo "usage: $0 [-b BINDIR] [-n RUNS] [-z SECONDS]" >&2; exit 2 ;;
+  esac
+done
+rate_runs=$(( runs / 4 > 1 ? runs / 4 : 2 ))
+cd "$(dirname "$0")/.."
+root=$(pwd)
+. bench/lib.sh
+peers="$(bash bench/install-peers.sh)"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+log() { echo "bench: $*" >&2; }
+if [[ -z "$bin" ]]; then
+  bin="$work/bin"
+  go build -o "$bin/micro" .
+  go build -o "$bin/greeter" ./examples/greeter
+fi
+# The hello-world baseline, built by the same Go.
+mkdir -p "$work/hello"
+printf 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n' >"$work/hello/main.go"
+(cd "$work/hello" && GOFLAGS= go mod init hello >/dev/null 2>&1 && go build -o "$work/hello/hello" .)
+go run ./bench/grpcprotoset "$work/grpcbench.protoset"
+
+start_greeter "$work" "$bin"
+m="$bin/micro"
+req='{"name":"Ada"}'
+"$peers/grpcurl" -plaintext -protoset-out "$work/greeter.protoset" "$GREETER_ADDRESS" describe greeter.v1.Greeter >/dev/null
+j() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@"; }
+alt() { python3 "$root/bench/alternate.py" "$@" 2>>"$work/raw.txt"; }
+
+log "A. micro version / hello world ($runs pairs)"
+echo "A. micro version vs hello-world (ms):" >>"$work/raw.txt"
+read -r ver_ms hello_ms ver_ratio < <(alt time "$runs" "$(j "$m" version)" "$(j "$work/hello/hello")")
+
+log "B. warm micro call / grpcurl ($runs pairs)"
+echo "B. micro call vs grpcurl (ms):" >>"$work/raw.txt"
+read -r call_ms grpcurl_ms call_ratio < <(alt time "$runs" \
+  "$(j "$m" call greeter Greeter.Hello "$req")" \
+  "$(j "$peers/grpcurl" -plaintext -protoset "$work/greeter.protoset" -d "$req" "$GREETER_ADDRESS" greeter.v1.Greeter/Hello)")
+
+log "C. micro call -v phases ($runs runs)"
+for _ in $(seq "$runs"); do
+  "$m" call -v greeter Greeter.Hello "$req" 2>&1 >/dev/null | sed -n 's/^\* time: //p'
+done >"$work/phases.txt"
+phases=$(python3 - "$work/phases.txt" <<'PY'
+import re, statistics, sys
+cols = {}
+for line in open(sys.argv[1]):
+    for name, ms in re.findall(r"(\w+) ([0-9.]+)ms", line):
+        cols.setdefault(name, []).append(float(ms))
+print(" / ".join("%s %.2f" % (k, statistics.median(v)) for k, v in cols.items()) + " ms")
+PY
+)
+
+# grpc-go's benchmark server listens on :PORT (its own flag); the clients
+# reach it on loopback.
+bport=$(free_port)
+(cd "$work" && "$peers/grpc-bench-server" -port "$bport" -test_name micro-bench >"$work/bench-server.log" 2>&1) &
+pids+=($!)
+wait_port "$bport"
+breq='{"responseType":"COMPRESSABLE","responseSize":1,"payload":{"type":"COMPRESSABLE","body":"AA=="}}'
+micro_bench=("$m" bench --address "127.0.0.1:$bport" --protoset "$work/grpcbench.protoset" grpc-benchmark grpc.testing.BenchmarkService.UnaryCall "$breq" -c 16 --connections 1 -z "${secs}s" -n 100000000 --no-progress -o json)
+rps_re='"rps": *([0-9.e+]+)'
+
+log "D. micro bench / grpc-go benchmark client ($rate_runs pairs of ${secs}s)"
+echo "D. micro bench rps vs grpc-go benchmark client qps:" >>"$work/raw.txt"
+read -r mb_rps gb_qps grpc_ratio < <(cd "$work" && alt rate "$rate_runs" "$(j "${micro_bench[@]}")" \
+  "$(j "$peers/grpc-bench-client" -port "$bport" -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d "$secs" -test_name micro-bench)" \
+  "$rps_re" 'qps: *([0-9.e+]+)')
+
+log "E. micro bench / ghz ($rate_runs pairs of ${secs}s)"
+echo "E. micro bench rps vs ghz rps:" >>"$work/raw.txt"
+read -r mb2_rps ghz_rps ghz_ratio < <(alt rate "$rate_runs" "$(j "${micro_bench[@]}")" \
+  "$(j "$peers/ghz" --insecure --protoset "$work/grpcbench.protoset" --call grpc.testing.BenchmarkService.UnaryCall -d "$breq" -c 16 --connections 1 -z "${secs}s" -n 100000000 --format json "127.0.0.1:$bport")" \
+  "$rps_re" '"rps": *([0-9.e+]+)')
+
+verdict() { awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? (r <= t) : (r >= t); print ok ? "met" : "**missed**" }'; }
+echo "| figure | ratio | target | measured |"
+echo "|---|---|---|---|"
+echo "| A. \`micro version\` wall time / Go hello-world | **$ver_ratio** | ≤ 3 ($(verdict "$ver_ratio" "<=" 3)) | $ver_ms ms vs $hello_ms ms (medians of $runs pairs) |"
+echo "| B. warm \`micro call\` by name through the registry / \`grpcurl -plaintext -protoset\` | **$call_ratio** | ≤ 0.5 ($(verdict "$call_ratio" "<=" 0.5)) | $call_ms ms vs $grpcurl_ms ms (medians of $runs pairs) |"
+echo "| C. \`micro call -v\` phases (medians of $runs calls) | — | each near one loopback round trip | $phases |"
+echo "| D. \`micro bench\` rps / grpc-go benchmark client qps, 1 connection × 16, 1-byte payloads | **$grpc_ratio** | ≥ 0.9 ($(verdict "$grpc_ratio" ">=" 0.9)) | $mb_rps vs $gb_qps (medians of $rate_runs pairs of ${secs}s) |"
+echo "| E. \`micro bench\` rps / ghz rps, same server, -c 16 | **$ghz_ratio** | ≥ 1.5 ($(verdict "$ghz_ratio" ">=" 1.5)) | $mb2_rps vs $ghz_rps (medians of $rate_runs pairs of ${secs}s) |"
+echo
+echo "Ratios are medians of the per-pair ratios; the sides of each pair ran one after"
+echo "the other. Peers: $(basename "$peers")."
+echo
+echo "Commands (PORT: free ports on 127.0.0.1; protosets written by grpcurl -protoset-out and by \`go run ./bench/grpcprotoset\`):"
+echo
+echo "- A. \`micro version\` vs \`hello\` (\`fmt.Println\`, same Go)"
+echo "- B. \`micro call greeter Greeter.Hello '$req'\` vs \`grpcurl -plaintext -protoset greeter.protoset -d '$req' 127.0.0.1:PORT greeter.v1.Greeter/Hello\`"
+echo "- C. \`micro call -v greeter Greeter.Hello '$req'\`, the \`* time:\` line"
+echo "- D. \`micro bench --address 127.0.0.1:PORT --protoset grpcbench.protoset grpc-benchmark grpc.testing.BenchmarkService.UnaryCall '$breq' -c 16 --connections 1 -z ${secs}s -n 100000000 --no-progress -o json\` vs \`grpc-bench-client -port PORT -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d $secs\` against \`grpc-bench-server -port PORT\`"
+echo "- E. the same \`micro bench\` vs \`ghz --insecure --protoset grpcbench.protoset --call grpc.testing.BenchmarkService.UnaryCall -d '$breq' -c 16 --connections 1 -z ${secs}s 127.0.0.1:PORT\`"
+echo
+echo '```'
+cat "$work/raw.txt"
+echo '```'
