@@ -154,6 +154,7 @@ func (r *Registry) open(ctx context.Context) error {
 			r.maxAge = info.Config.MaxAge
 			r.msgTTL = info.Config.AllowMsgTTL
 			r.direct = info.Config.AllowDirect
+			r.bucketReplicas = info.Config.Replicas
 			return nil
 		}
 		err = jetstream.ErrBucketNotFound

@@ -364,7 +364,11 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 func (r *Registry) liveRecord(ctx context.Context, key string, now time.Time) *record {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	entry, err := r.kv.Get(ctx, key)
+	kv, err := r.keyValue(ctx)
+	if err != nil {
+		return nil
+	}
+	entry, err := kv.Get(ctx, key)
 	if err != nil || entry.Operation() != jetstream.KeyValuePut {
 		return nil
 	}
@@ -380,7 +384,11 @@ func (r *Registry) liveRecord(ctx context.Context, key string, now time.Time) *r
 func (r *Registry) bucketAnswers(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	_, err := r.kv.Status(ctx)
+	kv, err := r.keyValue(ctx)
+	if err != nil {
+		return false
+	}
+	_, err = kv.Status(ctx)
 	return err == nil
 }
 
