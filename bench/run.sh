@@ -20,6 +20,9 @@
 #  10. instruction counts (callgrind) of `micro version` and a warm
 #      `micro call` (bench/instructions.sh), which `make bench-check` compares
 #      with
+#  11. registry size against cost (bench/scale.sh, its own section): list,
+#      get, a warm call, a watcher's memory and the read rate at 100, 1,000
+#      and 10,000 nodes
 #
 #   bench/run.sh [-o FILE] [-q] [-p]
 #     -q: fewer repetitions, for a smoke run
@@ -254,4 +257,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
   echo "micro bench rps with --address:       ${addr_rps[*]}"
   echo '```'
 } >"$out"
+
+# 11. Registry size against cost: NATS, Consul and etcd at 100, 1,000 and
+# 10,000 nodes (bench/scale.sh, its own section, appended); -q measures
+# 100 and 1,000 only.
+log "11 registry size against cost (bench/scale.sh)"
+scale_args=()
+if [[ $reps -eq 2 ]]; then scale_args=(-q); fi
+echo >>"$out"
+bash bench/scale.sh "${scale_args[@]}" >>"$out"
 log "wrote $out"

@@ -59,6 +59,9 @@ func run(ctx context.Context, lookup func(string) (string, bool), stderr io.Writ
 	if err != nil {
 		return err
 	}
+	// Failovers between registry members, and what the registry skipped,
+	// are logged once each.
+	cfg.RegistryWarn = func(err error) { logger.Warn("registry", "error", err) }
 	reg, err := cfg.NewRegistry(ctx)
 	if err != nil {
 		return err

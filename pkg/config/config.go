@@ -413,6 +413,9 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 		if c.RegistryToken != "" {
 			opts = append(opts, consul.Token(c.RegistryToken))
 		}
+		if warn := c.RegistryWarn; warn != nil {
+			opts = append(opts, consul.OnFailover(func(f consul.Failover) { warn(errors.New(f.String())) }))
+		}
 		r, err := consul.New(opts...)
 		if err != nil {
 			return nil, err // not a typed nil inside the interface
@@ -429,7 +432,7 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 	default:
 		connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		r, err := natsregistry.New(connectCtx, natsregistry.WithURL(c.NATSAddress()))
+		r, err := natsregistry.New(connectCtx, natsregistry.WithURL(c.NATSAddress()), natsReconnectReport(c.RegistryWarn))
 		if err != nil {
 			return nil, err // not a typed nil inside the interface
 		}

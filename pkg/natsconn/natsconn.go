@@ -69,8 +69,11 @@ func (t TLS) enabled() bool {
 // Options configure Connect. The zero value connects nowhere: URL is
 // required; the other fields have defaults.
 type Options struct {
-	// URL is the server URL, or several separated by commas. host:port
-	// alone means nats://host:port.
+	// URL is the server URL, or several separated by commas (the members
+	// of a cluster). host:port alone means nats://host:port. Servers are
+	// tried in the order given, so the first is preferred and the others
+	// are where the connection fails over to; servers the cluster tells
+	// of are added after them.
 	URL string
 	// Name is the client name the server shows for the connection.
 	Name string
@@ -177,6 +180,7 @@ func (o Options) natsOptions(timeout time.Duration) ([]nats.Option, error) {
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(o.ReconnectWait),
+		nats.DontRandomize(),
 	}
 	if o.Name != "" {
 		opts = append(opts, nats.Name(o.Name))

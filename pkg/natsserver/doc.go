@@ -16,4 +16,21 @@
 // never exits the process: failures that nats-server reports as fatal (a port
 // that is taken, a store directory it cannot use) come back from Start as
 // errors.
+//
+// With Options.Cluster the server is a member of a NATS cluster: it listens
+// for routes, connects to the other members, and clusters JetStream over
+// them, so that streams and key-value buckets can keep several replicas.
+// WaitJetStream waits until the members have elected a leader:
+//
+//	srv, err := natsserver.Start(ctx, natsserver.Options{
+//		Address: "127.0.0.1:4222",
+//		DataDir: dir,
+//		Cluster: natsserver.ClusterOptions{
+//			Name:    "micro",
+//			Address: "127.0.0.1:6222",
+//			Routes:  []string{"127.0.0.1:6223", "127.0.0.1:6224"},
+//		},
+//	})
+//	...
+//	err = srv.WaitJetStream(ctx)
 package natsserver

@@ -50,6 +50,9 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the server to be ready
 	// when ctx has no earlier deadline. Default DefaultStartTimeout.
 	StartTimeout time.Duration
+	// Cluster, when its Name is set, makes the server a member of a NATS
+	// cluster with JetStream clustered over the members. See ClusterOptions.
+	Cluster ClusterOptions
 }
 
 // LevelTrace is the slog level of the server's protocol trace, one step more
@@ -62,6 +65,9 @@ type Server struct {
 	addr    string // host:port actually listened on
 	url     string
 	dataDir string
+	name    string
+	// clusterName and clusterAddr are empty for a single server.
+	clusterName, clusterAddr string
 }
 
 // Start starts a NATS server with JetStream and returns once it accepts
@@ -80,6 +86,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = DefaultServerName
+		if opts.Cluster.Name != "" {
+			opts.ServerName = MemberName(opts.Cluster.Address)
+		}
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
@@ -105,7 +114,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if port == 0 {
 		serverPort = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{
+	nsOpts := &server.Options{
 		ServerName:        opts.ServerName,
 		Host:              host,
 		Port:              serverPort,
@@ -115,7 +124,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		JetStreamMaxStore: opts.MaxStore,
 		NoSigs:            true,
 		NoLog:             true, // the logger is ours, set below
-	})
+	}
+	if err := opts.Cluster.apply(nsOpts); err != nil {
+		return nil, err
+	}
+	ns, err := server.NewServer(nsOpts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: invalid options for %s: %w", opts.Address, err)
 	}
@@ -140,12 +153,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		urlHost = "127.0.0.1"
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(tcp.Port))
-	return &Server{
+	srv := &Server{
 		ns:      ns,
 		addr:    addr,
 		url:     "nats://" + net.JoinHostPort(urlHost, strconv.Itoa(tcp.Port)),
 		dataDir: opts.DataDir,
-	}, nil
+		name:    opts.ServerName,
+	}
+	if opts.Cluster.Name != "" {
+		srv.clusterName = opts.Cluster.Name
+		srv.clusterAddr = ns.ClusterAddr().String()
+	}
+	return srv, nil
 }
 
 // startError waits until ns accepts clients and reports why it does not.

@@ -35,6 +35,7 @@ func (b *Broker) ensureStream(ctx context.Context, op, stream string, subjects [
 			Description: fmt.Sprintf("created by micro for topic %s", topic),
 			Subjects:    subjects,
 			Storage:     jetstream.FileStorage,
+			Replicas:    b.replicas(),
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Made by someone else meanwhile, maybe with other subjects.

@@ -40,6 +40,8 @@ type Broker struct {
 	mu     sync.Mutex
 	closed bool
 	subs   map[*subscription]struct{}
+
+	wantReplicas int // Options.Replicas
 }
 
 // New connects to NATS (or uses WithConn's connection). An unreachable
@@ -63,6 +65,7 @@ func New(ctx context.Context, opts ...Option) (*Broker, error) {
 		logger:         logger,
 		requestTimeout: o.RequestTimeout,
 		subs:           map[*subscription]struct{}{},
+		wantReplicas:   o.Replicas,
 	}
 	if o.Conn != nil {
 		b.nc, b.url = o.Conn, natsconn.ConnURL(o.Conn)

@@ -53,6 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 	// NATSOptions are applied last to the connection New makes.
 	NATSOptions []natsgo.Option
+	// Replicas is the number of copies of a stream the broker creates; zero
+	// chooses from the cluster (see WithReplicas).
+	Replicas int
 }
 
 // Option changes Options; it fails when given a value that cannot work.

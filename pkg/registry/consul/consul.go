@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,10 @@ func New(opts ...Option) (*Registry, error) {
 			return nil, err
 		}
 	}
+	agents, err := o.splitAgents()
+	if err != nil {
+		return nil, err
+	}
 	cfg, address, err := o.clientConfig()
 	if err != nil {
 		return nil, err
@@ -63,6 +68,10 @@ func New(opts ...Option) (*Registry, error) {
 	hasToken := cfg.Token != ""
 	if pinned, ok := pinnedOf(cfg); ok {
 		hasToken = pinned.token != ""
+	}
+	if len(agents) > 1 {
+		address = strings.Join(agents, ",")
+		withFailover(cfg, agents, o.OnFailover)
 	}
 	client, err := api.NewClient(cfg)
 	if err != nil {

@@ -47,6 +47,9 @@ type Options struct {
 	// namespace, wait time, ...) is used as given. With its own HttpClient
 	// the client is used as is, so TLS settings must then be part of it.
 	Config *api.Config
+	// OnFailover, when set, is told each time the registry moves from one
+	// agent of several to another (see Address). Nil reports nothing.
+	OnFailover FailoverHandler
 }
 
 // TLSOptions configure HTTPS to the agent, mapped onto api.TLSConfig.
@@ -74,10 +77,12 @@ type TLSOptions struct {
 type Option func(*Options) error
 
 // Address sets the agent's HTTP API address: "host:port", "host" (port 8500)
-// or a URL with scheme http, https or unix.
+// or a URL with scheme http, https or unix; or several agents of one
+// cluster separated by commas, over which the registry fails over (see
+// Failover).
 func Address(addr string) Option {
 	return func(o *Options) error {
-		if _, err := normalizeAddress(addr); err != nil {
+		if _, err := normalizeAgents(addr); err != nil {
 			return err
 		}
 		o.Address = addr

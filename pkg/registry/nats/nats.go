@@ -50,6 +50,8 @@ type Registry struct {
 	// maxAge: the bucket drops records older than this; zero when it keeps
 	// them until they are removed.
 	maxAge time.Duration
+	// wantReplicas is Options.Replicas; bucketReplicas what the bucket has.
+	wantReplicas, bucketReplicas int
 	// direct: the bucket's stream answers direct gets (directLast).
 	direct bool
 
@@ -83,6 +85,8 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		stream:   "KV_" + o.Bucket,
 		watchers: map[*watcher]struct{}{},
 		gomicro:  goMicro{read: o.GoMicro, answer: o.AnswerGoMicro, timeout: o.QueryTimeout},
+
+		wantReplicas: o.Replicas,
 	}
 	if r.gomicro.timeout <= 0 {
 		r.gomicro.timeout = DefaultQueryTimeout
@@ -150,6 +154,7 @@ func (r *Registry) open(ctx context.Context) error {
 			r.maxAge = info.Config.MaxAge
 			r.msgTTL = info.Config.AllowMsgTTL
 			r.direct = info.Config.AllowDirect
+			r.bucketReplicas = info.Config.Replicas
 			return nil
 		}
 		err = jetstream.ErrBucketNotFound
@@ -165,6 +170,7 @@ func (r *Registry) open(ctx context.Context) error {
 			History:        1,
 			Storage:        jetstream.FileStorage,
 			LimitMarkerTTL: markerTTL,
+			Replicas:       r.replicas(),
 		}
 		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
@@ -185,6 +191,7 @@ func (r *Registry) open(ctx context.Context) error {
 	r.maxAge = status.TTL()
 	if s, ok := status.(*jetstream.KeyValueBucketStatus); ok && s.StreamInfo() != nil {
 		r.msgTTL = s.StreamInfo().Config.AllowMsgTTL
+		r.bucketReplicas = s.StreamInfo().Config.Replicas
 		r.direct = s.StreamInfo().Config.AllowDirect
 	} else {
 		r.msgTTL = status.LimitMarkerTTL() > 0

@@ -46,6 +46,9 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// ReconnectWait is the pause between reconnection attempts.
 	ReconnectWait time.Duration
+	// Replicas is the number of copies of a bucket New creates; zero
+	// chooses from the cluster (see WithReplicas).
+	Replicas int
 	// GoMicro reads go-micro's NATS registry too: ListServices and
 	// GetService ask go-micro services on micro.nats.query, Watch follows
 	// micro.nats.watch. On by default.

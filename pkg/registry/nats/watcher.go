@@ -169,6 +169,8 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 	// heartbeat again; heartbeats could not reach the server while it was
 	// away, and a registry outage must not empty every caller's cache.
 	var graceUntil time.Time
+	// streamDown: the last expiry check found the bucket not answering.
+	streamDown := false
 	alive := func(key string, rec *record, now time.Time) bool {
 		return rec.liveAt(now) || (now.Before(graceUntil) && known[key] != nil)
 	}
@@ -246,10 +248,41 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				expiry.Reset(disconnectedRecheck)
 				continue
 			}
+			if !w.r.bucketAnswers(ctx) {
+				// Connected, but the bucket's stream does not answer (in
+				// a cluster, while its replicas elect a new leader):
+				// heartbeats cannot be written either, so expire nothing,
+				// and give the services one TTL once it answers again.
+				streamDown = true
+				expiry.Reset(disconnectedRecheck)
+				continue
+			}
+			if streamDown {
+				streamDown = false
+				graceUntil = time.Now().Add(longestTTL(known))
+				schedule()
+				continue
+			}
 			now := time.Now()
+			missed := false
 			for key, rec := range known {
-				if !alive(key, rec, now) {
-					change(key, nil, now)
+				if alive(key, rec, now) {
+					continue
+				}
+				// Confirm with the bucket before reporting a node gone:
+				// after a failover the key watch can miss refreshes.
+				if fresh := w.r.liveRecord(ctx, key, now); fresh != nil {
+					change(key, fresh, now)
+					missed = true
+					continue
+				}
+				change(key, nil, now)
+			}
+			if missed {
+				// The key watch fell behind: start a new one.
+				if fresh, err := w.r.kv.Watch(ctx, filter); err == nil {
+					stopKeyWatch(kw)
+					kw, syncing = fresh, map[string]*record{}
 				}
 			}
 			schedule()
@@ -324,6 +357,39 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			schedule()
 		}
 	}
+}
+
+// liveRecord reads key from the bucket and returns its record when it is
+// live at now; nil when it is gone, expired or cannot be read.
+func (r *Registry) liveRecord(ctx context.Context, key string, now time.Time) *record {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	kv, err := r.keyValue(ctx)
+	if err != nil {
+		return nil
+	}
+	entry, err := kv.Get(ctx, key)
+	if err != nil || entry.Operation() != jetstream.KeyValuePut {
+		return nil
+	}
+	rec, err := decodeEntry(entry.Key(), entry.Value())
+	if err != nil || !rec.liveAt(now) {
+		return nil
+	}
+	return rec
+}
+
+// bucketAnswers reports whether the bucket's stream answers a status
+// request within a second: false while a cluster has no leader for it.
+func (r *Registry) bucketAnswers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	kv, err := r.keyValue(ctx)
+	if err != nil {
+		return false
+	}
+	_, err = kv.Status(ctx)
+	return err == nil
 }
 
 // disconnectedRecheck is how often a watcher whose connection is down looks
