@@ -39,6 +39,15 @@ type NATSMember struct {
 // their JetStream has a leader, and shuts them down when t ends.
 func NewNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
+	return NewPartialNATSCluster(t, n, n)
+}
+
+// NewPartialNATSCluster is NewNATSCluster with only the first running of
+// the n members started, as when a cluster's members come up one by one;
+// Restart starts the others. running must be a majority of n for JetStream
+// to elect its leader.
+func NewPartialNATSCluster(t testing.TB, n, running int) *NATSCluster {
+	t.Helper()
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +76,7 @@ func NewNATSCluster(t testing.TB, n int) *NATSCluster {
 	// majority to elect its leader.
 	var wg sync.WaitGroup
 	errs := make([]error, n)
-	for i, m := range c.Members {
+	for i, m := range c.Members[:running] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

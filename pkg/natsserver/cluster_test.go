@@ -152,3 +152,40 @@ func TestCluster(t *testing.T) {
 		return nil
 	})
 }
+
+// TestClusterPlacementWaits creates the registry bucket with 3 replicas
+// while only two members of three have started: JetStream cannot place it,
+// and New asks again until the third is up, instead of failing as it did
+// when members that had just started together had not all reported in.
+func TestClusterPlacementWaits(t *testing.T) {
+	c := testenv.NewPartialNATSCluster(t, 3, 2)
+	ctx := testContext(t)
+
+	type opened struct {
+		reg *natsregistry.Registry
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		reg, err := natsregistry.New(ctx, natsregistry.WithURL(c.Members[0].URL()), natsregistry.WithReplicas(3))
+		done <- opened{reg, err}
+	}()
+	select {
+	case o := <-done:
+		t.Fatalf("New returned while two of three members ran: %v", o.err)
+	case <-time.After(time.Second):
+	}
+	c.Members[2].Restart(t)
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		t.Cleanup(func() { o.reg.Close() })
+		if have := o.reg.Replicas(); have != 3 {
+			t.Errorf("registry bucket: want 3 replicas, have %d", have)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("New still waiting 20s after the third member started")
+	}
+}

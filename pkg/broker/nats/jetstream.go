@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/microtools/micro/pkg/natsconn"
+
 	"github.com/microtools/micro/pkg/broker"
 )
 
@@ -30,12 +32,16 @@ func (b *Broker) ensureStream(ctx context.Context, op, stream string, subjects [
 		if len(subjects) == 0 {
 			subjects = []string{topic}
 		}
-		_, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
+		cfg := jetstream.StreamConfig{
 			Name:        stream,
 			Description: fmt.Sprintf("created by micro for topic %s", topic),
 			Subjects:    subjects,
 			Storage:     jetstream.FileStorage,
 			Replicas:    b.replicas(),
+		}
+		err = natsconn.WhilePlacing(ctx, func(ctx context.Context) error {
+			_, createErr := b.js.CreateStream(ctx, cfg)
+			return createErr
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Made by someone else meanwhile, maybe with other subjects.

@@ -172,7 +172,13 @@ func (r *Registry) open(ctx context.Context) error {
 			LimitMarkerTTL: markerTTL,
 			Replicas:       r.replicas(),
 		}
-		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		// A cluster whose members started together may not place the
+		// replicas at once: natsconn.WhilePlacing asks again meanwhile.
+		err = natsconn.WhilePlacing(ctx, func(ctx context.Context) error {
+			var createErr error
+			kv, createErr = js.CreateOrUpdateKeyValue(ctx, cfg)
+			return createErr
+		})
 		if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
 			// A server older than 2.11: no TTL per record, so let the
 			// bucket drop records by age instead.
