@@ -97,11 +97,12 @@ func (g *Gateway) serveConnect(w http.ResponseWriter, r *http.Request, fullServi
 		return
 	}
 	var body []byte
+	var buf *[]byte
 	if !streaming {
-		body, err = g.readBody(w, r, "Content-Encoding")
+		buf, body, err = g.readPooledBody(w, r, "Content-Encoding")
 	} else {
 		// Compression is per message, flagged in the envelope.
-		body, err = g.readBody(w, r, "")
+		buf, body, err = g.readPooledBody(w, r, "")
 		if err == nil {
 			body, err = readEnvelope(body, strings.ToLower(r.Header.Get("Connect-Content-Encoding")), g.opts.MaxBodyBytes)
 			if err != nil {
@@ -109,6 +110,7 @@ func (g *Gateway) serveConnect(w http.ResponseWriter, r *http.Request, fullServi
 			}
 		}
 	}
+	defer g.releaseBody(buf)
 	if err != nil {
 		g.connectFail(w, r, streaming, ct, err)
 		return

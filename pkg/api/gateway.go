@@ -89,7 +89,11 @@ type Gateway struct {
 	services   *serviceIndex
 	events     *eventHub
 	formatters sync.Map // service name → call.Formatter
-	console    *console // MountConsole (console.go)
+	// headerNames caches the allow list's decisions (metadata.go).
+	headerNames headerNames
+	// bodies are request body buffers for reuse (invoke.go).
+	bodies  sync.Pool
+	console *console // MountConsole (console.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -221,14 +225,20 @@ func (r *recorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController flush through the recorder.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// exchange is what the gateway keeps of one request while it serves it:
+// the response recorder and the request info, in one allocation.
+type exchange struct {
+	rec  recorder
+	info requestInfo
+}
+
 // ServeHTTP serves one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	info := &requestInfo{protocol: "http"}
-	rec := &recorder{ResponseWriter: w}
-	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-	g.serve(rec, r)
-	g.finish(r, rec, info, time.Since(start))
+	x := &exchange{rec: recorder{ResponseWriter: w}, info: requestInfo{protocol: "http"}}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &x.info))
+	g.serve(&x.rec, r)
+	g.finish(r, &x.rec, &x.info, start, time.Since(start))
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
@@ -339,8 +349,10 @@ func sameOrigin(origin, host string) bool {
 	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
-// finish logs the request and counts it.
-func (g *Gateway) finish(r *http.Request, rec *recorder, info *requestInfo, took time.Duration) {
+// finish logs the request and counts it. The access log record goes
+// straight to the logger's handler: Logger.LogAttrs would also walk the
+// stack for the caller's position, which the access log does not show.
+func (g *Gateway) finish(r *http.Request, rec *recorder, info *requestInfo, start time.Time, took time.Duration) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
@@ -354,7 +366,17 @@ func (g *Gateway) finish(r *http.Request, rec *recorder, info *requestInfo, took
 	if g.opts.Logger == nil {
 		return
 	}
-	attrs := []slog.Attr{
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelWarn
+	}
+	ctx := r.Context()
+	handler := g.opts.Logger.Handler()
+	if !handler.Enabled(ctx, level) {
+		return
+	}
+	record := slog.NewRecord(start.Add(took), level, "request", 0)
+	record.AddAttrs(
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status),
@@ -362,18 +384,14 @@ func (g *Gateway) finish(r *http.Request, rec *recorder, info *requestInfo, took
 		slog.Duration("took", took),
 		slog.Int64("bytes", rec.bytes),
 		slog.String("remote", r.RemoteAddr),
-	}
+	)
 	if info.service != "" {
-		attrs = append(attrs, slog.String("service", info.service), slog.String("endpoint", info.endpoint), slog.String("code", code.String()))
+		record.AddAttrs(slog.String("service", info.service), slog.String("endpoint", info.endpoint), slog.String("code", code.String()))
 	}
 	if info.err != "" {
-		attrs = append(attrs, slog.String("error", info.err))
+		record.AddAttrs(slog.String("error", info.err))
 	}
-	level := slog.LevelInfo
-	if rec.status >= 500 {
-		level = slog.LevelWarn
-	}
-	g.opts.Logger.LogAttrs(r.Context(), level, "request", attrs...)
+	_ = handler.Handle(ctx, record)
 }
 
 // writeError answers err in the protocol of the request: Connect's JSON

@@ -58,7 +58,8 @@ func (g *Gateway) serveGRPCWeb(w http.ResponseWriter, r *http.Request, segments 
 		g.grpcWebEnd(w, r, out, t.service, unsupportedStreaming(t), nil)
 		return
 	}
-	body, err := g.readBody(w, r, "")
+	buf, body, err := g.readPooledBody(w, r, "")
+	defer g.releaseBody(buf)
 	if err == nil && text {
 		body, err = decodeBase64Chunks(body)
 		if err != nil {

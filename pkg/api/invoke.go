@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -44,12 +46,45 @@ func (g *Gateway) callContext(r *http.Request) (context.Context, context.CancelF
 // readBody reads a request body up to the limit, undoing a gzip
 // Content-Encoding.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, encodingHeader string) ([]byte, error) {
+	return g.readBodyInto(nil, w, r, encodingHeader)
+}
+
+// maxPooledBody is the largest body buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+// readPooledBody is readBody into a buffer of the gateway's pool: the
+// request path hands it back with releaseBody once the call is over, so
+// that a call costs no body buffer of its own.
+func (g *Gateway) readPooledBody(w http.ResponseWriter, r *http.Request, encodingHeader string) (*[]byte, []byte, error) {
+	buf, _ := g.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	data, err := g.readBodyInto((*buf)[:0], w, r, encodingHeader)
+	if cap(data) <= maxPooledBody {
+		*buf = data[:0]
+	}
+	return buf, data, err
+}
+
+// releaseBody gives a buffer of readPooledBody back.
+func (g *Gateway) releaseBody(buf *[]byte) {
+	if cap(*buf) <= maxPooledBody {
+		g.bodies.Put(buf)
+	}
+}
+
+// readBodyInto is readBody appending to dst.
+func (g *Gateway) readBodyInto(dst []byte, w http.ResponseWriter, r *http.Request, encodingHeader string) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes)
 	var reader io.Reader = body
 	enc := ""
 	if encodingHeader != "" {
-		enc = strings.ToLower(strings.TrimSpace(r.Header.Get(encodingHeader)))
+		if v := r.Header.Get(encodingHeader); v != "" {
+			enc = strings.ToLower(strings.TrimSpace(v))
+		}
 	}
+	size := r.ContentLength
 	switch enc {
 	case "", "identity":
 	case "gzip":
@@ -59,18 +94,41 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, encodingHeade
 		}
 		defer gz.Close()
 		reader = io.LimitReader(gz, g.opts.MaxBodyBytes+1)
+		size = -1
 	default:
 		return nil, errorf(codes.Unimplemented, "%s %q is not supported: send gzip or identity", encodingHeader, enc)
 	}
-	data, err := io.ReadAll(reader)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) || int64(len(data)) > g.opts.MaxBodyBytes {
+	data, err := readAll(dst, reader, size, g.opts.MaxBodyBytes)
+	if err != nil && errors.As(err, new(*http.MaxBytesError)) || int64(len(data)) > g.opts.MaxBodyBytes {
 		return nil, &Error{Code: codes.ResourceExhausted, Message: sprintf("request body is larger than the gateway's limit of %d bytes", g.opts.MaxBodyBytes), HTTPStatus: http.StatusRequestEntityTooLarge}
 	}
 	if err != nil {
 		return nil, errorf(codes.InvalidArgument, "read request body: %v", err)
 	}
 	return data, nil
+}
+
+// readAll is io.ReadAll appending to dst, with room made at once for a
+// body of a known size (up to limit).
+func readAll(dst []byte, r io.Reader, size, limit int64) ([]byte, error) {
+	if size > 0 && size <= limit && int64(cap(dst)-len(dst)) <= size {
+		// One more byte than the body, so that the read that finds the
+		// end needs no room of its own.
+		dst = slices.Grow(dst, int(size)+1)
+	}
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return dst, err
+		}
+	}
 }
 
 // newInput returns an empty request message of method.
@@ -82,7 +140,7 @@ func newInput(method protoreflect.MethodDescriptor) proto.Message {
 // message.
 func (g *Gateway) parseJSONRequest(t target, data []byte) (proto.Message, error) {
 	msg := newInput(t.method)
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return msg, nil
 	}
 	if err := call.ParseJSON(data, msg, g.resolverFor(t.service)); err != nil {

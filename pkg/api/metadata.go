@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -57,6 +59,55 @@ func reserved(lower string) bool {
 	return strings.HasPrefix(lower, ":") || strings.HasPrefix(lower, "grpc-") || strings.HasPrefix(lower, "connect-")
 }
 
+// headerCacheSize bounds the header names whose allow-list decision is
+// kept: names come from requests, so the cache must not grow without end.
+const headerCacheSize = 256
+
+// headerDecision is what the allow list says of a header name, as it came.
+type headerDecision struct {
+	lower string
+	pass  bool
+}
+
+// headerNames caches headerDecisions by name; it is replaced, never
+// changed, so that readers need no lock.
+type headerNames struct {
+	mu sync.Mutex // writers
+	m  atomic.Pointer[map[string]headerDecision]
+}
+
+// decide returns the lower-case form of a header name and whether the
+// allow list passes it, from the cache when it can.
+func (g *Gateway) decide(key string) (string, bool) {
+	if m := g.headerNames.m.Load(); m != nil {
+		if d, ok := (*m)[key]; ok {
+			return d.lower, d.pass
+		}
+	}
+	lower := strings.ToLower(key)
+	pass := g.allowed(lower)
+	h := &g.headerNames
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.m.Load()
+	if old == nil || len(*old) < headerCacheSize {
+		next := make(map[string]headerDecision, 1+len(ptrMap(old)))
+		for k, v := range ptrMap(old) {
+			next[k] = v
+		}
+		next[key] = headerDecision{lower: lower, pass: pass}
+		h.m.Store(&next)
+	}
+	return lower, pass
+}
+
+func ptrMap(m *map[string]headerDecision) map[string]headerDecision {
+	if m == nil {
+		return nil
+	}
+	return *m
+}
+
 func (g *Gateway) allowed(lower string) bool {
 	if reserved(lower) {
 		return false
@@ -71,13 +122,16 @@ func (g *Gateway) allowed(lower string) bool {
 
 // requestMetadata is the metadata sent with a call: the allowed request
 // headers. Authorization is the gateway's own when it checks a token, and
-// is not passed on then.
+// is not passed on then. It is nil when no header passes.
 func (g *Gateway) requestMetadata(h http.Header) metadata.MD {
-	md := metadata.MD{}
+	var md metadata.MD
 	for key, values := range h {
-		lower := strings.ToLower(key)
-		if !g.allowed(lower) || (lower == "authorization" && g.opts.AuthToken != "") {
+		lower, pass := g.decide(key)
+		if !pass || (lower == "authorization" && g.opts.AuthToken != "") {
 			continue
+		}
+		if md == nil {
+			md = metadata.MD{}
 		}
 		if strings.HasSuffix(lower, "-bin") {
 			for _, v := range values {

@@ -15,8 +15,8 @@ import (
 
 // mediaType is the media type of a Content-Type header, lower case.
 func mediaType(header string) string {
-	if header == "" {
-		return ""
+	if header == "" || plainMediaType(header) {
+		return header
 	}
 	mt, _, err := mime.ParseMediaType(header)
 	if err != nil {
@@ -25,9 +25,45 @@ func mediaType(header string) string {
 	return mt
 }
 
+// plainMediaType tells whether a Content-Type header is a media type
+// alone, in lower case, with no parameters ("application/json"): what
+// mime.ParseMediaType would return it as, without its parsing.
+func plainMediaType(header string) bool {
+	slash := false
+	for i := 0; i < len(header); i++ {
+		switch c := header[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '+', c == '_':
+		case c == '/' && !slash && i > 0 && i < len(header)-1:
+			slash = true
+		default:
+			return false
+		}
+	}
+	return slash
+}
+
+// pathSegments splits a path as strings.Split(strings.Trim(path, "/"),
+// "/") does, into at most four segments: the fourth, if any, is the rest.
+func pathSegments(path string, seg *[4]string) []string {
+	rest := strings.Trim(path, "/")
+	n := 0
+	for n < 3 {
+		before, after, found := strings.Cut(rest, "/")
+		seg[n] = before
+		n++
+		if !found {
+			return seg[:n]
+		}
+		rest = after
+	}
+	seg[3] = rest
+	return seg[:4]
+}
+
 // servePost routes a call by its Content-Type and path.
 func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
-	segments := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	var buf [4]string
+	segments := pathSegments(r.URL.Path, &buf)
 	ct := mediaType(r.Header.Get("Content-Type"))
 	info := infoOf(r.Context())
 	switch {
@@ -42,10 +78,10 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		g.serveConnect(w, r, segments[0], segments[1], ct)
 	case len(segments) == 2 && segments[0] != "" && strings.Contains(segments[1], "."):
 		info.protocol = protocolPlain
-		g.servePlain(w, r, segments[0], segments[1])
+		g.servePlain(w, r, segments[0], segments[1], ct)
 	case len(segments) == 3 && segments[0] != "" && segments[1] != "" && segments[2] != "":
 		info.protocol = protocolPlain
-		g.servePlain(w, r, segments[0], segments[1]+"."+segments[2])
+		g.servePlain(w, r, segments[0], segments[1]+"."+segments[2], ct)
 	default:
 		g.writeError(w, r, errorf(codes.NotFound, "no route for POST %s: call POST /{service}/{Service.Method}, POST /{service}/{Service}/{Method} (JSON), or POST /{package.Service}/{Method} (Connect, gRPC-Web); GET / lists the services", r.URL.Path))
 	}
@@ -53,10 +89,10 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 
 // servePlain serves go-micro's routes: JSON in, JSON out; a server stream
 // as NDJSON, or as Server-Sent Events when the client accepts them.
-func (g *Gateway) servePlain(w http.ResponseWriter, r *http.Request, service, endpoint string) {
+func (g *Gateway) servePlain(w http.ResponseWriter, r *http.Request, service, endpoint, ct string) {
 	info := infoOf(r.Context())
 	info.service, info.endpoint = service, endpoint
-	if ct := mediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/json" && !strings.HasSuffix(ct, "+json") && ct != "text/plain" {
+	if ct != "" && ct != "application/json" && !strings.HasSuffix(ct, "+json") && ct != "text/plain" {
 		g.writeError(w, r, &Error{Code: codes.InvalidArgument, Message: sprintf("Content-Type %q: the go-micro routes take application/json (Connect: application/proto on /{package.Service}/{Method})", ct), HTTPStatus: http.StatusUnsupportedMediaType})
 		return
 	}
@@ -74,7 +110,8 @@ func (g *Gateway) servePlain(w http.ResponseWriter, r *http.Request, service, en
 		g.writeError(w, r, err)
 		return
 	}
-	body, err := g.readBody(w, r, "Content-Encoding")
+	buf, body, err := g.readPooledBody(w, r, "Content-Encoding")
+	defer g.releaseBody(buf)
 	if err != nil {
 		g.writeError(w, r, err)
 		return
