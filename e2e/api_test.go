@@ -135,10 +135,14 @@ func TestAPIGoMicroRoutes(t *testing.T) {
 	if resp, body := gw.do(t, "GET", "/metrics", ""); resp.StatusCode != 200 || !strings.Contains(body, `micro_api_requests_total{code="OK",endpoint="Greeter.Hello",protocol="json",service="greeter"} 2`) {
 		t.Errorf("GET /metrics: want two OK Hello calls counted, have %d\n%s", resp.StatusCode, grepLines(body, "micro_api_requests_total"))
 	}
-	// The access log: one structured line per request on stderr.
-	if !strings.Contains(gw.proc.Output(), `msg=request method=POST path=/greeter/Greeter.Hello status=400 protocol=json`) {
-		t.Errorf("no access log line for the failed call:\n%s", gw.proc.Output())
-	}
+	// The access log: one structured line per request on stderr, written
+	// out within 50ms.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if !strings.Contains(gw.proc.Output(), `msg=request method=POST path=/greeter/Greeter.Hello status=400 protocol=json`) {
+			return fmt.Errorf("no access log line for the failed call:\n%s", gw.proc.Output())
+		}
+		return nil
+	})
 }
 
 func grepLines(text, word string) string {

@@ -138,12 +138,16 @@ func apiRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	errOut := opts.Factory.IO.ErrOut
+	// The access log is gathered and written out every 50ms, not once a
+	// request.
+	accessLog := api.NewLogWriter(errOut, api.DefaultLogDelay)
+	defer accessLog.Close()
 	var logger *slog.Logger
 	switch opts.LogFormat {
 	case "text":
-		logger = slog.New(slog.NewTextHandler(errOut, nil))
+		logger = slog.New(slog.NewTextHandler(accessLog, nil))
 	case "json":
-		logger = slog.New(slog.NewJSONHandler(errOut, nil))
+		logger = slog.New(slog.NewJSONHandler(accessLog, nil))
 	}
 
 	reg, err := opts.Factory.Registry(ctx)
@@ -215,6 +219,7 @@ func apiRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("api: serve on %s: %w", addr, err)
 	case <-ctx.Done():
 	}
+	_ = accessLog.Flush()
 	fmt.Fprintln(errOut, "micro api: stopping")
 	_ = gw.Close() // ends the event streams
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -223,6 +228,7 @@ func apiRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("api: stop: %w", err)
 	}
 	_ = srv.Close()
+	_ = accessLog.Close()
 	fmt.Fprintln(errOut, "micro api: stopped")
 	return nil
 }
