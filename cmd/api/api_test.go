@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -321,6 +322,38 @@ func TestAPIAuthTokenFile(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tt.want {
 			t.Errorf("Authorization %q: want %d, have %d", tt.auth, tt.want, resp.StatusCode)
+		}
+	}
+}
+
+// TestAPIGCPercent runs the collector at DefaultGCPercent while serving,
+// unless GOGC is set, and puts the process's target back when it stops.
+func TestAPIGCPercent(t *testing.T) {
+	gcPercent := func() int {
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		return p
+	}
+	before := gcPercent()
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"GOGC unset", nil, DefaultGCPercent},
+		{"GOGC set", map[string]string{"GOGC": "150"}, before},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			startGateway(t, func(o *Options) {
+				o.Factory.Env = func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			})
+			if got := gcPercent(); got != tt.want {
+				t.Errorf("while serving: want GC percent %d, have %d", tt.want, got)
+			}
+		})
+		// The subtest's cleanup has stopped the gateway.
+		if got := gcPercent(); got != before {
+			t.Errorf("%s: after stopping: want GC percent %d back, have %d", tt.name, before, got)
 		}
 	}
 }
