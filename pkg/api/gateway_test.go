@@ -500,6 +500,31 @@ func TestLiveRegistry(t *testing.T) {
 	})
 }
 
+// TestConnectRouteFollowsRegistry: the service found to serve a Connect
+// route is kept between requests, and dropped when the registry changes.
+func TestConnectRouteFollowsRegistry(t *testing.T) {
+	e := newEnv(t, api.Options{})
+	hello := func(headers ...string) (int, string) {
+		resp := e.post(t, "/greeter.v1.Greeter/Hello", "application/json", []byte(`{"name":"Ada"}`), headers...)
+		return resp.StatusCode, readAll(t, resp)
+	}
+	for range 3 {
+		if code, body := hello(); code != 200 {
+			t.Fatalf("one greeter: want 200, have %d %s", code, body)
+		}
+	}
+	startGreeter(t, e.reg, "other")
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if code, body := hello(); code != 400 || !strings.Contains(body, "name one in the Micro-Service header") {
+			return fmt.Errorf("two greeters: want 400 naming Micro-Service, have %d %s", code, body)
+		}
+		return nil
+	})
+	if code, body := hello("Micro-Service: other"); code != 200 {
+		t.Errorf("Micro-Service: other: want 200, have %d %s", code, body)
+	}
+}
+
 func TestH2C(t *testing.T) {
 	e := newEnv(t, api.Options{})
 	var protocols http.Protocols

@@ -35,6 +35,13 @@ type serviceIndex struct {
 	entries map[string]*serviceEntry
 	list    []*registry.Service // ListServices, cached
 	listAt  time.Time
+	// servedBy caches serving by gRPC service name, for names that some
+	// registered service serves (so that it holds registered names only);
+	// dropped with the list.
+	servedBy map[string][]string
+	// gen counts the times what is known was dropped, so that a result
+	// computed across a drop is not cached.
+	gen uint64
 }
 
 type serviceEntry struct {
@@ -49,7 +56,14 @@ type serviceEntry struct {
 	describeErr error
 	describedAt time.Time
 
-	methods map[string]protoreflect.MethodDescriptor
+	methods map[string]resolvedMethod
+}
+
+// resolvedMethod is a method found for an endpoint, with the endpoint
+// name the access log and the metrics give it ("Greeter.Hello").
+type resolvedMethod struct {
+	md       protoreflect.MethodDescriptor
+	endpoint string
 }
 
 func newServiceIndex(g *Gateway) *serviceIndex {
@@ -61,7 +75,7 @@ func (x *serviceIndex) entry(name string) *serviceEntry {
 	defer x.mu.Unlock()
 	e := x.entries[name]
 	if e == nil {
-		e = &serviceEntry{methods: map[string]protoreflect.MethodDescriptor{}}
+		e = &serviceEntry{methods: map[string]resolvedMethod{}}
 		x.entries[name] = e
 	}
 	return e
@@ -71,7 +85,8 @@ func (x *serviceIndex) entry(name string) *serviceEntry {
 func (x *serviceIndex) forget(name string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.list = nil
+	x.list, x.servedBy = nil, nil
+	x.gen++
 	if name == "" {
 		x.entries = map[string]*serviceEntry{}
 		return
@@ -108,22 +123,23 @@ func (x *serviceIndex) describe(ctx context.Context, name string) ([]protoreflec
 }
 
 // method resolves endpoint of name, once per endpoint.
-func (x *serviceIndex) method(ctx context.Context, name, endpoint string) (protoreflect.MethodDescriptor, error) {
+func (x *serviceIndex) method(ctx context.Context, name, endpoint string) (resolvedMethod, error) {
 	e := x.entry(name)
 	e.mu.Lock()
-	md := e.methods[endpoint]
+	m, ok := e.methods[endpoint]
 	e.mu.Unlock()
-	if md != nil {
-		return md, nil
+	if ok {
+		return m, nil
 	}
 	md, err := x.g.opts.Client.FindMethod(ctx, name, endpoint)
 	if err != nil {
-		return nil, err
+		return resolvedMethod{}, err
 	}
+	m = resolvedMethod{md: md, endpoint: string(md.Parent().Name()) + "." + string(md.Name())}
 	e.mu.Lock()
-	e.methods[endpoint] = md
+	e.methods[endpoint] = m
 	e.mu.Unlock()
-	return md, nil
+	return m, nil
 }
 
 // listServices returns every registered service, cached like the rest.
@@ -145,7 +161,8 @@ func (x *serviceIndex) listServices(ctx context.Context) ([]*registry.Service, e
 		return list[i].Version < list[j].Version
 	})
 	x.mu.Lock()
-	x.list, x.listAt = list, time.Now()
+	x.list, x.listAt, x.servedBy = list, time.Now(), nil
+	x.gen++
 	x.mu.Unlock()
 	return list, nil
 }
@@ -153,12 +170,43 @@ func (x *serviceIndex) listServices(ctx context.Context) ([]*registry.Service, e
 // serving returns the names of the registered services that serve the gRPC
 // service fullName: by the registry's endpoint records where they name it,
 // else by asking each service's descriptors.
+//
+// The answer is kept, while the list is, when it names a service and every
+// service asked for its descriptors answered.
 func (x *serviceIndex) serving(ctx context.Context, fullName string) ([]string, error) {
+	x.mu.Lock()
+	names, cached := x.servedBy[fullName]
+	if cached && x.list != nil && time.Since(x.listAt) <= x.ttl {
+		x.mu.Unlock()
+		return names, nil
+	}
+	x.mu.Unlock()
 	list, err := x.listServices(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var names, unknown []string
+	x.mu.Lock()
+	gen := x.gen
+	x.mu.Unlock()
+	names, conclusive := x.servingIn(ctx, list, fullName)
+	if len(names) > 0 && conclusive {
+		x.mu.Lock()
+		if x.gen == gen && x.list != nil {
+			if x.servedBy == nil {
+				x.servedBy = map[string][]string{}
+			}
+			x.servedBy[fullName] = names
+		}
+		x.mu.Unlock()
+	}
+	return names, nil
+}
+
+// servingIn is serving over list; conclusive is false when a service's
+// descriptors could not be had for a reason that may pass.
+func (x *serviceIndex) servingIn(ctx context.Context, list []*registry.Service, fullName string) (names []string, conclusive bool) {
+	conclusive = true
+	var unknown []string
 	for _, svc := range list {
 		if slices.Contains(names, svc.Name) {
 			continue
@@ -178,11 +226,14 @@ func (x *serviceIndex) serving(ctx context.Context, fullName string) ([]string, 
 		}
 	}
 	if len(names) > 0 {
-		return names, nil
+		return names, true
 	}
 	for _, name := range unknown {
 		sds, err := x.describe(ctx, name)
 		if err != nil {
+			if !errors.Is(err, ErrNoDescriptors) {
+				conclusive = false
+			}
 			continue
 		}
 		for _, sd := range sds {
@@ -192,7 +243,7 @@ func (x *serviceIndex) serving(ctx context.Context, fullName string) ([]string, 
 			}
 		}
 	}
-	return names, nil
+	return names, conclusive
 }
 
 // isMucp tells whether every node of svc speaks go-micro's mucp.
@@ -266,14 +317,14 @@ func (g *Gateway) resolvePlain(ctx context.Context, service, endpoint string) (t
 	if allMucp(records) {
 		return g.endpointTarget(service, endpoint, records)
 	}
-	md, err := g.services.method(ctx, service, endpoint)
+	m, err := g.services.method(ctx, service, endpoint)
 	if errors.Is(err, ErrNoDescriptors) {
 		return g.endpointTarget(service, endpoint, records)
 	}
 	if err != nil {
 		return target{}, err
 	}
-	return target{service: service, method: md, endpoint: endpoint}, nil
+	return target{service: service, method: m.md, endpoint: endpoint}, nil
 }
 
 // endpointTarget is a call of a service known only from its records.
@@ -316,12 +367,12 @@ func (g *Gateway) resolveGRPC(ctx context.Context, fullService, method, chosen s
 	} else if _, err := g.services.records(ctx, service); err != nil {
 		return target{}, err
 	}
-	md, err := g.services.method(ctx, service, fullService+"/"+method)
+	m, err := g.services.method(ctx, service, fullService+"/"+method)
 	if err != nil {
 		if errors.Is(err, call.ErrServiceNotFound) && chosen != "" {
 			return target{}, fmt.Errorf("Micro-Service %q: %w", chosen, err)
 		}
 		return target{}, err
 	}
-	return target{service: service, method: md, endpoint: string(md.Parent().Name()) + "." + string(md.Name())}, nil
+	return target{service: service, method: m.md, endpoint: m.endpoint}, nil
 }
