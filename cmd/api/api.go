@@ -89,7 +89,8 @@ call unless the request asks for another limit (Connect-Timeout-Ms,
 Grpc-Timeout). Browsers may call from the --cors-origin origins only.
 With --auth-token every request but GET /healthz needs
 "Authorization: Bearer TOKEN". One access log line per request goes to
-stderr. See docs/commands/api.md.`,
+stderr (gathered and written out every 50ms). The Go collector runs at
+GOGC=400 unless GOGC is set. See docs/commands/api.md.`,
 		Example: `  micro api
   curl -d '{"name":"Ada"}' http://127.0.0.1:8080/greeter/Greeter.Hello
   curl -N -H 'Accept: text/event-stream' -d '{"name":"Ada","count":3}' http://127.0.0.1:8080/greeter/Greeter.Stream
