@@ -156,8 +156,8 @@ func apiRun(ctx context.Context, opts *Options) error {
 		if err != nil {
 			fmt.Fprintf(errOut, "micro api: no descriptor cache: %v\n", err)
 		}
-		clientOpts.GRPC.CacheDir = dir
-		clientOpts.GRPC.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
+		clientOpts.CacheDir = dir
+		clientOpts.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
 	}
 	cl, err := opts.Factory.Client(ctx, clientOpts)
 	if err != nil {

@@ -30,7 +30,7 @@ func BenchmarkClientCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := client.New(benchOptions(reg, src))
+	c, err := client.New(client.Options{Registry: reg, Source: src})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,8 +62,4 @@ func startBenchGreeter(b *testing.B, reg registry.Registry) {
 	if err := reg.Register(context.Background(), svc, registry.NoExpiry()); err != nil {
 		b.Fatal(err)
 	}
-}
-
-func benchOptions(reg registry.Registry, src call.DescriptorSource) client.Options {
-	return client.Options{Registry: reg, GRPC: call.ClientOptions{Source: src}}
 }
