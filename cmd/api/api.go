@@ -1,5 +1,5 @@
 // Package api implements `micro api`: the HTTP gateway of pkg/api over the
-// registry and the call client that `micro call` uses.
+// registry and the client (pkg/client) that `micro call` uses.
 package api
 
 import (

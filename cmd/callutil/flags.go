@@ -1,6 +1,6 @@
 // Package callutil is what the commands that call services share (`micro
 // call`, `micro stream`, `micro describe`, `micro health`): their connection,
-// descriptor and output flags, the call.Client built from them, the -v
+// descriptor and output flags, the pkg/client Client built from them, the -v
 // trace, and failed calls as exit codes.
 package callutil
 

@@ -29,8 +29,8 @@ import (
 )
 
 // clientCaller is an mcp.Caller over pkg/client, the client of `micro
-// call`: gRPC nodes through its call client (selector, connection pool,
-// failover, descriptor cache), go-micro mucp nodes over HTTP with the JSON
+// call`: gRPC nodes with its selector, connection pool, failover and
+// descriptor cache, go-micro mucp nodes over HTTP with the JSON
 // as it is.
 type clientCaller struct {
 	client   *client.Client

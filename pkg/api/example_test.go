@@ -19,7 +19,7 @@ import (
 )
 
 // A gateway over a registry and a client: every registered service is
-// callable over HTTP. callClient adapts pkg/call's Client to api.Client, as
+// callable over HTTP. callClient adapts pkg/client's Client to api.Client, as
 // cmd/api/client.go does.
 func Example() {
 	ctx := context.Background()

@@ -3,14 +3,10 @@ package client_test
 import (
 	"context"
 	"io"
-	"net"
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
-
-	"github.com/microtools/micro/examples/greeter/handler"
-	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
@@ -50,15 +46,8 @@ func BenchmarkClientCall(b *testing.B) {
 // startBenchGreeter serves the greeter on 127.0.0.1 and registers it in reg.
 func startBenchGreeter(b *testing.B, reg registry.Registry) {
 	b.Helper()
-	server := grpc.NewServer()
-	greeterpb.RegisterGreeterServer(server, handler.New())
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = server.Serve(l) }()
-	b.Cleanup(server.Stop)
-	svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: "greeter-1", Address: l.Addr().String()}}}
+	server := grpctest.StartGreeter(b, false)
+	svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: "greeter-1", Address: server.Addr}}}
 	if err := reg.Register(context.Background(), svc, registry.NoExpiry()); err != nil {
 		b.Fatal(err)
 	}
