@@ -35,7 +35,7 @@ func cachedReflection(t *testing.T, addr, dir string, opts ...call.CacheOption) 
 }
 
 // callHello resolves Greeter.Hello through src and calls it on addr.
-func callHello(t *testing.T, addr string, src call.DescriptorSource, dialOpts ...grpctransport.DialOptions) {
+func callHello(t *testing.T, addr string, src call.DescriptorSource) {
 	t.Helper()
 	ctx := testContext(t)
 	method, err := call.FindMethod(ctx, src, "greeter", "Greeter.Hello")
@@ -43,11 +43,7 @@ func callHello(t *testing.T, addr string, src call.DescriptorSource, dialOpts ..
 		t.Fatalf("FindMethod: %v", err)
 	}
 	rec := newRecorder()
-	var opts grpctransport.DialOptions
-	if len(dialOpts) > 0 {
-		opts = dialOpts[0]
-	}
-	conn := dial(t, addr, opts)
+	conn := dial(t, addr, grpctransport.DialOptions{})
 	err = call.Invoke(ctx, conn, method, call.NewJSONSupplier(strings.NewReader(`{"name":"Ada"}`), call.NewResolver(ctx, src)), rec)
 	if err != nil {
 		t.Fatalf("Invoke: %v", err)
