@@ -87,7 +87,7 @@ type env struct {
 	gateway *api.Gateway
 	server  *httptest.Server
 	logs    *bytes.Buffer
-	client  *call.Client // what the gateway calls through
+	client  *client.Client // what the gateway calls through
 }
 
 // startGreeter runs greeter under name in reg until the test ends.
@@ -138,7 +138,7 @@ func newEnvTB(t testing.TB, opts api.Options) *env {
 		gw.Close()
 		srv.Close()
 	})
-	return &env{reg: reg, gateway: gw, server: srv, client: client}
+	return &env{reg: reg, gateway: gw, server: srv, client: cl}
 }
 
 // post sends body to path with the headers given as "Key: value".
