@@ -205,8 +205,10 @@ func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver
 	trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { node = selected }}
 	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	begin := time.Now()
+	// Responses are counted, not read: they are checked to be well-formed
+	// protobuf without being decoded.
 	err := client.Call(callCtx, p.service, p.endpoint, supplier, nil,
-		call.WithHeaders(p.headers), call.WithTrace(trace))
+		call.WithHeaders(p.headers), call.WithTrace(trace), call.WithoutDecodingResponses())
 	o.latency = time.Since(begin)
 	cancel()
 	if node != nil {
