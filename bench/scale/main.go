@@ -530,7 +530,7 @@ func report(w io.Writer, o options, results map[string][]figures, notes map[stri
 	loadavg, _ := os.ReadFile("/proc/loadavg")
 	load := strings.Join(strings.Fields(string(loadavg))[:min(3, len(strings.Fields(string(loadavg))))], " ")
 	fmt.Fprintf(w, "## Scale: registry size against cost (bench/scale.sh)\n\n")
-	fmt.Fprintf(w, "Written by bench/scale.sh on %s. Nodes registered through the registry library (%d at once, TTL %s), %d nodes a service; each command time is the median of %d runs of the built binary, start-up included; read rate is GetService on random services from %d goroutines for %s; watch RSS is VmRSS of a `micro watch -o json` that has received every registration. Load average at the end: %s.\n\n",
+	fmt.Fprintf(w, "Written by bench/scale.sh on %s. Nodes registered through the registry library (%d at once, TTL %s), %d nodes a service; each command time is the median of %d runs of the built binary, start-up included; read rate is GetService on random services from %d goroutines for %s; watch RSS is VmRSS of a `micro watch -o json` that has received every registration, and the commands are timed once it has used no CPU for 2 s. Load average at the end: %s.\n\n",
 		time.Now().UTC().Format("2006-01-02T15:04Z"), registerWorkers, nodeTTL, nodesPerService, repetitions, readWorkers, readFor, load)
 	for _, b := range o.backends {
 		figs := results[b]
