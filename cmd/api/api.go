@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -24,17 +23,6 @@ import (
 
 // DefaultAddress is where `micro api` listens.
 const DefaultAddress = "127.0.0.1:8080"
-
-// DefaultGCPercent is the Go garbage collector's target (GOGC) that `micro
-// api` runs with when GOGC is not set.
-const DefaultGCPercent = 400
-
-func lookupEnv(f *cmdutil.Factory, key string) (string, bool) {
-	if f.Env == nil {
-		return "", false
-	}
-	return f.Env(key)
-}
 
 // Options are the inputs of `micro api`.
 type Options struct {
@@ -150,13 +138,8 @@ func apiRun(ctx context.Context, opts *Options) error {
 			return cmdutil.Usagef("--auth-token-file %s is empty", opts.AuthTokenFile)
 		}
 	}
-	// A gateway's live heap is small and it makes its garbage per
-	// request: collecting when the heap has grown by 4 times the live
-	// heap, not by 1 time, costs a few MB and cuts the collector's CPU by
-	// as much; GOGC, when set, decides instead.
-	if _, set := lookupEnv(opts.Factory, "GOGC"); !set {
-		defer debug.SetGCPercent(debug.SetGCPercent(DefaultGCPercent))
-	}
+	// A gateway's live heap is small and it makes its garbage per request.
+	defer opts.Factory.LessGarbageCollection()()
 	errOut := opts.Factory.IO.ErrOut
 	// The access log is gathered and written out every 50ms, not once a
 	// request.

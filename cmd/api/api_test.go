@@ -326,7 +326,7 @@ func TestAPIAuthTokenFile(t *testing.T) {
 	}
 }
 
-// TestAPIGCPercent runs the collector at DefaultGCPercent while serving,
+// TestAPIGCPercent runs the collector at cmdutil.ServingGCPercent while serving,
 // unless GOGC is set, and puts the process's target back when it stops.
 func TestAPIGCPercent(t *testing.T) {
 	gcPercent := func() int {
@@ -340,7 +340,7 @@ func TestAPIGCPercent(t *testing.T) {
 		env  map[string]string
 		want int
 	}{
-		{"GOGC unset", nil, DefaultGCPercent},
+		{"GOGC unset", nil, cmdutil.ServingGCPercent},
 		{"GOGC set", map[string]string{"GOGC": "150"}, before},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
