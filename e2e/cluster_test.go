@@ -143,13 +143,6 @@ func countIn(output string, words ...string) int {
 // server` cluster that the greeters, the callers and a durable subscriber
 // are connected to (the first of their addresses).
 func TestClusterNATS(t *testing.T) {
-	// Known flake, open (issue 16): in a fresh-clone CI run, 10 of 44,379
-	// calls failed with "greeter has no nodes left" after the kill: the
-	// NATS registry watcher can still expire every node while the killed
-	// member's replacement takes over. It passed in the runs by hand and
-	// failed in CI. Skipped with this reason, not silently, until the
-	// watcher is fixed.
-	t.Skip("known flake: the NATS registry watcher can drop every node across a member kill (see the comment above)")
 	members := startMicroCluster(t)
 	victim := members[0]
 	urls := urlsOf(members)
