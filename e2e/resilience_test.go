@@ -18,6 +18,7 @@ import (
 	"github.com/microtools/micro/pkg/broker"
 	natsbroker "github.com/microtools/micro/pkg/broker/nats"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	consulregistry "github.com/microtools/micro/pkg/registry/consul"
 	natsregistry "github.com/microtools/micro/pkg/registry/nats"
@@ -26,7 +27,7 @@ import (
 )
 
 // The resilience tests put real greeter processes under load through a
-// call.Client (registry + selector + connection pool + failover), then
+// client.Client (registry + selector + connection pool + failover), then
 // break something: a node killed with SIGKILL, the registry stopped and
 // restarted, the broker restarted under a durable subscription. Each is
 // bounded in calls and in time.
@@ -46,7 +47,7 @@ type load struct {
 	done       sync.WaitGroup
 }
 
-func startLoad(t *testing.T, client *call.Client) *load {
+func startLoad(t *testing.T, c *client.Client) *load {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	l := &load{errs: map[string]int{}, cancel: cancel}
@@ -57,7 +58,7 @@ func startLoad(t *testing.T, client *call.Client) *load {
 			defer l.done.Done()
 			for ctx.Err() == nil && issued.Add(1) <= loadMaxCalls {
 				callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
-				err := client.Call(callCtx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "load"}), nil)
+				err := c.Call(callCtx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "load"}), nil)
 				callCancel()
 				switch {
 				case err == nil:
@@ -125,14 +126,14 @@ func (l *load) assertNoFailures(t *testing.T) {
 	}
 }
 
-func newClient(t *testing.T, r registry.Registry) *call.Client {
+func newClient(t *testing.T, r registry.Registry) *client.Client {
 	t.Helper()
-	client, err := call.NewClient(call.ClientOptions{Registry: r, Retries: 2})
+	c, err := client.New(client.Options{Registry: r, Retries: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close() })
-	return client
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // waitNodes waits until r lists want nodes of greeter.

@@ -19,6 +19,7 @@ import (
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/internal/testenv"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	natsregistry "github.com/microtools/micro/pkg/registry/nats"
 	"github.com/microtools/micro/pkg/service"
@@ -59,7 +60,7 @@ func natsRegistry(b *testing.B, url string) *natsregistry.Registry {
 	return r
 }
 
-// BenchmarkRegistryRoundTrips calls a greeter through a call.Client whose
+// BenchmarkRegistryRoundTrips calls a greeter through a client.Client whose
 // registry counts its round trips: cold-registry-calls is what the first
 // call cost, registry-calls/op what each later call costs (0 when the
 // selector's watch-fed cache does its job).
@@ -81,13 +82,13 @@ func BenchmarkRegistryRoundTrips(b *testing.B) {
 	b.Cleanup(func() { svc.Stop(context.Background()) })
 
 	counting := &countingRegistry{Registry: natsRegistry(b, srv.URL())}
-	client, err := call.NewClient(call.ClientOptions{Registry: counting})
+	cl, err := client.New(client.Options{Registry: counting})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { client.Close() })
+	b.Cleanup(func() { cl.Close() })
 	hello := func() {
-		if err := client.Call(ctx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "Ada"}), nil); err != nil {
+		if err := cl.Call(ctx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "Ada"}), nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -168,11 +169,11 @@ func killOnce(b *testing.B, greeterBin string) (time.Duration, int64) {
 		b.Fatalf("the greeters did not register: %d nodes", len(nodes))
 	}
 
-	client, err := call.NewClient(call.ClientOptions{Registry: reg, Retries: 2})
+	cl, err := client.New(client.Options{Registry: reg, Retries: 2})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer client.Close()
+	defer cl.Close()
 
 	// Which node the killed process was is found afterwards, as the one
 	// whose address no longer answers.
@@ -200,7 +201,7 @@ func killOnce(b *testing.B, greeterBin string) (time.Duration, int64) {
 					mu.Unlock()
 				}}
 				callCtx, cancel := context.WithTimeout(loadCtx, 5*time.Second)
-				err := client.Call(callCtx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "x"}), nil, call.WithTrace(trace))
+				err := cl.Call(callCtx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "x"}), nil, call.WithTrace(trace))
 				cancel()
 				if err != nil && loadCtx.Err() == nil {
 					if failed.Add(1) <= 3 {

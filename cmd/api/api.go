@@ -1,5 +1,5 @@
 // Package api implements `micro api`: the HTTP gateway of pkg/api over the
-// registry and the call client that `micro call` uses.
+// registry and the client (pkg/client) that `micro call` uses.
 package api
 
 import (
@@ -156,8 +156,8 @@ func apiRun(ctx context.Context, opts *Options) error {
 		if err != nil {
 			fmt.Fprintf(errOut, "micro api: no descriptor cache: %v\n", err)
 		}
-		clientOpts.GRPC.CacheDir = dir
-		clientOpts.GRPC.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
+		clientOpts.CacheDir = dir
+		clientOpts.OnCacheWriteError = func(err error) { fmt.Fprintf(errOut, "micro api: %v\n", err) }
 	}
 	cl, err := opts.Factory.Client(ctx, clientOpts)
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 )
 
 // gatewayClient adapts pkg/client, the client that `micro call` uses, to
-// the gateway's api.Client: gRPC nodes through its call client (selector,
-// pool, failover, descriptor cache), go-micro mucp nodes over HTTP with
+// the gateway's api.Client: gRPC nodes with its selector, connection pool,
+// failover and descriptor cache, go-micro mucp nodes over HTTP with
 // the JSON as it is (api.EndpointCaller). It is the only place that knows
 // which client the gateway calls through: switching to another is a change
 // of this file.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
+
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -56,7 +58,7 @@ func (a gatewayClient) InvokeStream(ctx context.Context, service string, method 
 // CheckHealth asks the node at address for the server's grpc.health.v1
 // status.
 func (a gatewayClient) CheckHealth(ctx context.Context, address string) (string, error) {
-	conn, err := call.Dial(ctx, address, call.DialOptions{})
+	conn, err := grpctransport.Dial(ctx, address, grpctransport.DialOptions{})
 	if err != nil {
 		return "UNREACHABLE", err
 	}

@@ -288,7 +288,7 @@ func readRequest(opts *Options) (string, error) {
 // function that closes them all.
 func newClients(ctx context.Context, opts *Options) ([]*client.Client, func(), error) {
 	rt := opts.Factory
-	base := call.ClientOptions{
+	base := client.Options{
 		Address: opts.Conn.Address,
 		Dial:    opts.Conn.DialOptions(),
 		Retries: opts.Conn.Retries,

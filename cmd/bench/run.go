@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/microtools/micro/pkg/transport"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -230,7 +232,7 @@ func codeOf(err error) codes.Code {
 	if st, ok := status.FromError(err); ok {
 		return st.Code()
 	}
-	var connErr *call.ConnectError
+	var connErr *transport.ConnectError
 	switch {
 	case errors.As(err, &connErr):
 		return codes.Unavailable

@@ -112,7 +112,7 @@ func (f *TypeFlags) Load(ctx context.Context, newClient func(context.Context, cl
 		if f.Connection.ConnectTimeout == 0 {
 			f.Connection.ConnectTimeout = callutil.DefaultConnectTimeout
 		}
-		client, err := newClient(ctx, callutil.ClientOptions(call.ClientOptions{Dial: f.Connection.DialOptions(), Retries: -1}, &f.Connection))
+		client, err := newClient(ctx, callutil.ClientOptions(client.Options{Dial: f.Connection.DialOptions(), Retries: -1}, &f.Connection))
 		if err != nil {
 			return nil, err
 		}

@@ -19,7 +19,7 @@ import (
 // written. reflectHeaders go on the reflection requests (-H and
 // --reflect-header).
 func NewClient(ctx context.Context, f *cmdutil.Factory, conn *ConnectionFlags, desc *DescriptorFlags, reflectHeaders metadata.MD, warn func(string)) (*client.Client, error) {
-	opts := call.ClientOptions{
+	opts := client.Options{
 		Address:           conn.Address,
 		Dial:              conn.DialOptions(),
 		Retries:           conn.Retries,

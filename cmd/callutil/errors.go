@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microtools/micro/pkg/client"
+	"github.com/microtools/micro/pkg/transport"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -119,7 +122,7 @@ func (f Failure) Error(err error) error {
 				msg += fmt.Sprintf("; detail %s (%s)", d.TypeURL, d.Error)
 			}
 		}
-		var attempts *call.AttemptsError
+		var attempts *client.AttemptsError
 		if errors.As(err, &attempts) && len(attempts.Errors) > 1 {
 			msg += fmt.Sprintf(" (after %s: %s)", plural(len(attempts.Errors)-1, "failed attempt"), earlier(attempts))
 		}
@@ -131,7 +134,7 @@ func (f Failure) Error(err error) error {
 			Code: rpcExit(codes.DeadlineExceeded),
 		}
 	}
-	var connErr *call.ConnectError
+	var connErr *transport.ConnectError
 	if errors.As(err, &connErr) {
 		return &ExitError{Err: cmdutil.WithHint(fmt.Errorf("%s: %w", what, err), f.connectHint(err)), Code: rpcExit(codes.Unavailable)}
 	}
@@ -157,7 +160,7 @@ func rpcTarget(e *call.RPCError) string {
 }
 
 // earlier lists the errors of the attempts before the last.
-func earlier(e *call.AttemptsError) string {
+func earlier(e *client.AttemptsError) string {
 	parts := make([]string, 0, len(e.Errors)-1)
 	for _, err := range e.Errors[:len(e.Errors)-1] {
 		parts = append(parts, err.Error())

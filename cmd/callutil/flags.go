@@ -1,6 +1,6 @@
 // Package callutil is what the commands that call services share (`micro
 // call`, `micro stream`, `micro describe`, `micro health`): their connection,
-// descriptor and output flags, the call.Client built from them, the -v
+// descriptor and output flags, the pkg/client Client built from them, the -v
 // trace, and failed calls as exit codes.
 package callutil
 
@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/microtools/micro/pkg/client"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/metadata"
@@ -42,7 +45,7 @@ type ConnectionFlags struct {
 func (f *ConnectionFlags) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Address, "address", "", "call this host:port instead of finding the service in the registry")
 	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "time limit of connecting to a node; a refused connection fails at once")
-	fs.IntVar(&f.Retries, "retries", call.DefaultRetries, "how many other nodes to try when a node cannot be reached (0: none)")
+	fs.IntVar(&f.Retries, "retries", client.DefaultRetries, "how many other nodes to try when a node cannot be reached (0: none)")
 	fs.StringVar(&f.Transport, "transport", "", "what the --address node speaks: grpc (the default) or http (go-micro's mucp); registered nodes say it in their metadata")
 	f.BindTLS(fs)
 	fs.IntVar(&f.MaxMsgSize, "max-msg-size", 0, "largest message sent or received, in bytes (default: gRPC's 4 MiB received)")
@@ -85,9 +88,9 @@ func (f *ConnectionFlags) Validate() error {
 	return nil
 }
 
-// DialOptions are the flags as call.DialOptions.
-func (f *ConnectionFlags) DialOptions() call.DialOptions {
-	return call.DialOptions{
+// DialOptions are the flags as the options of the gRPC transport.
+func (f *ConnectionFlags) DialOptions() grpctransport.DialOptions {
+	return grpctransport.DialOptions{
 		TLS:            f.TLS,
 		CACert:         f.CACert,
 		Cert:           f.Cert,

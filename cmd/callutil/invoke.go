@@ -69,7 +69,7 @@ func (c *Call) Run(ctx context.Context) error {
 	}
 	defer client.Close()
 
-	resolver := client.GRPC().Resolver(c.Service)
+	resolver := client.Resolver(c.Service)
 	failure.Resolver = resolver
 	format := call.NewJSONFormatter(resolver, c.Request.FormatOptions(c.Factory.Output()))
 	printer := NewPrinter(ios.Out, ios.ErrOut, format, c.Request.Verbose)

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/microtools/micro/cmd/cmdutil"
-	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/transport"
@@ -24,25 +23,15 @@ import (
 // Transports --transport takes, for a node given with --address.
 var addressTransports = []string{"grpc", "http"}
 
-// ClientOptions are the options of the pkg/client Client a command calls
-// through (cmdutil.Factory.Client), over the gRPC options opts (see
-// NewClient): the transport of each node is chosen from its metadata;
-// --transport says it for --address.
-func ClientOptions(opts call.ClientOptions, conn *ConnectionFlags) client.Options {
-	co := client.Options{
-		Registry:         opts.Registry,
-		Selector:         opts.Selector,
-		SelectorOptions:  opts.SelectorOptions,
-		SelectOptions:    opts.SelectOptions,
-		Address:          opts.Address,
-		AddressTransport: conn.Transport,
-		Retries:          opts.Retries,
-		HTTP:             httptransport.Options{ConnectTimeout: conn.ConnectTimeout},
-	}
-	grpcOpts := opts
-	grpcOpts.Registry, grpcOpts.Selector, grpcOpts.SelectorOptions, grpcOpts.SelectOptions, grpcOpts.Address = nil, nil, nil, nil, ""
-	co.GRPC = grpcOpts
-	return co
+// ClientOptions are opts, the options of the pkg/client Client a command
+// calls through (cmdutil.Factory.Client; see NewClient), with what the
+// connection flags say of the transports: the transport of each node is
+// chosen from its metadata, --transport says it for --address, and
+// --connect-timeout bounds the HTTP transport's connections too.
+func ClientOptions(opts client.Options, conn *ConnectionFlags) client.Options {
+	opts.AddressTransport = conn.Transport
+	opts.HTTP = httptransport.Options{ConnectTimeout: conn.ConnectTimeout}
+	return opts
 }
 
 // ValidateTransport checks --transport.
@@ -132,7 +121,7 @@ func (f Failure) transportFailure(what string, err error) (error, bool) {
 		if te.MicroCode != 0 || te.ID != "" {
 			msg += fmt.Sprintf(" (go-micro error %d %s from %s)", te.MicroCode, te.MicroStatus, te.ID)
 		}
-		var attempts *call.AttemptsError
+		var attempts *client.AttemptsError
 		if errors.As(err, &attempts) && len(attempts.Errors) > 1 {
 			msg += fmt.Sprintf(" (after %s: %s)", plural(len(attempts.Errors)-1, "failed attempt"), earlier(attempts))
 		}

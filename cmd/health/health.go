@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
+
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -16,7 +18,6 @@ import (
 
 	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
-	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/transport"
@@ -199,7 +200,7 @@ func check(ctx context.Context, opts *Options, n node) NodeHealth {
 		// all that can be checked.
 		return checkMucp(ctx, opts, n, result)
 	}
-	conn, err := call.Dial(ctx, n.Address, opts.Connection.DialOptions())
+	conn, err := grpctransport.Dial(ctx, n.Address, opts.Connection.DialOptions())
 	if err != nil {
 		result.Status, result.Error = StatusUnreachable, err.Error()
 		return result

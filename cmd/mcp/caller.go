@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
+
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -27,13 +29,13 @@ import (
 )
 
 // clientCaller is an mcp.Caller over pkg/client, the client of `micro
-// call`: gRPC nodes through its call client (selector, connection pool,
-// failover, descriptor cache), go-micro mucp nodes over HTTP with the JSON
+// call`: gRPC nodes with its selector, connection pool, failover and
+// descriptor cache, go-micro mucp nodes over HTTP with the JSON
 // as it is.
 type clientCaller struct {
 	client   *client.Client
 	registry registry.Registry
-	dial     call.DialOptions
+	dial     grpctransport.DialOptions
 }
 
 var _ mcp.Caller = (*clientCaller)(nil)
@@ -136,9 +138,9 @@ func (c *clientCaller) CheckHealth(ctx context.Context, service string) ([]mcp.N
 }
 
 // checkNode asks one node for its health.
-func checkNode(ctx context.Context, n *registry.Node, dial call.DialOptions) mcp.NodeHealth {
+func checkNode(ctx context.Context, n *registry.Node, dial grpctransport.DialOptions) mcp.NodeHealth {
 	h := mcp.NodeHealth{Node: n.ID, Address: n.Address}
-	conn, err := call.Dial(ctx, n.Address, dial)
+	conn, err := grpctransport.Dial(ctx, n.Address, dial)
 	if err != nil {
 		h.Status, h.Error = "UNREACHABLE", err.Error()
 		return h
@@ -161,16 +163,14 @@ func checkNode(ctx context.Context, n *registry.Node, dial call.DialOptions) mcp
 // newCaller builds the client of the MCP server through the factory, over
 // reg: reflection with the on-disk descriptor cache, the selector's watch
 // (the server runs for long), the dial options of the flags. warn is told of cache write errors.
-func newCaller(ctx context.Context, f *cmdutil.Factory, reg registry.Registry, dial call.DialOptions, reflectHeaders metadata.MD, cacheDir string, warn func(error)) (*clientCaller, error) {
+func newCaller(ctx context.Context, f *cmdutil.Factory, reg registry.Registry, dial grpctransport.DialOptions, reflectHeaders metadata.MD, cacheDir string, warn func(error)) (*clientCaller, error) {
 	cl, err := f.Client(ctx, client.Options{
-		Registry: reg,
-		GRPC: call.ClientOptions{
-			Dial:              dial,
-			ReflectionHeaders: reflectHeaders,
-			CacheDir:          cacheDir,
-			OnCacheWriteError: warn,
-		},
-		HTTP: httptransport.Options{ConnectTimeout: dial.ConnectTimeout},
+		Registry:          reg,
+		Dial:              dial,
+		ReflectionHeaders: reflectHeaders,
+		CacheDir:          cacheDir,
+		OnCacheWriteError: warn,
+		HTTP:              httptransport.Options{ConnectTimeout: dial.ConnectTimeout},
 	})
 	if err != nil {
 		return nil, err

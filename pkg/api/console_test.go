@@ -20,6 +20,7 @@ import (
 	"github.com/microtools/micro/pkg/api/ui"
 	brokermemory "github.com/microtools/micro/pkg/broker/memory"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/memory"
 )
@@ -48,12 +49,12 @@ func consoleEnv(t *testing.T, opts api.Options, copts api.ConsoleOptions) *env {
 	reg := memory.New()
 	t.Cleanup(func() { reg.Close() })
 	startGreeter(t, reg, "greeter")
-	client, err := call.NewClient(call.ClientOptions{Registry: reg})
+	cl, err := client.New(client.Options{Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close() })
-	opts.Registry, opts.Client = reg, streamClient{callClient{client: client}}
+	t.Cleanup(func() { cl.Close() })
+	opts.Registry, opts.Client = reg, streamClient{callClient{client: cl}}
 	gw, err := api.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -13,13 +13,13 @@ import (
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/pkg/api"
-	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry/memory"
 	"github.com/microtools/micro/pkg/service"
 )
 
 // A gateway over a registry and a client: every registered service is
-// callable over HTTP. callClient adapts pkg/call's Client to api.Client, as
+// callable over HTTP. callClient adapts pkg/client's Client to api.Client, as
 // cmd/api/client.go does.
 func Example() {
 	ctx := context.Background()
@@ -37,13 +37,13 @@ func Example() {
 	}
 	defer svc.Stop(ctx)
 
-	client, err := call.NewClient(call.ClientOptions{Registry: reg})
+	cl, err := client.New(client.Options{Registry: reg})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer client.Close()
-	gw, err := api.New(api.Options{Registry: reg, Client: callClient{client: client}})
+	defer cl.Close()
+	gw, err := api.New(api.Options{Registry: reg, Client: callClient{client: cl}})
 	if err != nil {
 		fmt.Println(err)
 		return

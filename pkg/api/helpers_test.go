@@ -21,14 +21,15 @@ import (
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/pkg/api"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/memory"
 	"github.com/microtools/micro/pkg/service"
 )
 
-// callClient is an api.Client over pkg/call's Client, as cmd/api has
+// callClient is an api.Client over pkg/client's Client, as cmd/api has
 // (pkg/* cannot import cmd/*, so the tests carry their own copy).
-type callClient struct{ client *call.Client }
+type callClient struct{ client *client.Client }
 
 func (a callClient) Describe(ctx context.Context, svc string) ([]protoreflect.ServiceDescriptor, error) {
 	src, err := a.client.Source(ctx, svc)
@@ -121,12 +122,12 @@ func newEnvTB(t testing.TB, opts api.Options) *env {
 	reg := memory.New()
 	t.Cleanup(func() { reg.Close() })
 	startGreeter(t, reg, "greeter")
-	client, err := call.NewClient(call.ClientOptions{Registry: reg})
+	cl, err := client.New(client.Options{Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close() })
-	opts.Registry, opts.Client = reg, callClient{client: client}
+	t.Cleanup(func() { cl.Close() })
+	opts.Registry, opts.Client = reg, callClient{client: cl}
 	gw, err := api.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/microtools/micro/pkg/transport"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -131,7 +133,7 @@ func statusOf(err error) *status.Status {
 	case errors.Is(err, call.ErrAmbiguousService):
 		return status.New(codes.InvalidArgument, err.Error())
 	case errors.Is(err, registry.ErrUnreachable), errors.Is(err, selector.ErrExhausted), selector.IsConnectionError(err),
-		errors.As(err, new(*call.ConnectError)):
+		errors.As(err, new(*transport.ConnectError)):
 		return status.New(codes.Unavailable, err.Error())
 	}
 	return status.New(codes.Unknown, err.Error())

@@ -42,8 +42,9 @@ func (k EventKind) String() string {
 }
 
 // Event is a change of a broker connection's state, as brokers that take an
-// event handler report it. It is the same for every broker, so a program
-// prints them in one way.
+// event handler report it. It is the same for every broker (and for the
+// NATS connections of registries, natsconn.Event), so a program prints them
+// in one way.
 type Event struct {
 	Kind EventKind
 	// URL is the server concerned, without credentials.

@@ -13,15 +13,17 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // benchSetup starts a greeter on 127.0.0.1 and resolves Hello once, as a
 // command that calls many times would.
 func benchSetup(b *testing.B) (*grpc.ClientConn, protoreflect.MethodDescriptor) {
 	b.Helper()
-	server := startGreeter(b, false)
-	conn := dial(b, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(b, false)
+	conn := dial(b, server.Addr, grpctransport.DialOptions{})
 	method, err := call.FindMethod(testContext(b), greeterProtoSource(b), "greeter", "Greeter.Hello")
 	if err != nil {
 		b.Fatal(err)

@@ -13,7 +13,9 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 var greeterKey = call.CacheKey{Service: "greeter", Version: "1.0.0"}
@@ -22,7 +24,7 @@ var greeterKey = call.CacheKey{Service: "greeter", Version: "1.0.0"}
 // reflection source to addr, as one run of the command line would have.
 func cachedReflection(t *testing.T, addr, dir string, opts ...call.CacheOption) *call.CachedSource {
 	t.Helper()
-	conn := dial(t, addr, call.DialOptions{})
+	conn := dial(t, addr, grpctransport.DialOptions{})
 	fetch := call.NewReflectionSource(conn)
 	t.Cleanup(func() { fetch.Close() })
 	src, err := call.NewCachedSource(dir, greeterKey, fetch, opts...)
@@ -33,7 +35,7 @@ func cachedReflection(t *testing.T, addr, dir string, opts ...call.CacheOption) 
 }
 
 // callHello resolves Greeter.Hello through src and calls it on addr.
-func callHello(t *testing.T, addr string, src call.DescriptorSource, dialOpts ...call.DialOptions) {
+func callHello(t *testing.T, addr string, src call.DescriptorSource) {
 	t.Helper()
 	ctx := testContext(t)
 	method, err := call.FindMethod(ctx, src, "greeter", "Greeter.Hello")
@@ -41,11 +43,7 @@ func callHello(t *testing.T, addr string, src call.DescriptorSource, dialOpts ..
 		t.Fatalf("FindMethod: %v", err)
 	}
 	rec := newRecorder()
-	var opts call.DialOptions
-	if len(dialOpts) > 0 {
-		opts = dialOpts[0]
-	}
-	conn := dial(t, addr, opts)
+	conn := dial(t, addr, grpctransport.DialOptions{})
 	err = call.Invoke(ctx, conn, method, call.NewJSONSupplier(strings.NewReader(`{"name":"Ada"}`), call.NewResolver(ctx, src)), rec)
 	if err != nil {
 		t.Fatalf("Invoke: %v", err)
@@ -56,12 +54,12 @@ func callHello(t *testing.T, addr string, src call.DescriptorSource, dialOpts ..
 }
 
 func TestCachedSourceWarmCacheSendsNoReflectionRequest(t *testing.T) {
-	server := startGreeter(t, true)
+	server := grpctest.StartGreeter(t, true)
 	dir := t.TempDir()
 
-	cold := cachedReflection(t, server.addr, dir)
-	callHello(t, server.addr, cold)
-	afterCold := server.reflectionStreams.Load()
+	cold := cachedReflection(t, server.Addr, dir)
+	callHello(t, server.Addr, cold)
+	afterCold := server.ReflectionStreams.Load()
 	if afterCold == 0 {
 		t.Fatal("the cold cache made no reflection request")
 	}
@@ -69,8 +67,8 @@ func TestCachedSourceWarmCacheSendsNoReflectionRequest(t *testing.T) {
 		t.Fatalf("the cache entry is not a protoset: %v", err)
 	}
 
-	warm := cachedReflection(t, server.addr, dir)
-	callHello(t, server.addr, warm)
+	warm := cachedReflection(t, server.Addr, dir)
+	callHello(t, server.Addr, warm)
 	ctx := testContext(t)
 	services, err := warm.ListServices(ctx)
 	if err != nil {
@@ -84,7 +82,7 @@ func TestCachedSourceWarmCacheSendsNoReflectionRequest(t *testing.T) {
 			t.Errorf("FindMethod(%s) from the cache: %v", endpoint, err)
 		}
 	}
-	if have := server.reflectionStreams.Load(); have != afterCold {
+	if have := server.ReflectionStreams.Load(); have != afterCold {
 		t.Errorf("reflection streams: want none more on a warm cache, have %d more", have-afterCold)
 	}
 }
@@ -124,8 +122,8 @@ func writeStaleGreeterCache(t *testing.T, path string) {
 }
 
 func TestCachedSourceRefreshesWhenMethodMissing(t *testing.T) {
-	server := startGreeter(t, true)
-	src := cachedReflection(t, server.addr, t.TempDir())
+	server := grpctest.StartGreeter(t, true)
+	src := cachedReflection(t, server.Addr, t.TempDir())
 	writeStaleGreeterCache(t, src.Path())
 	ctx := testContext(t)
 
@@ -133,7 +131,7 @@ func TestCachedSourceRefreshesWhenMethodMissing(t *testing.T) {
 	if _, err := call.FindMethod(ctx, src, "greeter", "Greeter.Hello"); err != nil {
 		t.Fatalf("FindMethod(Greeter.Hello): %v", err)
 	}
-	if have := server.reflectionStreams.Load(); have != 0 {
+	if have := server.ReflectionStreams.Load(); have != 0 {
 		t.Fatalf("reflection streams for a method in the cache: want 0, have %d", have)
 	}
 
@@ -145,7 +143,7 @@ func TestCachedSourceRefreshesWhenMethodMissing(t *testing.T) {
 	if !method.IsStreamingClient() || !method.IsStreamingServer() {
 		t.Errorf("Chat: want a bidi method, have %v", method)
 	}
-	if server.reflectionStreams.Load() == 0 {
+	if server.ReflectionStreams.Load() == 0 {
 		t.Error("the stale cache was not refreshed from the server")
 	}
 	fresh, err := call.NewProtosetSource(src.Path())
@@ -158,13 +156,13 @@ func TestCachedSourceRefreshesWhenMethodMissing(t *testing.T) {
 }
 
 func TestCachedSourceTreatsCorruptEntryAsMissing(t *testing.T) {
-	server := startGreeter(t, true)
-	src := cachedReflection(t, server.addr, t.TempDir())
+	server := grpctest.StartGreeter(t, true)
+	src := cachedReflection(t, server.Addr, t.TempDir())
 	if err := os.WriteFile(src.Path(), []byte("not a protoset \xff\xff\xff"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	callHello(t, server.addr, src)
-	if server.reflectionStreams.Load() == 0 {
+	callHello(t, server.Addr, src)
+	if server.ReflectionStreams.Load() == 0 {
 		t.Error("a corrupt entry was used instead of being fetched again")
 	}
 	if _, err := call.NewProtosetSource(src.Path()); err != nil {
@@ -173,17 +171,17 @@ func TestCachedSourceTreatsCorruptEntryAsMissing(t *testing.T) {
 }
 
 func TestCachedSourceWithRefreshIgnoresDisk(t *testing.T) {
-	server := startGreeter(t, true)
+	server := grpctest.StartGreeter(t, true)
 	dir := t.TempDir()
-	stale := cachedReflection(t, server.addr, dir)
+	stale := cachedReflection(t, server.Addr, dir)
 	writeStaleGreeterCache(t, stale.Path())
 
-	src := cachedReflection(t, server.addr, dir, call.WithRefresh())
+	src := cachedReflection(t, server.Addr, dir, call.WithRefresh())
 	ctx := testContext(t)
 	if _, err := src.ListServices(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if server.reflectionStreams.Load() == 0 {
+	if server.ReflectionStreams.Load() == 0 {
 		t.Fatal("WithRefresh read the entry from disk")
 	}
 	fresh, err := call.NewProtosetSource(src.Path())
@@ -196,8 +194,8 @@ func TestCachedSourceWithRefreshIgnoresDisk(t *testing.T) {
 }
 
 func TestCachedSourceUnknownSymbol(t *testing.T) {
-	server := startGreeter(t, true)
-	src := cachedReflection(t, server.addr, t.TempDir())
+	server := grpctest.StartGreeter(t, true)
+	src := cachedReflection(t, server.Addr, t.TempDir())
 	_, err := src.FindSymbol(testContext(t), "nowhere.Nothing")
 	if !errors.Is(err, call.ErrSymbolNotFound) {
 		t.Fatalf("FindSymbol(nowhere.Nothing): want ErrSymbolNotFound, have %v", err)
@@ -208,19 +206,19 @@ func TestCachedSourceUnknownSymbol(t *testing.T) {
 }
 
 func TestCachedSourceWriteErrorDoesNotFailTheCall(t *testing.T) {
-	server := startGreeter(t, true)
+	server := grpctest.StartGreeter(t, true)
 	notADir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var writeErrs []error
-	src := cachedReflection(t, server.addr, notADir, call.WithWriteErrorHandler(func(err error) {
+	src := cachedReflection(t, server.Addr, notADir, call.WithWriteErrorHandler(func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		writeErrs = append(writeErrs, err)
 	}))
-	callHello(t, server.addr, src)
+	callHello(t, server.Addr, src)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(writeErrs) == 0 {
@@ -232,8 +230,8 @@ func TestCachedSourceWriteErrorDoesNotFailTheCall(t *testing.T) {
 }
 
 func TestCachedSourceConcurrentUse(t *testing.T) {
-	server := startGreeter(t, true)
-	src := cachedReflection(t, server.addr, t.TempDir())
+	server := grpctest.StartGreeter(t, true)
+	src := cachedReflection(t, server.Addr, t.TempDir())
 	ctx := testContext(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)

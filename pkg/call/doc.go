@@ -27,22 +27,19 @@
 //     the last. Messages go over the wire in the binary protobuf encoding,
 //     as dynamic messages (dynamicpb).
 //
-// Dial connects with plaintext, TLS or mutual TLS and fails fast with the
-// real cause ("connect to 127.0.0.1:50051: connection refused"). A call that
-// fails returns an *RPCError that carries the status; DescribeStatus turns it
-// into code, message and decoded details.
+// A call that fails returns an *RPCError that carries the status;
+// DescribeStatus turns it into code, message and decoded details.
 //
-// A Client puts the parts together for calls to services by name: it picks
-// a node through a selector (pkg/selector) fed by a registry, keeps one
-// connection per node address for all its calls, resolves the method
-// through reflection with the on-disk cache keyed by the service name, the
-// version the node registered and the descriptors fingerprint it publishes
-// (or through the .proto files or protosets it is given), and when a node
-// cannot be reached, or the connection fails before the request was sent,
-// ejects it and makes the call again on another node with the same
-// requests. A call that may have reached a server is never made again. A
-// cache entry of a node without a fingerprint is fetched again once when a
-// request or response has fields it lacks.
+// Calls to services by name are pkg/client's: it picks a node through a
+// selector, keeps one connection per node (dialled by pkg/transport/grpc,
+// which fails fast with the real cause), resolves the method through
+// reflection with the on-disk cache (or the files it is given), and fails
+// over to another node only when the request cannot have reached a
+// server. This package keeps what such a client needs of it per call: the
+// trace hooks it reports its steps to (ClientTrace, WithTrace, TraceOf),
+// the guard that fetches a cache entry of a node without a fingerprint
+// again once when a request or response has fields it lacks (StaleGuard),
+// and WantsMetadata. It imports neither pkg/client nor pkg/selector.
 //
 // JSON: ParseJSON reads the protobuf JSON mapping strictly (an unknown field
 // or a value of the wrong type is a *JSONError naming where it is), with

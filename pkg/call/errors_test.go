@@ -3,9 +3,7 @@ package call_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,17 +11,19 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // TestBadInput runs calls that must fail with an error that says what went
 // wrong, and must never panic.
 func TestBadInput(t *testing.T) {
-	server := startGreeter(t, false)
-	small := startGreeter(t, false, grpc.MaxRecvMsgSize(1024))
-	conn := dial(t, server.addr, call.DialOptions{})
-	smallConn := dial(t, small.addr, call.DialOptions{})
-	limitedConn := dial(t, server.addr, call.DialOptions{MaxMsgSize: 1024})
+	server := grpctest.StartGreeter(t, false)
+	small := grpctest.StartGreeter(t, false, grpc.MaxRecvMsgSize(1024))
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
+	smallConn := dial(t, small.Addr, grpctransport.DialOptions{})
+	limitedConn := dial(t, server.Addr, grpctransport.DialOptions{MaxMsgSize: 1024})
 	src := greeterProtoSource(t)
 
 	tests := []struct {
@@ -45,7 +45,7 @@ func TestBadInput(t *testing.T) {
 		{name: "unknown enum name", endpoint: "Greeter.Hello", input: `{"name": "A", "mood": "MOOD_SLEEPY"}`, mentions: []string{"MOOD_SLEEPY"}},
 		{name: "wrong type in third stream request", endpoint: "Greeter.Chat", input: `{"name":"A"}{"name":"B"}{"tags":"x"}`, mentions: []string{"request 3", "at tags"}},
 		{name: "two requests to a unary method", endpoint: "Greeter.Hello", input: `{"name":"A"} {"name":"B"}`, wantErr: call.ErrTooManyRequests, mentions: []string{"/greeter.v1.Greeter/Hello"}},
-		{name: "invalid argument from the server", endpoint: "Greeter.Hello", input: `{"name": ""}`, code: codes.InvalidArgument, mentions: []string{"name is required", "/greeter.v1.Greeter/Hello", server.addr}},
+		{name: "invalid argument from the server", endpoint: "Greeter.Hello", input: `{"name": ""}`, code: codes.InvalidArgument, mentions: []string{"name is required", "/greeter.v1.Greeter/Hello", server.Addr}},
 		{
 			name: "deadline exceeded", endpoint: "Greeter.Hello", input: `{"name": "A", "delayMs": 5000}`, timeout: 100 * time.Millisecond,
 			code: codes.DeadlineExceeded, mentions: []string{"DeadlineExceeded", "/greeter.v1.Greeter/Hello"},
@@ -104,79 +104,23 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestDialUnreachableNamesTheCause(t *testing.T) {
-	// A port that was just free: nothing listens on it.
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := listener.Addr().String()
-	listener.Close()
-
-	start := time.Now()
-	conn, err := call.Dial(testContext(t), addr, call.DialOptions{ConnectTimeout: 20 * time.Second})
-	if err == nil {
-		conn.Close()
-		t.Fatalf("Dial(%s): want an error, nothing listens there", addr)
-	}
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("Dial took %s to fail: want it to fail fast, not wait for the timeout", elapsed)
-	}
-	if want := "connect to " + addr + ": connection refused"; err.Error() != want {
-		t.Errorf("error: want %q, have %q", want, err)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("errors.Is(err, ECONNREFUSED): want true for %v", err)
-	}
-	var connectErr *call.ConnectError
-	if !errors.As(err, &connectErr) || connectErr.Address != addr {
-		t.Errorf("want a *ConnectError for %s, have %#v", addr, err)
-	}
-}
-
-func TestDialTimeoutSaysSo(t *testing.T) {
-	// A listener that never answers the HTTP/2 handshake: the connection
-	// neither succeeds nor fails.
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { listener.Close() })
-	go func() {
-		for {
-			c, err := listener.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	_, err = call.Dial(testContext(t), listener.Addr().String(), call.DialOptions{ConnectTimeout: 300 * time.Millisecond})
-	if err == nil {
-		t.Fatal("Dial: want an error")
-	}
-	if !strings.Contains(err.Error(), "no connection within 300ms") || !strings.Contains(err.Error(), listener.Addr().String()) {
-		t.Errorf("error %q: want the address and the timeout", err)
-	}
-}
-
 func TestReflectionUnsupported(t *testing.T) {
-	server := startGreeter(t, false)
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(t, false)
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	src := call.NewReflectionSource(conn)
 	t.Cleanup(func() { src.Close() })
 	_, err := call.FindMethod(testContext(t), src, "greeter", "Greeter.Hello")
 	if !errors.Is(err, call.ErrReflectionUnsupported) {
 		t.Fatalf("want ErrReflectionUnsupported, have %v", err)
 	}
-	if !strings.Contains(err.Error(), server.addr) {
+	if !strings.Contains(err.Error(), server.Addr) {
 		t.Errorf("error %q does not name the server", err)
 	}
 }
 
 func TestReflectionSourceHonoursContext(t *testing.T) {
-	server := startGreeter(t, true)
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(t, true)
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	src := call.NewReflectionSource(conn)
 	t.Cleanup(func() { src.Close() })
 

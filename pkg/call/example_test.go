@@ -19,9 +19,7 @@ import (
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/pkg/call"
-	"github.com/microtools/micro/pkg/registry"
-	"github.com/microtools/micro/pkg/registry/memory"
-	"github.com/microtools/micro/pkg/selector"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // startExampleServer serves the greeter, with reflection, on 127.0.0.1.
@@ -51,7 +49,7 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := call.Dial(ctx, addr, call.DialOptions{ConnectTimeout: 5 * time.Second})
+	conn, err := grpctransport.Dial(ctx, addr, grpctransport.DialOptions{ConnectTimeout: 5 * time.Second})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,7 +83,7 @@ func ExampleInvoke_bidi() {
 	addr, stop := startExampleServer()
 	defer stop()
 	ctx := context.Background()
-	conn, err := call.Dial(ctx, addr, call.DialOptions{})
+	conn, err := grpctransport.Dial(ctx, addr, grpctransport.DialOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -143,66 +141,4 @@ func ExampleDescribeStatus() {
 	// code: InvalidArgument (3)
 	// message: name is required
 	// detail: type.googleapis.com/google.rpc.BadRequest {"fieldViolations":[{"field":"name","description":"must not be empty"}]}
-}
-
-// A connection that cannot be made says why at once.
-func ExampleDial_refused() {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	addr := listener.Addr().String()
-	listener.Close() // nothing listens there now
-
-	_, err = call.Dial(context.Background(), addr, call.DialOptions{})
-	fmt.Println(strings.Replace(err.Error(), addr, "ADDRESS", 1))
-	// Output:
-	// connect to ADDRESS: connection refused
-}
-
-// Calling services by name: the client finds the nodes in a registry, picks
-// one (round robin here), keeps one connection per node, and caches the
-// descriptors per service and version on disk.
-func ExampleClient() {
-	addr, stop := startExampleServer()
-	defer stop()
-	reg := memory.New()
-	defer reg.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	greeter := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: "greeter-1", Address: addr}}}
-	if err := reg.Register(ctx, greeter); err != nil {
-		log.Fatal(err)
-	}
-	cacheDir, err := os.MkdirTemp("", "descriptors")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(cacheDir)
-
-	sel, err := selector.New(selector.Registry(reg), selector.UseStrategy(selector.RoundRobin()))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer sel.Close()
-	client, err := call.NewClient(call.ClientOptions{Registry: reg, Selector: sel, CacheDir: cacheDir})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer client.Close()
-
-	resolver := client.Resolver("greeter")
-	output := call.WriteResponses(os.Stdout, call.NewJSONFormatter(resolver, call.FormatOptions{}))
-	for _, name := range []string{"Ada", "Grace"} {
-		requests := call.NewJSONSupplier(strings.NewReader(`{"name":"`+name+`"}`), resolver)
-		if err := client.Call(ctx, "greeter", "Greeter.Hello", requests, output); err != nil {
-			log.Fatal(err)
-		}
-	}
-	entries, _ := os.ReadDir(cacheDir)
-	fmt.Println("cache entries:", len(entries), strings.HasPrefix(entries[0].Name(), "greeter@1.0.0-"))
-	// Output:
-	// {"message":"Hello Ada"}
-	// {"message":"Hello Grace"}
-	// cache entries: 1 true
 }

@@ -2,27 +2,19 @@ package call_test
 
 import (
 	"context"
-	"errors"
-	"net"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/microtools/micro/examples/greeter/handler"
-	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // Where the test protos are, relative to this package.
@@ -32,65 +24,6 @@ const (
 	kitchenImportPath = "testdata"
 	kitchenFile       = "kitchen/v1/kitchen.proto"
 )
-
-// testServer is a gRPC server on 127.0.0.1 serving the greeter.
-type testServer struct {
-	addr   string
-	server *grpc.Server
-	// reflectionStreams counts the reflection streams opened, v1 and
-	// v1alpha.
-	reflectionStreams atomic.Int64
-}
-
-type serverConfig struct {
-	reflection bool
-	options    []grpc.ServerOption
-	register   func(*grpc.Server)
-}
-
-// startGreeter starts a greeter server, with reflection when asked, stopped
-// when the test ends.
-func startGreeter(t testing.TB, reflect bool, options ...grpc.ServerOption) *testServer {
-	t.Helper()
-	return startServer(t, serverConfig{
-		reflection: reflect,
-		options:    options,
-		register:   func(s *grpc.Server) { greeterpb.RegisterGreeterServer(s, handler.New()) },
-	})
-}
-
-func startServer(t testing.TB, config serverConfig) *testServer {
-	t.Helper()
-	ts := &testServer{}
-	countReflection := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
-		if strings.HasPrefix(info.FullMethod, "/grpc.reflection.") {
-			ts.reflectionStreams.Add(1)
-		}
-		return next(srv, ss)
-	}
-	options := append([]grpc.ServerOption{grpc.StreamInterceptor(countReflection)}, config.options...)
-	server := grpc.NewServer(options...)
-	if config.register != nil {
-		config.register(server)
-	}
-	if config.reflection {
-		reflection.Register(server)
-	}
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen on 127.0.0.1: %v", err)
-	}
-	ts.addr, ts.server = listener.Addr().String(), server
-	served := make(chan error, 1)
-	go func() { served <- server.Serve(listener) }()
-	t.Cleanup(func() {
-		server.Stop()
-		if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			t.Errorf("serve on %s: %v", ts.addr, err)
-		}
-	})
-	return ts
-}
 
 // echoHandler answers any unknown method with the request it was given: the
 // request's fields are kept as unknown fields of an Empty and sent back.
@@ -102,10 +35,11 @@ func echoHandler(srv any, stream grpc.ServerStream) error {
 	return stream.SendMsg(&msg)
 }
 
-// dial connects to addr, closed when the test ends.
-func dial(t testing.TB, addr string, opts call.DialOptions) *grpc.ClientConn {
+// dial connects to addr through the gRPC transport, closed when the test
+// ends.
+func dial(t testing.TB, addr string, opts grpctransport.DialOptions) *grpc.ClientConn {
 	t.Helper()
-	conn, err := call.Dial(testContext(t), addr, opts)
+	conn, err := grpctransport.Dial(testContext(t), addr, opts)
 	if err != nil {
 		t.Fatalf("Dial(%s): %v", addr, err)
 	}
@@ -125,32 +59,6 @@ func testContext(t testing.TB) context.Context {
 func greeterProtoSource(t testing.TB) *call.FileSource {
 	t.Helper()
 	src, err := call.NewProtoSource(testContext(t), []string{greeterImportPath}, greeterFile)
-	if err != nil {
-		t.Fatalf("NewProtoSource: %v", err)
-	}
-	return src
-}
-
-// greeterWithoutIdempotencySource compiles greeter.proto with its
-// idempotency_level options removed: the same service, with every method
-// unsafe to run twice as far as a client can tell.
-func greeterWithoutIdempotencySource(t testing.TB) *call.FileSource {
-	t.Helper()
-	text, err := os.ReadFile(filepath.Join(greeterImportPath, greeterFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	for _, line := range strings.Split(string(text), "\n") {
-		if !strings.Contains(line, "idempotency_level") {
-			kept = append(kept, line)
-		}
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, greeterFile), []byte(strings.Join(kept, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	src, err := call.NewProtoSource(testContext(t), []string{dir}, greeterFile)
 	if err != nil {
 		t.Fatalf("NewProtoSource: %v", err)
 	}

@@ -99,7 +99,7 @@ type InvokeOption func(*invokeOptions)
 type invokeOptions struct {
 	headers     metadata.MD
 	callOptions []grpc.CallOption
-	trace       *ClientTrace // Client.Call only
+	trace       *ClientTrace // for the client that calls by name (TraceOf)
 }
 
 // WithHeaders sends md as request metadata, added to any outgoing metadata
@@ -171,7 +171,7 @@ func Invoke(ctx context.Context, conn grpc.ClientConnInterface, method protorefl
 		output:   dynamicpb.NewMessageType(method.Output()),
 		supplier: supplier,
 		handler:  handler,
-		metadata: wantsMetadata(handler),
+		metadata: WantsMetadata(handler),
 		options:  o.callOptions,
 	}
 	if len(o.headers) > 0 {
@@ -192,9 +192,11 @@ func Invoke(ctx context.Context, conn grpc.ClientConnInterface, method protorefl
 	}
 }
 
-// wantsMetadata tells whether handler wants headers and trailers; if not,
-// they are not collected.
-func wantsMetadata(handler EventHandler) bool {
+// WantsMetadata tells whether handler wants headers and trailers; if not,
+// they are not collected (a nil handler, or HandlerFuncs without functions
+// for them). A wrapper of handler keeps the answer by leaving those
+// functions nil too.
+func WantsMetadata(handler EventHandler) bool {
 	if funcs, ok := handler.(HandlerFuncs); ok {
 		return funcs.SendHeaders != nil || funcs.ReceiveHeaders != nil || funcs.Trailers != nil
 	}

@@ -20,7 +20,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // sourceSetup starts a greeter server and returns a connection to it and a
@@ -33,28 +35,28 @@ type sourceSetup struct {
 func sourceSetups() []sourceSetup {
 	return []sourceSetup{
 		{"reflection", func(t *testing.T) (*grpc.ClientConn, call.DescriptorSource) {
-			server := startGreeter(t, true)
-			conn := dial(t, server.addr, call.DialOptions{})
+			server := grpctest.StartGreeter(t, true)
+			conn := dial(t, server.Addr, grpctransport.DialOptions{})
 			src := call.NewReflectionSource(conn)
 			t.Cleanup(func() { src.Close() })
 			return conn, src
 		}},
 		{"proto files", func(t *testing.T) (*grpc.ClientConn, call.DescriptorSource) {
-			server := startGreeter(t, false)
-			return dial(t, server.addr, call.DialOptions{}), greeterProtoSource(t)
+			server := grpctest.StartGreeter(t, false)
+			return dial(t, server.Addr, grpctransport.DialOptions{}), greeterProtoSource(t)
 		}},
 		{"protoset", func(t *testing.T) (*grpc.ClientConn, call.DescriptorSource) {
-			server := startGreeter(t, false)
+			server := grpctest.StartGreeter(t, false)
 			path := writeGreeterProtoset(t)
 			src, err := call.NewProtosetSource(path)
 			if err != nil {
 				t.Fatalf("NewProtosetSource: %v", err)
 			}
-			return dial(t, server.addr, call.DialOptions{}), src
+			return dial(t, server.Addr, grpctransport.DialOptions{}), src
 		}},
 		{"cache over reflection", func(t *testing.T) (*grpc.ClientConn, call.DescriptorSource) {
-			server := startGreeter(t, true)
-			conn := dial(t, server.addr, call.DialOptions{})
+			server := grpctest.StartGreeter(t, true)
+			conn := dial(t, server.Addr, grpctransport.DialOptions{})
 			fetch := call.NewReflectionSource(conn)
 			t.Cleanup(func() { fetch.Close() })
 			src, err := call.NewCachedSource(t.TempDir(), call.CacheKey{Service: "greeter", Version: "1.0.0"}, fetch)
@@ -183,8 +185,8 @@ func TestInvokeEveryKindThroughEverySource(t *testing.T) {
 // TestInvokeUnaryWithoutBodySendsEmptyRequest checks the "empty = {}" rule: the
 // greeter rejects an empty name, which proves an empty request was sent.
 func TestInvokeUnaryWithoutBodySendsEmptyRequest(t *testing.T) {
-	server := startGreeter(t, false)
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(t, false)
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	method, err := call.FindMethod(ctx, greeterProtoSource(t), "", "Greeter.Hello")
 	if err != nil {
@@ -196,8 +198,8 @@ func TestInvokeUnaryWithoutBodySendsEmptyRequest(t *testing.T) {
 		t.Fatalf("Invoke with no body: want InvalidArgument, name is required; have %v", err)
 	}
 	var rpcErr *call.RPCError
-	if !errors.As(err, &rpcErr) || rpcErr.Method != "/greeter.v1.Greeter/Hello" || rpcErr.Target != server.addr {
-		t.Errorf("error: want an *RPCError for /greeter.v1.Greeter/Hello at %s, have %#v", server.addr, err)
+	if !errors.As(err, &rpcErr) || rpcErr.Method != "/greeter.v1.Greeter/Hello" || rpcErr.Target != server.Addr {
+		t.Errorf("error: want an *RPCError for /greeter.v1.Greeter/Hello at %s, have %#v", server.Addr, err)
 	}
 	if rec.status.Code() != codes.InvalidArgument {
 		t.Errorf("handler status: want InvalidArgument, have %v", rec.status)
@@ -207,8 +209,8 @@ func TestInvokeUnaryWithoutBodySendsEmptyRequest(t *testing.T) {
 // TestInvokeBidiIsInteractive feeds a Chat call one line at a time and
 // checks each answer arrives before the next line is written.
 func TestInvokeBidiIsInteractive(t *testing.T) {
-	server := startGreeter(t, false)
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(t, false)
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	method, err := call.FindMethod(ctx, greeterProtoSource(t), "greeter", "Greeter.Chat")
 	if err != nil {
@@ -255,8 +257,8 @@ func TestInvokeBidiIsInteractive(t *testing.T) {
 // TestInvokeBidiServerEndsFirst checks that Invoke returns when the server
 // ends a bidi call, even though the supplier is still waiting for input.
 func TestInvokeBidiServerEndsFirst(t *testing.T) {
-	server := startGreeter(t, false)
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(t, false)
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	method, err := call.FindMethod(ctx, greeterProtoSource(t), "greeter", "Greeter.Chat")
 	if err != nil {
@@ -274,8 +276,8 @@ func TestInvokeBidiServerEndsFirst(t *testing.T) {
 // TestInvokeHandlerErrorEndsCall checks that a failing handler (a closed
 // output, say) ends a stream early with its error.
 func TestInvokeHandlerErrorEndsCall(t *testing.T) {
-	server := startGreeter(t, false)
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(t, false)
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	method, err := call.FindMethod(ctx, greeterProtoSource(t), "greeter", "Greeter.Stream")
 	if err != nil {
@@ -299,8 +301,8 @@ func TestInvokeHandlerErrorEndsCall(t *testing.T) {
 // TestInvokePrebuiltMessages sends generated messages, and messages built
 // from JSON beforehand, without any JSON on the call's path.
 func TestInvokePrebuiltMessages(t *testing.T) {
-	server := startGreeter(t, false)
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.StartGreeter(t, false)
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	method, err := call.FindMethod(ctx, greeterProtoSource(t), "greeter", "Greeter.Collect")
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // kitchenOrder returns an empty kitchen.v1.Order and a resolver over the
@@ -148,8 +150,8 @@ func TestUnknownAnyNeverBreaksOutput(t *testing.T) {
 // TestKitchenThroughServer sends well-known types and an Any through a real
 // server (an echo) and reads them back.
 func TestKitchenThroughServer(t *testing.T) {
-	server := startServer(t, serverConfig{options: []grpc.ServerOption{grpc.UnknownServiceHandler(echoHandler)}})
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.Start(t, grpctest.Config{Options: []grpc.ServerOption{grpc.UnknownServiceHandler(echoHandler)}})
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	src := kitchenSource(t)
 	method, err := call.FindMethod(ctx, src, "kitchen", "Kitchen.Place")
@@ -191,9 +193,9 @@ func TestDescribeStatus(t *testing.T) {
 		item,
 	)
 	failing := status.FromProto(sp)
-	server := startServer(t, serverConfig{options: []grpc.ServerOption{grpc.UnknownServiceHandler(
+	server := grpctest.Start(t, grpctest.Config{Options: []grpc.ServerOption{grpc.UnknownServiceHandler(
 		func(any, grpc.ServerStream) error { return failing.Err() })}})
-	conn := dial(t, server.addr, call.DialOptions{})
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	src := kitchenSource(t)
 	method, err := call.FindMethod(ctx, src, "kitchen", "Kitchen.Place")

@@ -11,7 +11,9 @@ import (
 
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // TestReflectionVersions describes and calls the greeter through servers that
@@ -30,11 +32,11 @@ func TestReflectionVersions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			server := startServer(t, serverConfig{register: func(s *grpc.Server) {
+			server := grpctest.Start(t, grpctest.Config{Register: func(s *grpc.Server) {
 				greeterpb.RegisterGreeterServer(s, handler.New())
 				tc.register(s)
 			}})
-			conn := dial(t, server.addr, call.DialOptions{})
+			conn := dial(t, server.Addr, grpctransport.DialOptions{})
 			src := call.NewReflectionSource(conn)
 			t.Cleanup(func() { src.Close() })
 			ctx := testContext(t)

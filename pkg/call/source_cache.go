@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/runtime/protoimpl"
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
@@ -133,7 +134,8 @@ type CachedSource struct {
 
 	mu     sync.Mutex
 	loaded bool
-	set    map[string]*descriptorpb.FileDescriptorProto // by file name
+	set    map[string]*descriptorpb.FileDescriptorProto // by file name; nil until needed when loaded from raw
+	raw    []byte                                       // the entry as read, when it was loaded without decoding
 	source *FileSource                                  // over set; nil when cold
 	fresh  bool                                         // fetched in full by this source
 	// served is what the fetch source listed: the services the server
@@ -147,6 +149,13 @@ type CachedSource struct {
 // not a field of FileDescriptorSet: readers of protosets skip it as an
 // unknown field, so the entry stays a protoset that any tool reads.
 const servedServicesField protowire.Number = 536870000
+
+// entrySumField, the last field of an entry this package wrote, holds the
+// SHA-256 of every byte before it. Its files were linked once before they
+// were written, so an entry whose sum matches is loaded without linking
+// them again (see loadVerified); any other entry, a protoset written by
+// another tool say, is decoded and linked in full.
+const entrySumField protowire.Number = 536870001
 
 // NewCachedSource returns a source that keeps the descriptors fetch gives
 // for key in a file under dir (the command line uses the user cache
@@ -240,6 +249,10 @@ func (s *CachedSource) readLocked() {
 	if err != nil {
 		return
 	}
+	if files, served, ok := loadVerified(data); ok {
+		s.raw, s.source, s.served = data, newFileSource(files, s.origin()), served
+		return
+	}
 	var set descriptorpb.FileDescriptorSet
 	if err := proto.Unmarshal(data, &set); err != nil || len(set.GetFile()) == 0 {
 		return
@@ -253,6 +266,117 @@ func (s *CachedSource) readLocked() {
 		return
 	}
 	s.set, s.source, s.served = byName, source, servedOf(set.ProtoReflect().GetUnknown())
+	// Written again with its sum (an entry of an older micro has none), so
+	// that the next run loads it without linking.
+	s.writeLocked()
+}
+
+// loadVerified builds the files of an entry this package wrote, checked by
+// its sum, the way generated code builds its own: from the serialized
+// FileDescriptorProtos, with names indexed at once and everything else
+// parsed and resolved on first use. That skips decoding the entry into
+// descriptorpb messages and linking it with protodesc, which a warm call
+// would otherwise pay for on every run. The sum is what makes this safe:
+// the builder trusts its input as generated code's own, and these bytes
+// are the ones written from files protodesc had linked. ok is false for
+// any entry without a matching sum, and for one whose files carry source
+// code info: the builder drops it, and with it the comments that describe
+// and the MCP tools show.
+func loadVerified(data []byte) (files *protoregistry.Files, served []string, ok bool) {
+	var raws [][]byte
+	rest := data
+	for len(rest) > 0 {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return nil, nil, false
+		}
+		start := len(data) - len(rest)
+		rest = rest[n:]
+		if typ != protowire.BytesType {
+			return nil, nil, false
+		}
+		value, m := protowire.ConsumeBytes(rest)
+		if m < 0 {
+			return nil, nil, false
+		}
+		rest = rest[m:]
+		switch num {
+		case 1: // FileDescriptorSet.file
+			if hasSourceCodeInfo(value) {
+				return nil, nil, false
+			}
+			raws = append(raws, value)
+		case servedServicesField:
+			served = append(served, string(value))
+		case entrySumField:
+			sum := sha256.Sum256(data[:start])
+			if len(rest) != 0 || string(value) != string(sum[:]) {
+				return nil, nil, false
+			}
+			ok = true
+		default:
+			return nil, nil, false
+		}
+	}
+	if !ok || len(raws) == 0 {
+		return nil, nil, false
+	}
+	files = &protoregistry.Files{}
+	for _, raw := range raws {
+		if err := buildRaw(files, raw); err != nil {
+			return nil, nil, false
+		}
+	}
+	return files, served, true
+}
+
+// hasSourceCodeInfo reports whether the serialized FileDescriptorProto in
+// raw has its source_code_info field (9), or cannot be read.
+func hasSourceCodeInfo(raw []byte) bool {
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			return true
+		}
+		raw = raw[n:]
+		if num == 9 {
+			return true
+		}
+		m := protowire.ConsumeFieldValue(num, typ, raw)
+		if m < 0 {
+			return true
+		}
+		raw = raw[m:]
+	}
+	return false
+}
+
+// buildRaw adds the file serialized in raw to files. The builder panics on
+// a file that clashes with one already added; that is an error here.
+func buildRaw(files *protoregistry.Files, raw []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("descriptor cache: %v", r)
+		}
+	}()
+	protoimpl.DescBuilder{RawDescriptor: raw, FileRegistry: files}.Build()
+	return nil
+}
+
+// decodeSetLocked fills s.set from the entry that readLocked loaded
+// without decoding, for changes to it.
+func (s *CachedSource) decodeSetLocked() {
+	if s.set != nil || s.raw == nil {
+		return
+	}
+	var set descriptorpb.FileDescriptorSet
+	s.set = map[string]*descriptorpb.FileDescriptorProto{}
+	if err := proto.Unmarshal(s.raw, &set); err == nil {
+		for _, file := range set.GetFile() {
+			s.set[file.GetName()] = file
+		}
+	}
+	s.raw = nil
 }
 
 // servedOf reads the served services from the unknown fields of an entry.
@@ -321,6 +445,7 @@ func (s *CachedSource) addLocked(replace bool, files ...protoreflect.FileDescrip
 	fresh := DescriptorSetOf(files...)
 	set := map[string]*descriptorpb.FileDescriptorProto{}
 	if !replace {
+		s.decodeSetLocked()
 		for name, file := range s.set {
 			set[name] = file
 		}
@@ -383,6 +508,9 @@ func (s *CachedSource) write() error {
 		data = protowire.AppendTag(data, servedServicesField, protowire.BytesType)
 		data = protowire.AppendString(data, name)
 	}
+	sum := sha256.Sum256(data)
+	data = protowire.AppendTag(data, entrySumField, protowire.BytesType)
+	data = protowire.AppendBytes(data, sum[:])
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("descriptor cache for %s: %w", s.key, err)

@@ -18,14 +18,18 @@ import (
 // the field is not the server's either (or the server could not be asked).
 var ErrStaleDescriptors = errors.New("descriptors fetched again")
 
-// staleGuard lets a call whose descriptors come from a cache entry that may
+// StaleGuard lets a call whose descriptors come from a cache entry that may
 // be stale (the node publishes no descriptors fingerprint, so the entry is
 // keyed by service and version only) fetch them again, once, when the
 // request names a field they lack or a response has fields they lack. The
 // request is then read again with the new descriptors and each response
 // decoded with them: a service rebuilt with a new field under the same
 // version is called right, with one more reflection request.
-type staleGuard struct {
+//
+// The client that calls by name (pkg/client) makes one per call: it wraps
+// the call's supplier and handler once (Supplier, Handler) and points the
+// guard at the source of each attempt (Use).
+type StaleGuard struct {
 	ctx               context.Context
 	service, endpoint string
 
@@ -37,14 +41,16 @@ type staleGuard struct {
 	refreshErr error
 }
 
-func newStaleGuard(ctx context.Context, service, endpoint string) *staleGuard {
-	return &staleGuard{ctx: ctx, service: service, endpoint: endpoint}
+// NewStaleGuard returns the guard of one call of endpoint of service; ctx
+// bounds the fetching again.
+func NewStaleGuard(ctx context.Context, service, endpoint string) *StaleGuard {
+	return &StaleGuard{ctx: ctx, service: service, endpoint: endpoint}
 }
 
-// use points the guard at the source of the current attempt; refreshable
+// Use points the guard at the source of the current attempt; refreshable
 // is false when the entry cannot be stale (a fingerprint keys it) or is not
-// a cache.
-func (g *staleGuard) use(src DescriptorSource, refreshable bool) {
+// a cache (a Refresher).
+func (g *StaleGuard) Use(src DescriptorSource, refreshable bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.src, g.findIn = nil, nil
@@ -55,7 +61,7 @@ func (g *staleGuard) use(src DescriptorSource, refreshable bool) {
 
 // refresh fetches the descriptors again, once per call, and returns the
 // method as they describe it.
-func (g *staleGuard) refresh() (protoreflect.MethodDescriptor, error) {
+func (g *StaleGuard) refresh() (protoreflect.MethodDescriptor, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.refreshed || g.src == nil {
@@ -72,7 +78,7 @@ func (g *staleGuard) refresh() (protoreflect.MethodDescriptor, error) {
 
 // freshType is the type to read requests of input as: the refreshed
 // method's, once there is one of the same name.
-func (g *staleGuard) freshType(input protoreflect.MessageType, output bool) protoreflect.MessageType {
+func (g *StaleGuard) freshType(input protoreflect.MessageType, output bool) protoreflect.MessageType {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.fresh == nil {
@@ -88,9 +94,9 @@ func (g *staleGuard) freshType(input protoreflect.MessageType, output bool) prot
 	return dynamicpb.NewMessageType(md)
 }
 
-// supplier wraps next: a request that names an unknown field makes the
+// Supplier wraps next: a request that names an unknown field makes the
 // descriptors be fetched again and is read again with them.
-func (g *staleGuard) supplier(next RequestSupplier) RequestSupplier {
+func (g *StaleGuard) Supplier(next RequestSupplier) RequestSupplier {
 	return func(input protoreflect.MessageType) (proto.Message, error) {
 		msg, err := next(g.freshType(input, false))
 		if err == nil || !errors.Is(err, ErrUnknownField) {
@@ -117,9 +123,9 @@ func (g *staleGuard) supplier(next RequestSupplier) RequestSupplier {
 	}
 }
 
-// handler wraps next: a response with fields the descriptors lack makes
+// Handler wraps next: a response with fields the descriptors lack makes
 // them be fetched again, and the response is decoded with them.
-func (g *staleGuard) handler(next EventHandler) EventHandler {
+func (g *StaleGuard) Handler(next EventHandler) EventHandler {
 	h := HandlerFuncs{Response: func(msg proto.Message) error {
 		g.mu.Lock()
 		mayBeStale := g.src != nil
@@ -132,7 +138,7 @@ func (g *staleGuard) handler(next EventHandler) EventHandler {
 		}
 		return nil
 	}}
-	if wantsMetadata(next) {
+	if WantsMetadata(next) {
 		h.SendHeaders = next.OnSendHeaders
 		h.ReceiveHeaders = next.OnReceiveHeaders
 		h.Trailers = func(st *status.Status, md metadata.MD) { next.OnReceiveTrailers(st, md) }
@@ -142,7 +148,7 @@ func (g *staleGuard) handler(next EventHandler) EventHandler {
 
 // redecode decodes msg again with the refreshed descriptors, if they know
 // its fields; msg as it is otherwise.
-func (g *staleGuard) redecode(msg proto.Message) proto.Message {
+func (g *StaleGuard) redecode(msg proto.Message) proto.Message {
 	g.mu.Lock()
 	canRefresh := g.src != nil
 	g.mu.Unlock()

@@ -15,7 +15,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	grpctransport "github.com/microtools/micro/pkg/transport/grpc"
 )
 
 // echoEach answers any unknown method with each request it is given, as
@@ -37,8 +39,8 @@ func echoEach(srv any, stream grpc.ServerStream) error {
 // Requests of the well-known types take their JSON forms, not objects:
 // each goes through a server that echoes it, and comes back the same.
 func TestWellKnownTypeRequests(t *testing.T) {
-	server := startServer(t, serverConfig{options: []grpc.ServerOption{grpc.UnknownServiceHandler(echoEach)}})
-	conn := dial(t, server.addr, call.DialOptions{})
+	server := grpctest.Start(t, grpctest.Config{Options: []grpc.ServerOption{grpc.UnknownServiceHandler(echoEach)}})
+	conn := dial(t, server.Addr, grpctransport.DialOptions{})
 	ctx := testContext(t)
 	src, err := call.NewProtoSource(ctx, []string{"testdata"}, "wkt/v1/wkt.proto")
 	if err != nil {

@@ -200,7 +200,7 @@ func TestCallMucpWithProto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, client.Options{Registry: reg, GRPC: call.ClientOptions{Source: src}})
+	c := newClient(t, client.Options{Registry: reg, Source: src})
 	var message string
 	handler := call.HandlerFuncs{Response: func(msg proto.Message) error {
 		message = msg.ProtoReflect().Get(msg.ProtoReflect().Descriptor().Fields().ByName("message")).String()

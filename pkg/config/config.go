@@ -559,27 +559,13 @@ func (c Config) NewBroker(ctx context.Context, opts ...BrokerOption) (broker.Bro
 		all = append(all, natsbroker.WithLogger(o.logger))
 	}
 	if fn := o.onEvent; fn != nil {
-		all = append(all, natsbroker.WithEventHandler(func(ev natsconn.Event) { fn(brokerEvent(ev)) }))
+		all = append(all, natsbroker.WithEventHandler(fn))
 	}
 	b, err := natsbroker.New(connectCtx, append(all, o.nats...)...)
 	if err != nil {
 		return nil, err // not a nil *natsbroker.Broker in a non-nil interface
 	}
 	return b, nil
-}
-
-// brokerEvent is a NATS connection event as a broker.Event.
-func brokerEvent(ev natsconn.Event) broker.Event {
-	kind := broker.AsyncError
-	switch ev.Kind {
-	case natsconn.Disconnected:
-		kind = broker.Disconnected
-	case natsconn.Reconnected:
-		kind = broker.Reconnected
-	case natsconn.Closed:
-		kind = broker.Closed
-	}
-	return broker.Event{Kind: kind, URL: ev.URL, Subject: ev.Subject, Err: ev.Err}
 }
 
 // rabbitMQOptions are the options of a RabbitMQ broker at url.

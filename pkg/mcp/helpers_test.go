@@ -26,6 +26,7 @@ import (
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/mcp"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/memory"
@@ -145,10 +146,10 @@ func register(t testing.TB, reg registry.Registry, name, addr string) *registry.
 	return svc
 }
 
-// testCaller is a Caller over pkg/call's Client: what the micro command
+// testCaller is a Caller over pkg/client's Client: what the micro command
 // does, written again here since pkg/* does not import cmd/*.
 type testCaller struct {
-	client *call.Client
+	client *client.Client
 	reg    registry.Registry
 
 	mu    sync.Mutex
@@ -157,16 +158,16 @@ type testCaller struct {
 
 func newTestCaller(t testing.TB, reg registry.Registry, cacheDir ...string) *testCaller {
 	t.Helper()
-	opts := call.ClientOptions{Registry: reg}
+	opts := client.Options{Registry: reg}
 	if len(cacheDir) > 0 {
 		opts.CacheDir = cacheDir[0]
 	}
-	client, err := call.NewClient(opts)
+	cl, err := client.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close() })
-	return &testCaller{client: client, reg: reg}
+	t.Cleanup(func() { cl.Close() })
+	return &testCaller{client: cl, reg: reg}
 }
 
 func (c *testCaller) Describe(ctx context.Context, svc *registry.Service) ([]protoreflect.ServiceDescriptor, error) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/microtools/micro/pkg/broker"
 )
 
 // Defaults of Options.
@@ -96,80 +98,21 @@ type Options struct {
 	NATSOptions []nats.Option
 }
 
+// Event is a change of a connection's state: the broker's Event, so that
+// a NATS connection reports in the same words whether a broker or a
+// registry holds it.
+type Event = broker.Event
+
 // EventKind says what happened to a connection.
-type EventKind int
+type EventKind = broker.EventKind
 
-// Kinds of Event.
+// Kinds of Event, as pkg/broker defines them.
 const (
-	// Disconnected: the connection to the server was lost; it is being
-	// reconnected. Err is the cause when known.
-	Disconnected EventKind = iota + 1
-	// Reconnected: the connection is back, to URL.
-	Reconnected
-	// Closed: the connection was closed and will not come back.
-	Closed
-	// AsyncError: the server or the client reported an error that no call
-	// returns, such as a slow consumer dropping messages or a permission
-	// violation. Err says what; Subject names the subscription when known.
-	AsyncError
+	Disconnected = broker.Disconnected
+	Reconnected  = broker.Reconnected
+	Closed       = broker.Closed
+	AsyncError   = broker.AsyncError
 )
-
-// String implements fmt.Stringer: "disconnected", "reconnected", "closed",
-// "error".
-func (k EventKind) String() string {
-	switch k {
-	case Disconnected:
-		return "disconnected"
-	case Reconnected:
-		return "reconnected"
-	case Closed:
-		return "closed"
-	case AsyncError:
-		return "error"
-	default:
-		return fmt.Sprintf("EventKind(%d)", int(k))
-	}
-}
-
-// Event is a change of a connection's state.
-type Event struct {
-	Kind EventKind
-	// URL is the server concerned, without credentials.
-	URL string
-	// Subject is the subscription an AsyncError concerns, if any.
-	Subject string
-	// Err is the cause, when there is one.
-	Err error
-}
-
-// String is one line for a log or a terminal:
-// "disconnected from nats://127.0.0.1:4222: EOF".
-func (e Event) String() string {
-	var b strings.Builder
-	b.WriteString(e.Kind.String())
-	switch e.Kind {
-	case Disconnected:
-		b.WriteString(" from ")
-		b.WriteString(e.URL)
-	case Reconnected:
-		b.WriteString(" to ")
-		b.WriteString(e.URL)
-	case Closed, AsyncError:
-		if e.URL != "" {
-			b.WriteString(" at ")
-			b.WriteString(e.URL)
-		}
-	}
-	if e.Subject != "" {
-		b.WriteString(" on subject ")
-		b.WriteString(e.Subject)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
-}
 
 // natsOptions returns the nats.go options that o asks for: name, timeouts,
 // reconnecting forever, credentials, TLS and event callbacks, then

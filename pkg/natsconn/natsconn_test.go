@@ -49,7 +49,7 @@ func TestEventString(t *testing.T) {
 		{natsconn.Event{Kind: natsconn.Disconnected, URL: "nats://h:1", Err: errors.New("EOF")}, "disconnected from nats://h:1: EOF"},
 		{natsconn.Event{Kind: natsconn.Reconnected, URL: "nats://h:1"}, "reconnected to nats://h:1"},
 		{natsconn.Event{Kind: natsconn.Closed, URL: "nats://h:1"}, "closed at nats://h:1"},
-		{natsconn.Event{Kind: natsconn.AsyncError, URL: "nats://h:1", Subject: "a.b", Err: errors.New("slow consumer")}, "error at nats://h:1 on subject a.b: slow consumer"},
+		{natsconn.Event{Kind: natsconn.AsyncError, URL: "nats://h:1", Subject: "a.b", Err: errors.New("slow consumer")}, "error at nats://h:1 on topic a.b: slow consumer"},
 	}
 	for _, c := range cases {
 		if have := c.ev.String(); have != c.want {

@@ -27,9 +27,10 @@ const (
 // go-micro services (go-micro's own default is 100ms).
 const DefaultQueryTimeout = 100 * time.Millisecond
 
-// ownHeader marks the announcements a Registry publishes on WatchSubject,
-// so that its own watchers, which see the records in the bucket already,
-// skip them. go-micro ignores headers.
+// ownHeader marks the announcements a Registry publishes on WatchSubject
+// and its answers to queries, so that other Registries, which see those
+// records in the bucket already, skip them without decoding them. go-micro
+// ignores headers.
 const ownHeader = "Micro-Registry"
 
 // goMicroResult is go-micro's registry.Result as its NATS registry sends
@@ -184,8 +185,23 @@ func (r *Registry) answerQuery(m *natsgo.Msg) {
 		if err != nil {
 			continue
 		}
-		_ = r.nc.Publish(m.Reply, data)
+		reply := natsgo.NewMsg(m.Reply)
+		reply.Header.Set(ownHeader, "kv")
+		reply.Data = data
+		_ = r.nc.PublishMsg(reply)
 	}
+}
+
+// goMicroQuery is the body of a query on QuerySubject: go-micro's
+// registry.Result with action "list", or "get" and the service's name.
+// It is written by hand: encoding/json would build its encoders for the
+// whole service record type first, a cost every command would pay.
+func goMicroQuery(name string) []byte {
+	if name == "" {
+		return []byte(`{"Action":"list"}`)
+	}
+	quoted, _ := json.Marshal(name) // a string always encodes
+	return append(append([]byte(`{"Action":"get","Service":{"name":`), quoted...), "}}"...)
 }
 
 // stopAnswering ends the query subscription.
@@ -218,12 +234,7 @@ func (r *Registry) queryGoMicro(ctx context.Context, name string, early <-chan s
 		return nil
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	q := goMicroResult{Action: "list"}
-	if name != "" {
-		q = goMicroResult{Action: "get", Service: &registry.Service{Name: name}}
-	}
-	data, _ := json.Marshal(q)
-	if err := r.nc.PublishRequest(QuerySubject, inbox, data); err != nil {
+	if err := r.nc.PublishRequest(QuerySubject, inbox, goMicroQuery(name)); err != nil {
 		return nil
 	}
 	timer := time.NewTimer(g.timeout)
@@ -232,6 +243,9 @@ func (r *Registry) queryGoMicro(ctx context.Context, name string, early <-chan s
 	collect := func(m *natsgo.Msg) bool {
 		if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
 			return false // no responders
+		}
+		if m.Header.Get(ownHeader) != "" {
+			return true // a Registry's answer: its records are in the bucket
 		}
 		var svc registry.Service
 		if err := json.Unmarshal(m.Data, &svc); err != nil || svc.Name == "" {

@@ -3,10 +3,12 @@ package nats_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/microtools/micro/internal/mucp"
 	"github.com/microtools/micro/internal/testenv"
@@ -126,10 +128,57 @@ func goMicroQuery(t *testing.T, url string, query string) []*registry.Service {
 		if err != nil {
 			return out
 		}
+		if m.Header.Get("Micro-Registry") != "kv" {
+			t.Errorf("an answer of a Registry without its Micro-Registry header: %s", m.Data)
+		}
 		var svc registry.Service
 		if err := json.Unmarshal(m.Data, &svc); err == nil && svc.Name != "" {
 			out = append(out, &svc)
 		}
+	}
+}
+
+// TestOwnAnswersAreSkipped: a Registry's answers to queries carry its
+// header, and another Registry takes the nodes of micro's services from
+// the bucket alone. Once the bucket lost the record, the answer of the
+// registry that registered it is not read back as a go-micro node.
+func TestOwnAnswersAreSkipped(t *testing.T) {
+	ns := testenv.NATS(t)
+	owner := newRegistry(t, ns.URL())
+	reader := newRegistry(t, ns.URL())
+	register(t, owner, service("billing", "billing-1", "127.0.0.1:7001"))
+	if got, err := reader.GetService(testContext(t), "billing"); err != nil || len(got[0].Nodes) != 1 {
+		t.Fatalf("want billing's node from the bucket: %v %v", got, err)
+	}
+
+	nc, err := natsgo.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(testContext(t), owner.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.Keys(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keys {
+		if err := kv.Purge(testContext(t), key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := goMicroQuery(t, ns.URL(), `{"Action":"list"}`); len(got) != 1 {
+		t.Fatalf("the owner should still answer for billing, have %+v", got)
+	}
+	got, err := reader.GetService(testContext(t), "billing")
+	if !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("want not found once the bucket lost billing's record, have %v %v", got, err)
 	}
 }
 

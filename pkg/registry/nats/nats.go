@@ -2,6 +2,7 @@ package nats
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -140,7 +141,7 @@ func (r *Registry) open(ctx context.Context) error {
 		return r.bucketError(err)
 	}
 	r.js = js
-	stream, err := js.Stream(ctx, r.stream)
+	info, err := r.streamConfig(ctx)
 	if errors.Is(err, natsgo.ErrNoResponders) {
 		// Nobody answers the JetStream API: ask in the way that tells a
 		// server without JetStream apart.
@@ -149,12 +150,11 @@ func (r *Registry) open(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		info := stream.CachedInfo()
-		if info.Config.MaxMsgsPerSubject >= 1 { // a stream that is a bucket
-			r.maxAge = info.Config.MaxAge
-			r.msgTTL = info.Config.AllowMsgTTL
-			r.direct = info.Config.AllowDirect
-			r.bucketReplicas = info.Config.Replicas
+		if info.MaxMsgsPerSubject >= 1 { // a stream that is a bucket
+			r.maxAge = info.MaxAge
+			r.msgTTL = info.AllowMsgTTL
+			r.direct = info.AllowDirect
+			r.bucketReplicas = info.Replicas
 			return nil
 		}
 		err = jetstream.ErrBucketNotFound
@@ -203,6 +203,48 @@ func (r *Registry) open(ctx context.Context) error {
 		r.msgTTL = status.LimitMarkerTTL() > 0
 	}
 	return nil
+}
+
+// bucketConfig is the part of the bucket stream's configuration that the
+// registry uses.
+type bucketConfig struct {
+	MaxAge            time.Duration `json:"max_age"`
+	MaxMsgsPerSubject int64         `json:"max_msgs_per_subject"`
+	AllowMsgTTL       bool          `json:"allow_msg_ttl"`
+	AllowDirect       bool          `json:"allow_direct"`
+	Replicas          int           `json:"num_replicas"`
+}
+
+// streamConfig asks for the bucket stream's info and reads only its
+// bucketConfig: jetstream's Stream decodes the whole StreamInfo, and
+// encoding/json's first use of that large type costs a command more than
+// the round trip. A missing stream is jetstream.ErrStreamNotFound, a
+// JetStream that is off jetstream.ErrJetStreamNotEnabled(ForAccount),
+// nobody answering natsgo.ErrNoResponders.
+func (r *Registry) streamConfig(ctx context.Context) (bucketConfig, error) {
+	msg, err := r.nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+r.stream, nil)
+	if err != nil {
+		return bucketConfig{}, err
+	}
+	var reply struct {
+		Error  *jetstream.APIError `json:"error"`
+		Config bucketConfig        `json:"config"`
+	}
+	if err := json.Unmarshal(msg.Data, &reply); err != nil {
+		return bucketConfig{}, fmt.Errorf("stream info of %s: %w", r.stream, err)
+	}
+	if apiErr := reply.Error; apiErr != nil {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamNotFound:
+			return bucketConfig{}, jetstream.ErrStreamNotFound
+		case jetstream.JSErrCodeJetStreamNotEnabled:
+			return bucketConfig{}, jetstream.ErrJetStreamNotEnabled
+		case jetstream.JSErrCodeJetStreamNotEnabledForAccount:
+			return bucketConfig{}, jetstream.ErrJetStreamNotEnabledForAccount
+		}
+		return bucketConfig{}, apiErr
+	}
+	return reply.Config, nil
 }
 
 // keyValue returns the bucket's handle, making it on first use.

@@ -58,12 +58,18 @@ type DialOptions struct {
 // the server cannot be reached: a refused connection, a failed name lookup,
 // a TLS handshake error. A connection that neither succeeds nor fails within
 // the connect timeout is an error that says so, with the last cause seen.
-// All errors are *transport.ConnectError.
+// All errors are *transport.ConnectError, apart from invalid options (a
+// CA file that cannot be read, a certificate without its key): those say
+// nothing about the node, so a client does not try another one for them.
+//
+// This is the one dialler of gRPC nodes: the client that calls by name
+// (pkg/client) keeps the connections it returns in its pool, adding a
+// stats handler through DialOptions.DialOptions.
 func Dial(ctx context.Context, address string, opts DialOptions) (*grpc.ClientConn, error) {
 	recorder := &connectRecorder{}
 	creds, err := transportCredentials(opts)
 	if err != nil {
-		return nil, &transport.ConnectError{Transport: transport.NameGRPC, Address: address, Err: err}
+		return nil, fmt.Errorf("connect to %s: %w", address, err)
 	}
 	dialOptions := []grpc.DialOption{
 		grpc.WithTransportCredentials(recordingCredentials{TransportCredentials: creds, recorder: recorder}),

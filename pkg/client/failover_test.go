@@ -1,4 +1,4 @@
-package call_test
+package client_test
 
 import (
 	"context"
@@ -17,16 +17,19 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/registry/memory"
 	"github.com/microtools/micro/pkg/selector"
+	"github.com/microtools/micro/pkg/transport"
 )
 
 // node is a greeter server registered in a registry, counting the calls
 // it serves and the client connections it accepted.
 type node struct {
-	*testServer
+	*grpctest.Server
 	id    string
 	calls atomic.Int64
 
@@ -49,7 +52,7 @@ func startNodes(t *testing.T, reg registry.Registry, n int) []*node {
 				nd.mu.Unlock()
 			}
 		}
-		nd.testServer = startGreeter(t, true,
+		nd.Server = grpctest.StartGreeter(t, true,
 			grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 				count(ctx)
 				return handler(ctx, req)
@@ -60,7 +63,7 @@ func startNodes(t *testing.T, reg registry.Registry, n int) []*node {
 				}
 				return handler(srv, ss)
 			}))
-		svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: nd.id, Address: nd.addr}}}
+		svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: nd.id, Address: nd.Addr}}}
 		if err := reg.Register(testContext(t), svc, registry.NoExpiry()); err != nil {
 			t.Fatal(err)
 		}
@@ -109,8 +112,8 @@ func (g *unavailableGreeter) Chat(stream greeterpb.Greeter_ChatServer) error {
 func startUnavailable(t *testing.T, reg registry.Registry) (*unavailableGreeter, selector.Selector) {
 	t.Helper()
 	impl := &unavailableGreeter{}
-	server := startServer(t, serverConfig{register: func(s *grpc.Server) { greeterpb.RegisterGreeterServer(s, impl) }})
-	svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: "greeter-0", Address: server.addr}}}
+	server := grpctest.Start(t, grpctest.Config{Register: func(s *grpc.Server) { greeterpb.RegisterGreeterServer(s, impl) }})
+	svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: "greeter-0", Address: server.Addr}}}
 	if err := reg.Register(testContext(t), svc, registry.NoExpiry()); err != nil {
 		t.Fatal(err)
 	}
@@ -137,29 +140,52 @@ func newMemoryRegistry(t *testing.T) *memory.Registry {
 	return reg
 }
 
-func newClient(t *testing.T, opts call.ClientOptions) *call.Client {
+// greeterProtoSource describes the greeter from its generated code: Hello
+// and Stream declare idempotency_level = NO_SIDE_EFFECTS there.
+func greeterProtoSource(t testing.TB) call.DescriptorSource {
 	t.Helper()
-	client, err := call.NewClient(opts)
+	src, err := call.NewDescriptorSetSource(call.DescriptorSetOf(greeterpb.File_greeter_proto), "greeter.proto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close() })
-	return client
+	return src
 }
 
-// hello calls Greeter.Hello through client and returns the greeting.
-func hello(ctx context.Context, client *call.Client, name string, opts ...call.InvokeOption) (string, error) {
+// greeterWithoutIdempotencySource describes the greeter with its
+// idempotency_level options removed: the same service, with every method
+// unsafe to run twice as far as a client can tell.
+func greeterWithoutIdempotencySource(t testing.TB) call.DescriptorSource {
+	t.Helper()
+	set := call.DescriptorSetOf(greeterpb.File_greeter_proto)
+	for _, file := range set.GetFile() {
+		for _, svc := range file.GetService() {
+			for _, method := range svc.GetMethod() {
+				if method.Options != nil {
+					method.Options.IdempotencyLevel = nil
+				}
+			}
+		}
+	}
+	src, err := call.NewDescriptorSetSource(set, "greeter.proto without idempotency_level")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// hello calls Greeter.Hello through c and returns the greeting.
+func hello(ctx context.Context, c *client.Client, name string, opts ...call.InvokeOption) (string, error) {
 	var out strings.Builder
-	handler := call.WriteResponses(&out, call.NewJSONFormatter(client.Resolver("greeter"), call.FormatOptions{}))
-	supplier := call.NewJSONSupplier(strings.NewReader(`{"name":"`+name+`"}`), client.Resolver("greeter"))
-	err := client.Call(ctx, "greeter", "Greeter.Hello", supplier, handler, opts...)
+	handler := call.WriteResponses(&out, call.NewJSONFormatter(c.Resolver("greeter"), call.FormatOptions{}))
+	supplier := call.NewJSONSupplier(strings.NewReader(`{"name":"`+name+`"}`), c.Resolver("greeter"))
+	err := c.Call(ctx, "greeter", "Greeter.Hello", supplier, handler, opts...)
 	return strings.TrimSpace(out.String()), err
 }
 
 func reflectionStreams(nodes []*node) int64 {
 	var n int64
 	for _, nd := range nodes {
-		n += nd.reflectionStreams.Load()
+		n += nd.ReflectionStreams.Load()
 	}
 	return n
 }
@@ -175,11 +201,11 @@ func TestClientRoundRobin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sel.Close() })
-	client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, CacheDir: t.TempDir()})
+	c := newClient(t, client.Options{Registry: reg, Selector: sel, CacheDir: t.TempDir()})
 
 	ctx := testContext(t)
 	for i := range 99 {
-		greeting, err := hello(ctx, client, "Ada")
+		greeting, err := hello(ctx, c, "Ada")
 		if err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
@@ -207,7 +233,7 @@ func TestClientRoundRobin(t *testing.T) {
 func TestClientFailover(t *testing.T) {
 	reg := newMemoryRegistry(t)
 	nodes := startNodes(t, reg, 3)
-	client := newClient(t, call.ClientOptions{Registry: reg, CacheDir: t.TempDir()})
+	c := newClient(t, client.Options{Registry: reg, CacheDir: t.TempDir()})
 
 	ctx := testContext(t)
 	var retried atomic.Int64
@@ -220,9 +246,9 @@ func TestClientFailover(t *testing.T) {
 			// closes may have reached it and is rightly not retried.
 			// GracefulStop waits for the open reflection stream, which
 			// ends when the client is closed.
-			go nodes[1].server.GracefulStop()
+			go nodes[1].Server.Server.GracefulStop()
 		}
-		if _, err := hello(ctx, client, "Ada", call.WithTrace(trace)); err != nil {
+		if _, err := hello(ctx, c, "Ada", call.WithTrace(trace)); err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
 	}
@@ -236,7 +262,7 @@ func TestClientFailover(t *testing.T) {
 	// Ejected: later calls do not even try the dead node.
 	retried.Store(0)
 	for i := range 20 {
-		if _, err := hello(ctx, client, "Ada", call.WithTrace(trace)); err != nil {
+		if _, err := hello(ctx, c, "Ada", call.WithTrace(trace)); err != nil {
 			t.Fatalf("call %d after ejection: %v", i+1, err)
 		}
 	}
@@ -261,12 +287,12 @@ func TestClientDoesNotRetryReceivedCalls(t *testing.T) {
 			reg := newMemoryRegistry(t)
 			healthy := startNodes(t, reg, 1)
 			unavailable, sel := startUnavailable(t, reg)
-			client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, Retries: 3, Source: greeterWithoutIdempotencySource(t)})
+			c := newClient(t, client.Options{Registry: reg, Selector: sel, Retries: 3, Source: greeterWithoutIdempotencySource(t)})
 
 			var retried atomic.Int64
 			trace := &call.ClientTrace{Retrying: func(*registry.Node, error) { retried.Add(1) }}
 			requests := call.NewJSONSupplier(strings.NewReader(tc.requests), nil)
-			err := client.Call(testContext(t), "greeter", tc.endpoint, requests, nil, call.WithTrace(trace))
+			err := c.Call(testContext(t), "greeter", tc.endpoint, requests, nil, call.WithTrace(trace))
 			if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "going away") {
 				t.Fatalf("want the server's Unavailable, have %v", err)
 			}
@@ -299,12 +325,12 @@ func TestClientRetriesIdempotentCalls(t *testing.T) {
 			reg := newMemoryRegistry(t)
 			healthy := startNodes(t, reg, 1)
 			unavailable, sel := startUnavailable(t, reg)
-			client := newClient(t, call.ClientOptions{Registry: reg, Selector: sel, Retries: 3, Source: greeterProtoSource(t)})
+			c := newClient(t, client.Options{Registry: reg, Selector: sel, Retries: 3, Source: greeterProtoSource(t)})
 
 			var retried atomic.Int64
 			trace := &call.ClientTrace{Retrying: func(*registry.Node, error) { retried.Add(1) }}
 			requests := call.NewJSONSupplier(strings.NewReader(tc.requests), nil)
-			if err := client.Call(testContext(t), "greeter", tc.endpoint, requests, nil, call.WithTrace(trace)); err != nil {
+			if err := c.Call(testContext(t), "greeter", tc.endpoint, requests, nil, call.WithTrace(trace)); err != nil {
 				t.Fatalf("want the call made again on the healthy node, have %v", err)
 			}
 			if have := unavailable.calls.Load(); have != 1 {
@@ -325,21 +351,21 @@ func TestClientEveryNodeDown(t *testing.T) {
 	reg := newMemoryRegistry(t)
 	nodes := startNodes(t, reg, 2)
 	for _, nd := range nodes {
-		nd.server.Stop()
+		nd.Server.Server.Stop()
 	}
-	client := newClient(t, call.ClientOptions{Registry: reg, Retries: 3, Source: greeterProtoSource(t)})
-	_, err := hello(testContext(t), client, "Ada")
-	var attempts *call.AttemptsError
+	c := newClient(t, client.Options{Registry: reg, Retries: 3, Source: greeterProtoSource(t)})
+	_, err := hello(testContext(t), c, "Ada")
+	var attempts *client.AttemptsError
 	if !errors.As(err, &attempts) || len(attempts.Errors) != 2 {
 		t.Fatalf("want an AttemptsError with 2 attempts (one per node), have %v", err)
 	}
-	var connErr *call.ConnectError
+	var connErr *transport.ConnectError
 	if !errors.As(err, &connErr) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("want the real cause, have %v", err)
 	}
 	for _, nd := range nodes {
-		if !strings.Contains(err.Error(), nd.addr) {
-			t.Errorf("the error should name %s: %v", nd.addr, err)
+		if !strings.Contains(err.Error(), nd.Addr) {
+			t.Errorf("the error should name %s: %v", nd.Addr, err)
 		}
 	}
 }
@@ -348,8 +374,8 @@ func TestClientEveryNodeDown(t *testing.T) {
 func TestClientDoesNotRetryAnswers(t *testing.T) {
 	reg := newMemoryRegistry(t)
 	nodes := startNodes(t, reg, 2)
-	client := newClient(t, call.ClientOptions{Registry: reg, Retries: 3, Source: greeterProtoSource(t)})
-	_, err := hello(testContext(t), client, "")
+	c := newClient(t, client.Options{Registry: reg, Retries: 3, Source: greeterProtoSource(t)})
+	_, err := hello(testContext(t), c, "")
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("want InvalidArgument, have %v", err)
 	}
@@ -371,12 +397,12 @@ func TestClientDescriptorCache(t *testing.T) {
 	trace := &call.ClientTrace{MethodResolved: func(md protoreflect.MethodDescriptor, source string, _ time.Duration, err error) {
 		from = append(from, source)
 	}}
-	first := newClient(t, call.ClientOptions{Registry: reg, CacheDir: dir})
+	first := newClient(t, client.Options{Registry: reg, CacheDir: dir})
 	if _, err := hello(ctx, first, "Ada", call.WithTrace(trace)); err != nil {
 		t.Fatal(err)
 	}
 	first.Close()
-	fetched := nodes[0].reflectionStreams.Load()
+	fetched := nodes[0].ReflectionStreams.Load()
 	if fetched == 0 {
 		t.Fatal("the first call should fetch the descriptors through reflection")
 	}
@@ -385,11 +411,11 @@ func TestClientDescriptorCache(t *testing.T) {
 		t.Fatalf("want one cache entry for greeter@1.0.0, have %v", entries)
 	}
 
-	second := newClient(t, call.ClientOptions{Registry: reg, CacheDir: dir})
+	second := newClient(t, client.Options{Registry: reg, CacheDir: dir})
 	if _, err := hello(ctx, second, "Ada", call.WithTrace(trace)); err != nil {
 		t.Fatal(err)
 	}
-	if have := nodes[0].reflectionStreams.Load(); have != fetched {
+	if have := nodes[0].ReflectionStreams.Load(); have != fetched {
 		t.Errorf("a warm cache should ask no reflection: %d streams before, %d after", fetched, have)
 	}
 	if len(from) != 2 || !strings.HasPrefix(from[0], "reflection at ") || !strings.HasPrefix(from[1], "descriptor cache ") {
@@ -397,19 +423,19 @@ func TestClientDescriptorCache(t *testing.T) {
 	}
 
 	// Refresh fetches again.
-	third := newClient(t, call.ClientOptions{Registry: reg, CacheDir: dir, Refresh: true})
+	third := newClient(t, client.Options{Registry: reg, CacheDir: dir, Refresh: true})
 	if _, err := hello(ctx, third, "Ada"); err != nil {
 		t.Fatal(err)
 	}
-	if nodes[0].reflectionStreams.Load() == fetched {
+	if nodes[0].ReflectionStreams.Load() == fetched {
 		t.Error("Refresh should fetch through reflection again")
 	}
 }
 
 // Every kind of method through the client, straight to an address.
 func TestClientAddress(t *testing.T) {
-	server := startGreeter(t, true)
-	client := newClient(t, call.ClientOptions{Address: server.addr})
+	server := grpctest.StartGreeter(t, true)
+	c := newClient(t, client.Options{Address: server.Addr})
 	ctx := testContext(t)
 	cases := []struct {
 		endpoint, input string
@@ -422,24 +448,25 @@ func TestClientAddress(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.endpoint, func(t *testing.T) {
-			rec := newRecorder()
-			err := client.Call(ctx, "greeter", tc.endpoint, call.NewJSONSupplier(strings.NewReader(tc.input), nil), rec)
+			var out strings.Builder
+			responses := call.WriteResponses(&out, call.NewJSONFormatter(nil, call.FormatOptions{}))
+			err := c.Call(ctx, "greeter", tc.endpoint, call.NewJSONSupplier(strings.NewReader(tc.input), nil), responses)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Join(rec.responses, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("want %q, have %q", tc.want, rec.responses)
+			if have := strings.TrimSpace(out.String()); have != strings.Join(tc.want, "\n") {
+				t.Errorf("want %q, have %q", tc.want, have)
 			}
 		})
 	}
 
 	// An unknown method lists those that exist; the source describes the
 	// service.
-	err := client.Call(ctx, "greeter", "Greeter.Goodbye", nil, nil)
+	err := c.Call(ctx, "greeter", "Greeter.Goodbye", nil, nil)
 	if !errors.Is(err, call.ErrMethodNotFound) || !strings.Contains(err.Error(), "Hello, Stream, Collect, Chat") {
 		t.Errorf("want the methods listed, have %v", err)
 	}
-	src, err := client.Source(ctx, "greeter")
+	src, err := c.Source(ctx, "greeter")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,24 +477,23 @@ func TestClientAddress(t *testing.T) {
 }
 
 func TestClientUnknownService(t *testing.T) {
-	client := newClient(t, call.ClientOptions{Registry: newMemoryRegistry(t)})
-	err := client.Call(testContext(t), "nosuch", "Greeter.Hello", nil, nil)
+	c := newClient(t, client.Options{Registry: newMemoryRegistry(t)})
+	err := c.Call(testContext(t), "nosuch", "Greeter.Hello", nil, nil)
 	if !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("want ErrNotFound, have %v", err)
 	}
-	if _, err := call.NewClient(call.ClientOptions{}); err == nil {
+	if _, err := client.New(client.Options{}); err == nil {
 		t.Error("a client needs a registry or an address")
 	}
 }
 
-// A call failed over while its sender is blocked reading input hands the
 // Concurrent calls without a descriptor cache (each resolves through its
 // node's reflection) while a node is killed: none fails, though the
 // connection of the dead node is dropped while other calls use it.
 func TestClientFailoverConcurrent(t *testing.T) {
 	reg := newMemoryRegistry(t)
 	nodes := startNodes(t, reg, 3)
-	client := newClient(t, call.ClientOptions{Registry: reg, Retries: 2})
+	c := newClient(t, client.Options{Registry: reg, Retries: 2})
 	ctx := testContext(t)
 
 	const callers, calls = 8, 40
@@ -481,9 +507,9 @@ func TestClientFailoverConcurrent(t *testing.T) {
 					// Going away with GOAWAY: calls in flight end, new
 					// ones are refused before they are processed (see
 					// TestClientFailover).
-					go nodes[0].server.GracefulStop()
+					go nodes[0].Server.Server.GracefulStop()
 				}
-				if _, err := hello(ctx, client, "Ada"); err != nil {
+				if _, err := hello(ctx, c, "Ada"); err != nil {
 					errs <- err
 				}
 			}

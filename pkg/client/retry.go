@@ -1,4 +1,4 @@
-package call
+package client
 
 import (
 	"context"
@@ -10,11 +10,15 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/selector"
+	"github.com/microtools/micro/pkg/transport"
 )
 
 // This file holds the one rule of failover: a call is sent to another node
-// only when it cannot have reached a server. It is kept apart from the
-// pool and the replay so that it moves with them.
+// only when it cannot have reached a server. The pool is in pool.go, the
+// replay of the requests in replay.go.
 
 // attemptOutcome is what one attempt got as far as, for the retry
 // decision.
@@ -55,7 +59,7 @@ func mayRetryElsewhere(ctx context.Context, err error, outcome attemptOutcome) b
 		return false
 	}
 	if !outcome.invoked {
-		return errors.As(err, new(*ConnectError)) || connectionFailed(err)
+		return errors.As(err, new(*transport.ConnectError)) || connectionFailed(err)
 	}
 	if outcome.requestSent {
 		return outcome.idempotent && status.Code(err) == codes.Unavailable
@@ -65,9 +69,16 @@ func mayRetryElsewhere(ctx context.Context, err error, outcome attemptOutcome) b
 	return connectionFailed(err)
 }
 
+// connectionFailed tells whether err says the connection of an attempt
+// cannot be used: the node is unreachable (Unavailable), or the connection
+// was closed under the attempt (dropped after another call's failure).
+func connectionFailed(err error) bool {
+	return selector.IsConnectionError(err) || errors.Is(err, call.ErrClosed) || status.Code(err) == codes.Canceled
+}
+
 // requestProgress records, for the RPC whose context carries it, whether
 // its request headers were handed to the connection. The connections of
-// Dial report it through sentRecorder.
+// the pool report it through sentRecorder.
 type requestProgress struct {
 	sent atomic.Bool
 }
@@ -79,7 +90,8 @@ func withRequestProgress(ctx context.Context, p *requestProgress) context.Contex
 	return context.WithValue(ctx, requestProgressKey{}, p)
 }
 
-// sentRecorder is the stats handler of the connections of Dial: it tells
+// sentRecorder is the stats handler of the connections of the pool (New
+// adds it to Options.Dial): it tells
 // the requestProgress of an RPC when its headers are queued on the
 // connection (stats.OutHeader), and forgets it when gRPC makes the call
 // again by itself because the server did not process it (a transparent

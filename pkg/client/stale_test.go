@@ -1,4 +1,4 @@
-package call_test
+package client_test
 
 import (
 	"errors"
@@ -14,7 +14,9 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
+	"github.com/microtools/micro/pkg/client"
 	"github.com/microtools/micro/pkg/registry"
 	"github.com/microtools/micro/pkg/service"
 )
@@ -59,10 +61,10 @@ func greeterAPI(t *testing.T, version int) (*protoregistry.Files, protoreflect.F
 // startGreeterAPI serves version of the API: Hello echoes the request
 // (name as message, title as mood); version 2 answers mood "happy" when no
 // title was given.
-func startGreeterAPI(t *testing.T, version int) *testServer {
+func startGreeterAPI(t *testing.T, version int) *grpctest.Server {
 	t.Helper()
 	files, _ := greeterAPI(t, version)
-	return startDescribedServer(t, files, []string{"stale.v1.Greeter"}, func(srv any, stream grpc.ServerStream) error {
+	return grpctest.StartDescribed(t, files, []string{"stale.v1.Greeter"}, func(srv any, stream grpc.ServerStream) error {
 		var msg emptypb.Empty
 		if err := stream.RecvMsg(&msg); err != nil {
 			return err
@@ -78,14 +80,14 @@ func startGreeterAPI(t *testing.T, version int) *testServer {
 
 // register makes server the one node of stale@1.0.0 in reg, with the
 // fingerprint of version's descriptors when fingerprinted.
-func registerGreeterAPI(t *testing.T, reg registry.Registry, server *testServer, version int, fingerprinted bool, previous *registry.Service) *registry.Service {
+func registerGreeterAPI(t *testing.T, reg registry.Registry, server *grpctest.Server, version int, fingerprinted bool, previous *registry.Service) *registry.Service {
 	t.Helper()
 	if previous != nil {
 		if err := reg.Deregister(testContext(t), previous); err != nil {
 			t.Fatal(err)
 		}
 	}
-	node := &registry.Node{ID: "stale-" + server.addr, Address: server.addr, Metadata: map[string]string{}}
+	node := &registry.Node{ID: "stale-" + server.Addr, Address: server.Addr, Metadata: map[string]string{}}
 	if fingerprinted {
 		_, fd := greeterAPI(t, version)
 		node.Metadata[registry.MetadataDescriptorsFingerprint] = service.DescriptorsFingerprint(fd)
@@ -101,10 +103,10 @@ func registerGreeterAPI(t *testing.T, reg registry.Registry, server *testServer,
 // with the cache in dir would, and returns the response as JSON.
 func callGreeterAPI(t *testing.T, reg registry.Registry, dir, request string) (string, error) {
 	t.Helper()
-	client := newClient(t, call.ClientOptions{Registry: reg, CacheDir: dir})
-	resolver := client.Resolver("stale")
+	c := newClient(t, client.Options{Registry: reg, CacheDir: dir})
+	resolver := c.Resolver("stale")
 	var out strings.Builder
-	err := client.Call(testContext(t), "stale", "Greeter.Hello", call.NewJSONSupplier(strings.NewReader(request), resolver),
+	err := c.Call(testContext(t), "stale", "Greeter.Hello", call.NewJSONSupplier(strings.NewReader(request), resolver),
 		call.WriteResponses(&out, call.NewJSONFormatter(resolver, call.FormatOptions{})))
 	return strings.TrimSpace(out.String()), err
 }
@@ -134,7 +136,7 @@ func TestStaleDescriptors(t *testing.T) {
 					if have, err := callGreeterAPI(t, reg, dir, `{"name":"Ada"}`); err != nil || have != `{"message":"Ada"}` {
 						t.Fatalf("version 1: %s, %v", have, err)
 					}
-					old.server.Stop()
+					old.Server.Stop()
 
 					rebuilt := startGreeterAPI(t, 2)
 					registerGreeterAPI(t, reg, rebuilt, 2, fingerprinted, svc)
@@ -151,11 +153,11 @@ func TestStaleDescriptors(t *testing.T) {
 						t.Errorf("want %d cache entries, have %d", wantEntries, len(entries))
 					}
 					// The cache now holds version 2: no more fetching.
-					streams := rebuilt.reflectionStreams.Load()
+					streams := rebuilt.ReflectionStreams.Load()
 					if have, err := callGreeterAPI(t, reg, dir, tc.request); err != nil || have != tc.want {
 						t.Errorf("warm call: want %s, have %s (%v)", tc.want, have, err)
 					}
-					if rebuilt.reflectionStreams.Load() != streams {
+					if rebuilt.ReflectionStreams.Load() != streams {
 						t.Error("the warm call asked the server again")
 					}
 				})
