@@ -186,36 +186,46 @@ func TestWatchGivesATTLAfterLeaderChange(t *testing.T) {
 	})
 }
 
-// TestWatchAcrossLeaderKill kills with SIGKILL the member that leads the
-// bucket's stream and that the watch and a heartbeating service are
-// connected to (the first of their addresses). The members run in child
-// processes (this test binary, see TestMain) so that the kill is a real
-// one: no leader hand-over, the other two elect a new leader after
-// seconds, longer than the TTL. The service heartbeats as pkg/service
-// does, retrying its failed writes. The watch must report no delete of
-// the node, and must report a node registered afterwards.
-func TestWatchAcrossLeaderKill(t *testing.T) {
-	const (
-		ttl      = 2 * time.Second
-		interval = 500 * time.Millisecond
-	)
-	members := startMemberProcesses(t, 3)
-	urls := make([]string, len(members))
-	for i, m := range members {
-		urls[i] = m.url()
+// memberCluster is a 3-member cluster in child processes with the
+// registry bucket (3 replicas) made, and a connection for looking at it.
+type memberCluster struct {
+	members []*memberProcess
+	js      jetstream.JetStream
+}
+
+func startMemberCluster(t *testing.T) *memberCluster {
+	t.Helper()
+	c := &memberCluster{members: startMemberProcesses(t, 3)}
+	openRegistry(t, c.urls(nil), natsregistry.WithReplicas(3))
+	_, c.js = bareJetStream(t, c.urls(nil))
+	return c
+}
+
+// urls lists the members' URLs, first's before the others' (natsconn
+// keeps the order: a client connects to first).
+func (c *memberCluster) urls(first *memberProcess) string {
+	var urls []string
+	if first != nil {
+		urls = append(urls, first.url())
 	}
-	all := strings.Join(urls, ",")
-	setup := openRegistry(t, all, natsregistry.WithReplicas(3))
-	_, js := bareJetStream(t, all)
-	svc := service("sturdy", "sturdy-1", "127.0.0.1:1001")
-	register(t, setup, svc, registry.WithTTL(ttl))
+	for _, m := range c.members {
+		if m != first {
+			urls = append(urls, m.url())
+		}
+	}
+	return strings.Join(urls, ",")
+}
+
+// leader is the member that leads the bucket's stream.
+func (c *memberCluster) leader(t *testing.T) *memberProcess {
+	t.Helper()
 	var leader *memberProcess
 	testutil.Eventually(t, 20*time.Second, func() error {
-		name, err := leaderName(js)
+		name, err := leaderName(c.js)
 		if err != nil {
 			return err
 		}
-		for _, m := range members {
+		for _, m := range c.members {
 			if m.name == name {
 				leader = m
 				return nil
@@ -223,38 +233,35 @@ func TestWatchAcrossLeaderKill(t *testing.T) {
 		}
 		return fmt.Errorf("stream %s: leader %q is none of the members", registryStream, name)
 	})
-	first := []string{leader.url()}
-	for _, m := range members {
-		if m != leader {
-			first = append(first, m.url())
-		}
-	}
-	leaderFirst := strings.Join(first, ",")
+	return leader
+}
 
-	watcher := openRegistry(t, leaderFirst, natsregistry.WithReconnectWait(100*time.Millisecond))
-	beater := openRegistry(t, leaderFirst, natsregistry.WithReconnectWait(100*time.Millisecond))
-	// A watch with no deadline, as the selector's: the test outlasts
-	// testContext.
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	t.Cleanup(stopWatch)
-	w, err := watcher.Watch(watchCtx, registry.WatchService("sturdy"))
+// watchLong starts a watch with no deadline, as the selector's (the
+// cluster tests outlast testContext), and records its events.
+func watchLong(t *testing.T, r registry.Registry, service string) *recorder {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w, err := r.Watch(ctx, registry.WatchService(service))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	events := record(w)
+	return record(w)
+}
 
-	// The heartbeat of pkg/service: every interval, a failed one retried
-	// after a quarter of the interval, doubling up to the interval.
+// heartbeat registers svc as pkg/service does until t ends: every
+// interval, a failed write retried after a quarter of the interval,
+// doubling up to the interval.
+func heartbeat(t *testing.T, r registry.Registry, svc *registry.Service, ttl, interval time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var beats sync.WaitGroup
-	beats.Add(1)
-	go func() {
-		defer beats.Done()
+	beats.Go(func() {
 		retry := interval / 4
 		for ctx.Err() == nil {
 			callCtx, callCancel := context.WithTimeout(ctx, time.Second)
-			err := beater.Register(callCtx, svc, registry.WithTTL(ttl))
+			err := r.Register(callCtx, svc, registry.WithTTL(ttl))
 			callCancel()
 			next := interval
 			if err != nil {
@@ -267,17 +274,52 @@ func TestWatchAcrossLeaderKill(t *testing.T) {
 			case <-time.After(next):
 			}
 		}
-	}()
+	})
 	t.Cleanup(func() {
 		cancel()
 		beats.Wait()
 	})
+}
+
+// created waits until events hold a create of node id.
+func (r *recorder) created(t *testing.T, id string, within time.Duration) {
+	t.Helper()
+	testutil.Eventually(t, within, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, ev := range r.events {
+			if ev.Type == registry.EventCreate && ev.Service.Nodes[0].ID == id {
+				return nil
+			}
+		}
+		return fmt.Errorf("no create of %s yet", id)
+	})
+}
+
+// TestWatchAcrossLeaderKill kills with SIGKILL the member that leads the
+// bucket's stream and that the watch and a heartbeating service are
+// connected to (the first of their addresses). The members run in child
+// processes (this test binary, see TestMain) so that the kill is a real
+// one: no leader hand-over, the other two elect a new leader after
+// seconds, longer than the TTL. The service heartbeats as pkg/service
+// does, retrying its failed writes. The watch must report no delete of
+// the node, and must report a node registered afterwards.
+func TestWatchAcrossLeaderKill(t *testing.T) {
+	const ttl, interval = 2 * time.Second, 500 * time.Millisecond
+	c := startMemberCluster(t)
+	leader := c.leader(t)
+	watcher := openRegistry(t, c.urls(leader), natsregistry.WithReconnectWait(100*time.Millisecond))
+	beater := openRegistry(t, c.urls(leader), natsregistry.WithReconnectWait(100*time.Millisecond))
+	svc := service("sturdy", "sturdy-1", "127.0.0.1:1001")
+	register(t, beater, svc, registry.WithTTL(ttl))
+	events := watchLong(t, watcher, "sturdy")
+	heartbeat(t, beater, svc, ttl, interval)
 	time.Sleep(2 * interval)
 
 	leader.kill(t)
 	killed := time.Now()
 	testutil.Eventually(t, 30*time.Second, func() error {
-		name, err := leaderName(js)
+		name, err := leaderName(c.js)
 		if err == nil && name == leader.name {
 			return fmt.Errorf("the killed %s still leads", name)
 		}
@@ -287,19 +329,78 @@ func TestWatchAcrossLeaderKill(t *testing.T) {
 	// A few TTLs with the new leader: the heartbeats go on through it.
 	time.Sleep(3 * ttl)
 	register(t, beater, service("sturdy", "sturdy-2", "127.0.0.1:1002"), registry.WithTTL(time.Minute))
-	testutil.Eventually(t, 10*time.Second, func() error {
-		events.mu.Lock()
-		defer events.mu.Unlock()
-		for _, ev := range events.events {
-			if ev.Type == registry.EventCreate && ev.Service.Nodes[0].ID == "sturdy-2" {
-				return nil
-			}
-		}
-		return fmt.Errorf("no create of sturdy-2 yet")
-	})
+	events.created(t, "sturdy-2", 10*time.Second)
 	if deletes := events.deletes(); len(deletes) > 0 {
 		t.Fatalf("the watch reported a node gone whose service kept heartbeating across the kill of the stream's leader %s (at %s):\n%s",
 			leader.name, killed.Format("15:04:05.000"), strings.Join(deletes, "\n"))
+	}
+}
+
+// TestWatchWhileStreamHasNoLeader kills two of the three members, the
+// stream's leader among them, for longer than an election: the member
+// left cannot elect a leader, and once its election timer has fired it
+// answers the stream's status itself, with no leader, while nothing can
+// be written. A watch connected to it must report no node gone; once a
+// killed member is back and a leader elected, the service heartbeats
+// again and still no delete is reported.
+func TestWatchWhileStreamHasNoLeader(t *testing.T) {
+	const ttl, interval = 2 * time.Second, 500 * time.Millisecond
+	started := time.Now()
+	c := startMemberCluster(t)
+	leader := c.leader(t)
+	var survivor, other *memberProcess
+	for _, m := range c.members {
+		switch {
+		case m == leader:
+		case survivor == nil:
+			survivor = m
+		default:
+			other = m
+		}
+	}
+	watcher := openRegistry(t, c.urls(survivor), natsregistry.WithReconnectWait(100*time.Millisecond))
+	beater := openRegistry(t, c.urls(survivor), natsregistry.WithReconnectWait(100*time.Millisecond))
+	svc := service("lonely", "lonely-1", "127.0.0.1:1001")
+	register(t, beater, svc, registry.WithTTL(ttl))
+	events := watchLong(t, watcher, "lonely")
+	heartbeat(t, beater, svc, ttl, interval)
+	// A member answers for a leaderless stream only once its JetStream has
+	// run for 10s (nats-server's startup threshold).
+	time.Sleep(time.Until(started.Add(12 * time.Second)))
+
+	leader.kill(t)
+	other.kill(t)
+	killed := time.Now()
+	// Past the longest election timeout (9s), with a few TTLs to spare.
+	testutil.Eventually(t, 20*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s, err := c.js.Stream(ctx, registryStream)
+		if err != nil {
+			return err
+		}
+		if l := s.CachedInfo().Cluster.Leader; l != "" {
+			return fmt.Errorf("the stream still names leader %s", l)
+		}
+		return nil
+	})
+	t.Logf("%s answered for %s with no leader %s after the kill", survivor.name, registryStream, time.Since(killed).Round(time.Millisecond))
+	time.Sleep(3 * ttl)
+	if deletes := events.deletes(); len(deletes) > 0 {
+		t.Fatalf("the watch reported a node gone while the stream had no leader:\n%s", strings.Join(deletes, "\n"))
+	}
+
+	other.start(t)
+	other.wait(t)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		_, err := leaderName(c.js)
+		return err
+	})
+	time.Sleep(3 * ttl)
+	register(t, beater, service("lonely", "lonely-2", "127.0.0.1:1002"), registry.WithTTL(time.Minute))
+	events.created(t, "lonely-2", 10*time.Second)
+	if deletes := events.deletes(); len(deletes) > 0 {
+		t.Fatalf("the watch reported a node gone whose service heartbeats again once the stream has a leader:\n%s", strings.Join(deletes, "\n"))
 	}
 }
 
@@ -367,9 +468,11 @@ func runMember(spec string) int {
 // memberProcess is a cluster member running in a child process.
 type memberProcess struct {
 	name, client string
+	spec         []byte // memberSpec as JSON
 	cmd          *exec.Cmd
 	stdin        io.Closer
 	stderr       *testutil.SyncBuffer
+	ready        chan error
 }
 
 func (m *memberProcess) url() string { return "nats://" + m.client }
@@ -383,14 +486,71 @@ func (m *memberProcess) kill(t *testing.T) {
 	_ = m.cmd.Wait()
 }
 
-// startMemberProcesses starts n cluster members in child processes on free
-// loopback ports and waits until each accepts clients. They end with t.
-func startMemberProcesses(t *testing.T, n int) []*memberProcess {
+// start runs the member in a new child process (again after kill: same
+// ports and store) and ends it with t; wait waits until it serves.
+func (m *memberProcess) start(t *testing.T) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), memberEnv+"="+string(m.spec))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &testutil.SyncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start member %s: %v", m.name, err)
+	}
+	m.cmd, m.stdin, m.stderr, m.ready = cmd, stdin, stderr, make(chan error, 1)
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	ready := m.ready
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("printed %q", line)
+		}
+		if err != nil {
+			err = fmt.Errorf("member %s: %w: %s", m.name, err, stderr.String())
+		}
+		ready <- err
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+}
+
+func (m *memberProcess) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-m.ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("member %s did not start within 60s", m.name)
+	}
+}
+
+// startMemberProcesses starts n cluster members in child processes on free
+// loopback ports and waits until each accepts clients. They end with t.
+func startMemberProcesses(t *testing.T, n int) []*memberProcess {
+	t.Helper()
 	specs := make([]memberSpec, n)
 	var routes []string
 	for i := range specs {
@@ -398,62 +558,17 @@ func startMemberProcesses(t *testing.T, n int) []*memberProcess {
 		routes = append(routes, specs[i].Route)
 	}
 	members := make([]*memberProcess, n)
-	ready := make(chan error, n)
 	for i := range specs {
 		specs[i].Routes = routes
 		spec, err := json.Marshal(specs[i])
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), memberEnv+"="+string(spec))
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &memberProcess{name: specs[i].Name, client: specs[i].Client, cmd: cmd, stdin: stdin, stderr: &testutil.SyncBuffer{}}
-		cmd.Stderr = m.stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start member %s: %v", m.name, err)
-		}
-		members[i] = m
-		t.Cleanup(func() {
-			_ = m.stdin.Close()
-			done := make(chan struct{})
-			go func() { _ = m.cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = m.cmd.Process.Kill()
-				<-done
-			}
-		})
-		go func() {
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			if err == nil && line != "ready\n" {
-				err = fmt.Errorf("printed %q", line)
-			}
-			if err != nil {
-				err = fmt.Errorf("member %s: %w: %s", m.name, err, m.stderr.String())
-			}
-			ready <- err
-			_, _ = io.Copy(io.Discard, stdout)
-		}()
+		members[i] = &memberProcess{name: specs[i].Name, client: specs[i].Client, spec: spec}
+		members[i].start(t)
 	}
-	timeout := time.After(60 * time.Second)
-	for range n {
-		select {
-		case err := <-ready:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-timeout:
-			t.Fatal("the cluster members did not start within 60s")
-		}
+	for _, m := range members {
+		m.wait(t)
 	}
 	return members
 }

@@ -326,10 +326,11 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			}
 			leaderAge, ok := w.r.bucketLeaderAge(ctx)
 			if !ok {
-				// Connected, but the bucket's stream does not answer (in
-				// a cluster, while its replicas elect a new leader):
-				// heartbeats cannot be written either, so expire nothing,
-				// and give the services one TTL once it answers again.
+				// Connected, but the bucket's stream does not answer, or
+				// has no leader (in a cluster, while its replicas elect
+				// one): heartbeats cannot be written either, so expire
+				// nothing, and give the services one TTL once it answers
+				// again.
 				streamDown = true
 				expiry.Reset(disconnectedRecheck)
 				continue
@@ -476,8 +477,9 @@ func (r *Registry) liveRecord(ctx context.Context, key string, now time.Time) *r
 }
 
 // bucketLeaderAge asks the bucket's stream for its status, within a
-// second. ok is false when it does not answer (while a cluster has no
-// leader for it). age is how long its leader has led, by the server's
+// second. ok is false when it does not answer or answers without a leader:
+// while a cluster elects one, the stream's members answer for it, and no
+// write can be made. age is how long its leader has led, by the server's
 // clock; a stream that is not replicated, or a server that does not say,
 // gives an age longer than any TTL.
 func (r *Registry) bucketLeaderAge(ctx context.Context) (age time.Duration, ok bool) {
@@ -491,21 +493,26 @@ func (r *Registry) bucketLeaderAge(ctx context.Context) (age time.Duration, ok b
 	if err != nil {
 		return 0, false
 	}
-	return leaderAge(status), true
+	return leaderAge(status)
 }
 
 // leaderAge is how long the leader of the bucket's stream has led at the
-// time of status, or math.MaxInt64 when status does not say.
-func leaderAge(status jetstream.KeyValueStatus) time.Duration {
-	s, ok := status.(*jetstream.KeyValueBucketStatus)
-	if !ok || s.StreamInfo() == nil {
-		return math.MaxInt64
+// time of status, math.MaxInt64 when status does not say; ok is false when
+// status shows a cluster without a leader for the stream.
+func leaderAge(status jetstream.KeyValueStatus) (age time.Duration, ok bool) {
+	s, isBucket := status.(*jetstream.KeyValueBucketStatus)
+	if !isBucket || s.StreamInfo() == nil || s.StreamInfo().Cluster == nil {
+		return math.MaxInt64, true
 	}
 	info := s.StreamInfo()
-	if info.Cluster == nil || info.Cluster.LeaderSince == nil || info.TimeStamp.IsZero() {
-		return math.MaxInt64
+	switch {
+	case info.Cluster.Leader == "":
+		return 0, false
+	case info.Cluster.LeaderSince == nil || info.TimeStamp.IsZero():
+		return math.MaxInt64, true
+	default:
+		return max(info.TimeStamp.Sub(*info.Cluster.LeaderSince), 0), true
 	}
-	return max(info.TimeStamp.Sub(*info.Cluster.LeaderSince), 0)
 }
 
 // rewatchTimeout bounds the request that starts a fresh key watch.
