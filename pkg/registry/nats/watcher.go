@@ -238,8 +238,9 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 	}
 	// streamDown: the last expiry check found the bucket not answering.
 	streamDown := false
-	// rewatch: the key watch asked for after a reconnection could not be
-	// made (the bucket had no leader yet); each expiry check asks again.
+	// rewatch: a fresh key watch was wanted (after a reconnection, or
+	// because the watch missed refreshes) and could not be made (the bucket
+	// had no leader yet): each expiry check asks again.
 	rewatch := false
 	alive := func(key string, rec *record, now time.Time) bool {
 		return rec.liveAt(now) || (now.Before(graceUntil) && known[key] != nil)
@@ -370,6 +371,8 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				if err == nil {
 					retire(kw, kwCancel)
 					kw, kwCancel, syncing, rewatch = fresh, cancel, map[string]*record{}, false
+				} else {
+					rewatch = true // ask again at the next check
 				}
 			}
 			schedule()
