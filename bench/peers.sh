@@ -14,27 +14,43 @@
 # Prints a Markdown fragment (a table, then the commands and raw figures) for
 # bench/run.sh to put into bench/RESULTS.md.
 #
-#   bench/peers.sh [-b BINDIR] [-n RUNS] [-z SECONDS]
+#   bench/peers.sh [-b BINDIR] [-n RUNS] [-z SECONDS] [-f FIGURES]
 #     BINDIR holds micro and greeter (built when absent); RUNS wall-time pairs
-#     (default 20); each rate run lasts SECONDS (default 3), RUNS/4 pairs.
+#     (default 20); each rate run lasts SECONDS (default 3), RUNS/4 pairs;
+#     FIGURES the letters of the figures to measure (default ABCDE; -f A
+#     measures only the start-up figure, with neither servers nor peers).
 # The peers come from bench/install-peers.sh (the Go module proxy, cached).
 set -euo pipefail
 bin=""
 runs=20
 secs=3
+figures=ABCDE
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -b) bin=$2; shift 2 ;;
     -n) runs=$2; shift 2 ;;
     -z) secs=$2; shift 2 ;;
-    *) echo "usage: $0 [-b BINDIR] [-n RUNS] [-z SECONDS]" >&2; exit 2 ;;
+    -f) figures=$2; shift 2 ;;
+    *) echo "usage: $0 [-b BINDIR] [-n RUNS] [-z SECONDS] [-f FIGURES]" >&2; exit 2 ;;
   esac
 done
+if [[ ! "$figures" =~ ^[A-E]+$ ]]; then
+  echo "usage: $0 [-f FIGURES]: FIGURES are letters A to E, such as ABCDE or A; have \"$figures\"" >&2
+  exit 2
+fi
+# fig X: whether figure X is to be measured.
+fig() { [[ "$figures" == *"$1"* ]]; }
+# peers_needed: whether a figure other than A (which compares with a
+# hello-world built here) is to be measured.
+peers_needed() { [[ "$figures" =~ [B-E] ]]; }
 rate_runs=$(( runs / 4 > 1 ? runs / 4 : 2 ))
 cd "$(dirname "$0")/.."
 root=$(pwd)
 . bench/lib.sh
-peers="$(bash bench/install-peers.sh)"
+peers=""
+if peers_needed; then
+  peers="$(bash bench/install-peers.sh)"
+fi
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -43,6 +59,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+: >"$work/raw.txt"
 log() { echo "bench: $*" >&2; }
 if [[ -z "$bin" ]]; then
   bin="$work/bin"
@@ -53,30 +70,36 @@ fi
 mkdir -p "$work/hello"
 printf 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n' >"$work/hello/main.go"
 (cd "$work/hello" && GOFLAGS= go mod init hello >/dev/null 2>&1 && go build -o "$work/hello/hello" .)
-go run ./bench/grpcprotoset "$work/grpcbench.protoset"
-
-start_greeter "$work" "$bin"
 m="$bin/micro"
 req='{"name":"Ada"}'
-"$peers/grpcurl" -plaintext -protoset-out "$work/greeter.protoset" "$GREETER_ADDRESS" describe greeter.v1.Greeter >/dev/null
+if peers_needed; then
+  go run ./bench/grpcprotoset "$work/grpcbench.protoset"
+  start_greeter "$work" "$bin"
+  "$peers/grpcurl" -plaintext -protoset-out "$work/greeter.protoset" "$GREETER_ADDRESS" describe greeter.v1.Greeter >/dev/null
+fi
 j() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@"; }
 alt() { python3 "$root/bench/alternate.py" "$@" 2>>"$work/raw.txt"; }
 
-log "A. micro version / hello world ($runs pairs)"
-echo "A. micro version vs hello-world (ms):" >>"$work/raw.txt"
-read -r ver_ms hello_ms ver_ratio < <(alt time "$runs" "$(j "$m" version)" "$(j "$work/hello/hello")")
+if fig A; then
+  log "A. micro version / hello world ($runs pairs)"
+  echo "A. micro version vs hello-world (ms):" >>"$work/raw.txt"
+  read -r ver_ms hello_ms ver_ratio < <(alt time "$runs" "$(j "$m" version)" "$(j "$work/hello/hello")")
+fi
 
-log "B. warm micro call / grpcurl ($runs pairs)"
-echo "B. micro call vs grpcurl (ms):" >>"$work/raw.txt"
-read -r call_ms grpcurl_ms call_ratio < <(alt time "$runs" \
-  "$(j "$m" call greeter Greeter.Hello "$req")" \
-  "$(j "$peers/grpcurl" -plaintext -protoset "$work/greeter.protoset" -d "$req" "$GREETER_ADDRESS" greeter.v1.Greeter/Hello)")
+if fig B; then
+  log "B. warm micro call / grpcurl ($runs pairs)"
+  echo "B. micro call vs grpcurl (ms):" >>"$work/raw.txt"
+  read -r call_ms grpcurl_ms call_ratio < <(alt time "$runs" \
+    "$(j "$m" call greeter Greeter.Hello "$req")" \
+    "$(j "$peers/grpcurl" -plaintext -protoset "$work/greeter.protoset" -d "$req" "$GREETER_ADDRESS" greeter.v1.Greeter/Hello)")
+fi
 
-log "C. micro call -v phases ($runs runs)"
-for _ in $(seq "$runs"); do
-  "$m" call -v greeter Greeter.Hello "$req" 2>&1 >/dev/null | sed -n 's/^\* time: //p'
-done >"$work/phases.txt"
-phases=$(python3 - "$work/phases.txt" <<'PY'
+if fig C; then
+  log "C. micro call -v phases ($runs runs)"
+  for _ in $(seq "$runs"); do
+    "$m" call -v greeter Greeter.Hello "$req" 2>&1 >/dev/null | sed -n 's/^\* time: //p'
+  done >"$work/phases.txt"
+  phases=$(python3 - "$work/phases.txt" <<'PY'
 import re, statistics, sys
 cols = {}
 for line in open(sys.argv[1]):
@@ -84,49 +107,60 @@ for line in open(sys.argv[1]):
         cols.setdefault(name, []).append(float(ms))
 print(" / ".join("%s %.2f" % (k, statistics.median(v)) for k, v in cols.items()) + " ms")
 PY
-)
+  )
+fi
 
-# grpc-go's benchmark server listens on :PORT (its own flag); the clients
-# reach it on loopback.
-bport=$(free_port)
-(cd "$work" && "$peers/grpc-bench-server" -port "$bport" -test_name micro-bench >"$work/bench-server.log" 2>&1) &
-pids+=($!)
-wait_port "$bport"
-breq='{"responseType":"COMPRESSABLE","responseSize":1,"payload":{"type":"COMPRESSABLE","body":"AA=="}}'
-micro_bench=("$m" bench --address "127.0.0.1:$bport" --protoset "$work/grpcbench.protoset" grpc-benchmark grpc.testing.BenchmarkService.UnaryCall "$breq" -c 16 --connections 1 -z "${secs}s" -n 100000000 --no-progress -o json)
-rps_re='"rps": *([0-9.e+]+)'
+if fig D || fig E; then
+  # grpc-go's benchmark server listens on :PORT (its own flag); the clients
+  # reach it on loopback.
+  bport=$(free_port)
+  (cd "$work" && "$peers/grpc-bench-server" -port "$bport" -test_name micro-bench >"$work/bench-server.log" 2>&1) &
+  pids+=($!)
+  wait_port "$bport"
+  breq='{"responseType":"COMPRESSABLE","responseSize":1,"payload":{"type":"COMPRESSABLE","body":"AA=="}}'
+  micro_bench=("$m" bench --address "127.0.0.1:$bport" --protoset "$work/grpcbench.protoset" grpc-benchmark grpc.testing.BenchmarkService.UnaryCall "$breq" -c 16 --connections 1 -z "${secs}s" -n 100000000 --no-progress -o json)
+  rps_re='"rps": *([0-9.e+]+)'
 
-log "D. micro bench / grpc-go benchmark client ($rate_runs pairs of ${secs}s)"
-echo "D. micro bench rps vs grpc-go benchmark client qps:" >>"$work/raw.txt"
-read -r mb_rps gb_qps grpc_ratio < <(cd "$work" && alt rate "$rate_runs" "$(j "${micro_bench[@]}")" \
-  "$(j "$peers/grpc-bench-client" -port "$bport" -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d "$secs" -test_name micro-bench)" \
-  "$rps_re" 'qps: *([0-9.e+]+)')
+  if fig D; then
+    log "D. micro bench / grpc-go benchmark client ($rate_runs pairs of ${secs}s)"
+    echo "D. micro bench rps vs grpc-go benchmark client qps:" >>"$work/raw.txt"
+    read -r mb_rps gb_qps grpc_ratio < <(cd "$work" && alt rate "$rate_runs" "$(j "${micro_bench[@]}")" \
+      "$(j "$peers/grpc-bench-client" -port "$bport" -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d "$secs" -test_name micro-bench)" \
+      "$rps_re" 'qps: *([0-9.e+]+)')
+  fi
 
-log "E. micro bench / ghz ($rate_runs pairs of ${secs}s)"
-echo "E. micro bench rps vs ghz rps:" >>"$work/raw.txt"
-read -r mb2_rps ghz_rps ghz_ratio < <(alt rate "$rate_runs" "$(j "${micro_bench[@]}")" \
-  "$(j "$peers/ghz" --insecure --protoset "$work/grpcbench.protoset" --call grpc.testing.BenchmarkService.UnaryCall -d "$breq" -c 16 --connections 1 -z "${secs}s" -n 100000000 --format json "127.0.0.1:$bport")" \
-  "$rps_re" '"rps": *([0-9.e+]+)')
+  if fig E; then
+    log "E. micro bench / ghz ($rate_runs pairs of ${secs}s)"
+    echo "E. micro bench rps vs ghz rps:" >>"$work/raw.txt"
+    read -r mb2_rps ghz_rps ghz_ratio < <(alt rate "$rate_runs" "$(j "${micro_bench[@]}")" \
+      "$(j "$peers/ghz" --insecure --protoset "$work/grpcbench.protoset" --call grpc.testing.BenchmarkService.UnaryCall -d "$breq" -c 16 --connections 1 -z "${secs}s" -n 100000000 --format json "127.0.0.1:$bport")" \
+      "$rps_re" '"rps": *([0-9.e+]+)')
+  fi
+fi
 
 verdict() { awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? (r <= t) : (r >= t); print ok ? "met" : "**missed**" }'; }
 echo "| figure | ratio | target | measured |"
 echo "|---|---|---|---|"
-echo "| A. \`micro version\` wall time / Go hello-world | **$ver_ratio** | ≤ 3 ($(verdict "$ver_ratio" "<=" 3)) | $ver_ms ms vs $hello_ms ms (medians of $runs pairs) |"
-echo "| B. warm \`micro call\` by name through the registry / \`grpcurl -plaintext -protoset\` | **$call_ratio** | ≤ 0.5 ($(verdict "$call_ratio" "<=" 0.5)) | $call_ms ms vs $grpcurl_ms ms (medians of $runs pairs) |"
-echo "| C. \`micro call -v\` phases (medians of $runs calls) | — | each near one loopback round trip | $phases |"
-echo "| D. \`micro bench\` rps / grpc-go benchmark client qps, 1 connection × 16, 1-byte payloads | **$grpc_ratio** | ≥ 0.9 ($(verdict "$grpc_ratio" ">=" 0.9)) | $mb_rps vs $gb_qps (medians of $rate_runs pairs of ${secs}s) |"
-echo "| E. \`micro bench\` rps / ghz rps, same server, -c 16 | **$ghz_ratio** | ≥ 1.5 ($(verdict "$ghz_ratio" ">=" 1.5)) | $mb2_rps vs $ghz_rps (medians of $rate_runs pairs of ${secs}s) |"
+fig A && echo "| A. \`micro version\` wall time / Go hello-world | **$ver_ratio** | ≤ 3 ($(verdict "$ver_ratio" "<=" 3)) | $ver_ms ms vs $hello_ms ms (medians of $runs pairs) |"
+fig B && echo "| B. warm \`micro call\` by name through the registry / \`grpcurl -plaintext -protoset\` | **$call_ratio** | ≤ 0.5 ($(verdict "$call_ratio" "<=" 0.5)) | $call_ms ms vs $grpcurl_ms ms (medians of $runs pairs) |"
+fig C && echo "| C. \`micro call -v\` phases (medians of $runs calls) | — | each near one loopback round trip | $phases |"
+fig D && echo "| D. \`micro bench\` rps / grpc-go benchmark client qps, 1 connection × 16, 1-byte payloads | **$grpc_ratio** | ≥ 0.9 ($(verdict "$grpc_ratio" ">=" 0.9)) | $mb_rps vs $gb_qps (medians of $rate_runs pairs of ${secs}s) |"
+fig E && echo "| E. \`micro bench\` rps / ghz rps, same server, -c 16 | **$ghz_ratio** | ≥ 1.5 ($(verdict "$ghz_ratio" ">=" 1.5)) | $mb2_rps vs $ghz_rps (medians of $rate_runs pairs of ${secs}s) |"
 echo
 echo "Ratios are medians of the per-pair ratios; the sides of each pair ran one after"
-echo "the other. Peers: $(basename "$peers")."
+if peers_needed; then
+  echo "the other. Peers: $(basename "$peers")."
+else
+  echo "the other."
+fi
 echo
 echo "Commands (PORT: free ports on 127.0.0.1; protosets written by grpcurl -protoset-out and by \`go run ./bench/grpcprotoset\`):"
 echo
-echo "- A. \`micro version\` vs \`hello\` (\`fmt.Println\`, same Go)"
-echo "- B. \`micro call greeter Greeter.Hello '$req'\` vs \`grpcurl -plaintext -protoset greeter.protoset -d '$req' 127.0.0.1:PORT greeter.v1.Greeter/Hello\`"
-echo "- C. \`micro call -v greeter Greeter.Hello '$req'\`, the \`* time:\` line"
-echo "- D. \`micro bench --address 127.0.0.1:PORT --protoset grpcbench.protoset grpc-benchmark grpc.testing.BenchmarkService.UnaryCall '$breq' -c 16 --connections 1 -z ${secs}s -n 100000000 --no-progress -o json\` vs \`grpc-bench-client -port PORT -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d $secs\` against \`grpc-bench-server -port PORT\`"
-echo "- E. the same \`micro bench\` vs \`ghz --insecure --protoset grpcbench.protoset --call grpc.testing.BenchmarkService.UnaryCall -d '$breq' -c 16 --connections 1 -z ${secs}s 127.0.0.1:PORT\`"
+fig A && echo "- A. \`micro version\` vs \`hello\` (\`fmt.Println\`, same Go)"
+fig B && echo "- B. \`micro call greeter Greeter.Hello '$req'\` vs \`grpcurl -plaintext -protoset greeter.protoset -d '$req' 127.0.0.1:PORT greeter.v1.Greeter/Hello\`"
+fig C && echo "- C. \`micro call -v greeter Greeter.Hello '$req'\`, the \`* time:\` line"
+fig D && echo "- D. \`micro bench --address 127.0.0.1:PORT --protoset grpcbench.protoset grpc-benchmark grpc.testing.BenchmarkService.UnaryCall '$breq' -c 16 --connections 1 -z ${secs}s -n 100000000 --no-progress -o json\` vs \`grpc-bench-client -port PORT -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d $secs\` against \`grpc-bench-server -port PORT\`"
+fig E && echo "- E. the same \`micro bench\` vs \`ghz --insecure --protoset grpcbench.protoset --call grpc.testing.BenchmarkService.UnaryCall -d '$breq' -c 16 --connections 1 -z ${secs}s 127.0.0.1:PORT\`"
 echo
 echo '```'
 cat "$work/raw.txt"

@@ -45,7 +45,19 @@ const (
 	readFor         = 3 * time.Second
 	repetitions     = 3
 	nodeTTL         = time.Hour
+	// consulAgents is how many Consul client agents the nodes are
+	// registered through (see consulVia).
+	consulAgents = 10
 )
+
+// consulVia says how the Consul nodes are registered. A Consul agent
+// serialises its registrations, and each costs it time in proportion to the
+// services it holds already (it walks all of them to sync the one that
+// changed, and builds the health events of its node from every check of
+// the node): one agent holding thousands of nodes registers a few a second.
+// Deployments run one agent a host, so the nodes are spread over client
+// agents joined to the server agent, as hosts would be.
+var consulVia = fmt.Sprintf("Consul nodes are registered through the registry library via %d Consul client agents joined to the server agent (node i through agent i mod %d: 1,000 nodes per agent at 10,000 nodes), as a deployment runs one agent a host; the greeter, micro's commands, the watch and the read rate use the server agent (`consul agent -dev`, state in memory). One agent holding every node registers them at a few a second (see docs/scaling.md).", consulAgents, consulAgents)
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -122,7 +134,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type backend struct {
 	env  []string // MICRO_* for the micro and greeter processes
 	open func(ctx context.Context) (registry.Registry, error)
-	stop func()
+	// writers are the registries the nodes are registered through, node i
+	// through writers[i%len(writers)]; none: the one open returns.
+	writers func(ctx context.Context) ([]registry.Registry, error)
+	stop    func()
 }
 
 func startBackend(ctx context.Context, name, dir string) (*backend, error) {
@@ -145,13 +160,43 @@ func startBackend(ctx context.Context, name, dir string) (*backend, error) {
 		if err != nil {
 			return nil, err
 		}
+		clients := make([]*testenv.ConsulClient, consulAgents)
+		var wg sync.WaitGroup
+		errs := make([]error, consulAgents)
+		for i := range clients {
+			wg.Go(func() { clients[i], errs[i] = agent.NewClient(dir, fmt.Sprintf("host-%02d", i)) })
+		}
+		wg.Wait()
+		stop := func() {
+			for _, c := range clients {
+				if c != nil {
+					c.Stop()
+				}
+			}
+			agent.Stop()
+		}
+		if err := errors.Join(errs...); err != nil {
+			stop()
+			return nil, err
+		}
 		addr := agent.Addr()
 		return &backend{
 			env: []string{"MICRO_REGISTRY=consul", "MICRO_REGISTRY_ADDRESS=" + addr},
 			open: func(context.Context) (registry.Registry, error) {
 				return consul.New(consul.Address(addr))
 			},
-			stop: agent.Stop,
+			writers: func(context.Context) ([]registry.Registry, error) {
+				var regs []registry.Registry
+				for _, c := range clients {
+					reg, err := consul.New(consul.Address(c.Addr()))
+					if err != nil {
+						return nil, err
+					}
+					regs = append(regs, reg)
+				}
+				return regs, nil
+			},
+			stop: stop,
 		}, nil
 	case "etcd":
 		srv, err := testenv.NewEtcd(dir)
@@ -188,6 +233,12 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 	}
 	if c, ok := reg.(io.Closer); ok {
 		defer c.Close()
+	}
+	writers := []registry.Registry{reg}
+	if b.writers != nil {
+		if writers, err = b.writers(ctx); err != nil {
+			return nil, err
+		}
 	}
 	home := filepath.Join(dir, "home")
 	env := append(baseEnv(home), b.env...)
@@ -234,7 +285,7 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 		fmt.Fprintf(stderr, "scale: %s: registering %d nodes\n", name, size-registered)
 		start := time.Now()
 		regCtx, cancel := context.WithTimeout(ctx, o.budget)
-		done, err := register(regCtx, reg, registered, size)
+		done, err := register(regCtx, writers, registered, size)
 		timedOut := regCtx.Err() != nil
 		cancel()
 		if err != nil && !timedOut {
@@ -258,7 +309,9 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 			}
 			return nil
 		})
-		time.Sleep(time.Second)
+		// Then it has finished the work they caused (the Consul watch
+		// reads every service again after a change), or that wait ends.
+		waitIdle(watch.Process.Pid, 2*time.Second, 180*time.Second)
 		f.watchRSSKiB = rssKiB(watch.Process.Pid)
 
 		fmt.Fprintf(stderr, "scale: %s: %d nodes: timing commands\n", name, size)
@@ -289,9 +342,9 @@ func measureBackend(ctx context.Context, o options, name string, stderr io.Write
 
 func serviceName(i int) string { return fmt.Sprintf("scale-%04d", i) }
 
-// register adds nodes from..to-1, node i in service i/nodesPerService,
-// and returns how many it registered.
-func register(ctx context.Context, reg registry.Registry, from, to int) (int, error) {
+// register adds nodes from..to-1, node i in service i/nodesPerService
+// through regs[i%len(regs)], and returns how many it registered.
+func register(ctx context.Context, regs []registry.Registry, from, to int) (int, error) {
 	var done atomic.Int64
 	next := atomic.Int64{}
 	next.Store(int64(from))
@@ -319,7 +372,7 @@ func register(ctx context.Context, reg registry.Registry, from, to int) (int, er
 				var err error
 				for attempt := 0; attempt < 5 && ctx.Err() == nil; attempt++ {
 					rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-					err = reg.Register(rctx, svc, registry.WithTTL(nodeTTL))
+					err = regs[i%len(regs)].Register(rctx, svc, registry.WithTTL(nodeTTL))
 					cancel()
 					if err == nil {
 						break
@@ -429,6 +482,39 @@ func rssKiB(pid int) int64 {
 	return 0
 }
 
+// waitIdle waits until process pid has used no CPU time for quiet, or
+// within has passed.
+func waitIdle(pid int, quiet, within time.Duration) {
+	deadline := time.Now().Add(within)
+	last := cpuTicks(pid)
+	for time.Now().Before(deadline) {
+		time.Sleep(quiet)
+		now := cpuTicks(pid)
+		if now == last {
+			return
+		}
+		last = now
+	}
+}
+
+// cpuTicks is the user and system time of pid from /proc, in clock ticks;
+// -1 when it cannot be read.
+func cpuTicks(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The fields after the command name, which is in brackets.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return utime + stime
+}
+
 func waitFor(within time.Duration, fn func() error) error {
 	deadline := time.Now().Add(within)
 	for {
@@ -444,11 +530,14 @@ func report(w io.Writer, o options, results map[string][]figures, notes map[stri
 	loadavg, _ := os.ReadFile("/proc/loadavg")
 	load := strings.Join(strings.Fields(string(loadavg))[:min(3, len(strings.Fields(string(loadavg))))], " ")
 	fmt.Fprintf(w, "## Scale: registry size against cost (bench/scale.sh)\n\n")
-	fmt.Fprintf(w, "Written by bench/scale.sh on %s. Nodes registered through the registry library (%d at once, TTL %s), %d nodes a service; each command time is the median of %d runs of the built binary, start-up included; read rate is GetService on random services from %d goroutines for %s; watch RSS is VmRSS of a `micro watch -o json` that has received every registration. Load average at the end: %s.\n\n",
+	fmt.Fprintf(w, "Written by bench/scale.sh on %s. Nodes registered through the registry library (%d at once, TTL %s), %d nodes a service; each command time is the median of %d runs of the built binary, start-up included; read rate is GetService on random services from %d goroutines for %s; watch RSS is VmRSS of a `micro watch -o json` that has received every registration, and the commands are timed once it has used no CPU for 2 s. Load average at the end: %s.\n\n",
 		time.Now().UTC().Format("2006-01-02T15:04Z"), registerWorkers, nodeTTL, nodesPerService, repetitions, readWorkers, readFor, load)
 	for _, b := range o.backends {
 		figs := results[b]
 		fmt.Fprintf(w, "### %s\n\n", b)
+		if b == "consul" {
+			fmt.Fprintf(w, "%s\n\n", consulVia)
+		}
 		if len(figs) == 0 {
 			fmt.Fprintf(w, "Not measured: %s\n\n", notes[b])
 			continue

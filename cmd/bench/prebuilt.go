@@ -13,11 +13,12 @@ import (
 )
 
 // prebuilt keeps the request of a run whose request is no template, read
-// from JSON once per input type, so that a call does not parse the same
-// JSON again: every call sends the same message (gRPC only reads it, from
-// any number of callers at once). A new input type (descriptors refreshed
-// during the run) is read afresh. A request the JSON supplier refuses is
-// never kept: each call then reads it itself and fails as it would have.
+// from JSON and encoded once per input type, so that a call neither parses
+// the same JSON nor marshals the same message again: every call sends the
+// same bytes (call.Encoded; gRPC only reads them, from any number of
+// callers at once). A new input type (descriptors refreshed during the
+// run) is read afresh. A request the JSON supplier refuses is never kept:
+// each call then reads it itself and fails as it would have.
 type prebuilt struct {
 	text     string
 	resolver call.Resolver
@@ -64,6 +65,10 @@ func (p *prebuilt) message(input protoreflect.MessageType) proto.Message {
 	if _, err := next(input); !errors.Is(err, io.EOF) {
 		return nil // several requests, or an error after the first
 	}
-	p.desc, p.msg = input.Descriptor(), msg
-	return msg
+	encoded, err := call.Encode(msg)
+	if err != nil {
+		return nil
+	}
+	p.desc, p.msg = input.Descriptor(), encoded
+	return encoded
 }

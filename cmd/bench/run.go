@@ -98,6 +98,7 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 				kept = &prebuilt{text: p.template.text, resolver: resolver}
 			}
 			var outcomes []outcome
+			names := nodeNames{}
 			for !over() {
 				n := issued.Add(1) - 1 // the number of this call, from 0
 				if p.total > 0 && n >= int64(p.total) {
@@ -118,7 +119,7 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 						}
 					}
 				}
-				o := callOnce(ctx, client, resolver, kept, p, int(n), w)
+				o := callOnce(ctx, client, resolver, kept, p, int(n), w, names)
 				if o.err != "" && over() {
 					break // the run ended during this call: cut, not a failure
 				}
@@ -186,9 +187,23 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 	return res
 }
 
+// nodeNames gives each node the "id address" string that outcomes count
+// it by, made once per node (a worker's calls go to few nodes), not once
+// per call.
+type nodeNames map[*registry.Node]string
+
+func (names nodeNames) of(node *registry.Node) string {
+	name, ok := names[node]
+	if !ok {
+		name = node.ID + " " + node.Address
+		names[node] = name
+	}
+	return name
+}
+
 // callOnce makes call n of worker w and says how it went. With kept, the
 // request is the one kept (read from JSON once); else the template's.
-func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n, w int) outcome {
+func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n, w int, names nodeNames) outcome {
 	var o outcome
 	var supplier call.RequestSupplier
 	if kept != nil {
@@ -205,12 +220,14 @@ func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver
 	trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { node = selected }}
 	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	begin := time.Now()
+	// Responses are counted, not read: they are checked to be well-formed
+	// protobuf without being decoded.
 	err := client.Call(callCtx, p.service, p.endpoint, supplier, nil,
-		call.WithHeaders(p.headers), call.WithTrace(trace))
+		call.WithHeaders(p.headers), call.WithTrace(trace), call.WithoutDecodingResponses())
 	o.latency = time.Since(begin)
 	cancel()
 	if node != nil {
-		o.node = node.ID + " " + node.Address
+		o.node = names.of(node)
 	}
 	if err == nil {
 		o.code = codes.OK

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -63,4 +64,24 @@ func TestDurationRunHasNoFailures(t *testing.T) {
 			t.Fatalf("run %d of %d: want calls, none failed, no error; have error %v, %d calls, %d failed, codes %v", i+1, runs, err, summary.Count, summary.Failed, summary.StatusCodes)
 		}
 	}
+}
+
+// TestLessGarbageCollection: the default target becomes benchGCPercent for
+// the run and comes back after; a target GOGC chose stays as it is.
+func TestLessGarbageCollection(t *testing.T) {
+	original := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(original) })
+	restore := lessGarbageCollection()
+	if have := debug.SetGCPercent(benchGCPercent); have != benchGCPercent {
+		t.Errorf("during a run: want GOGC %d, have %d", benchGCPercent, have)
+	}
+	restore()
+	if have := debug.SetGCPercent(50); have != 100 {
+		t.Errorf("after a run: want GOGC 100 again, have %d", have)
+	}
+	restore = lessGarbageCollection()
+	if have := debug.SetGCPercent(50); have != 50 {
+		t.Errorf("with GOGC=50 chosen: want it kept, have %d", have)
+	}
+	restore()
 }

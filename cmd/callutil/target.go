@@ -3,7 +3,6 @@ package callutil
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/microtools/micro/cmd/cmdutil"
@@ -36,13 +35,54 @@ func (s TargetSpec) String() string {
 	return s.Service + " " + s.Endpoint
 }
 
-// endpointPattern is an endpoint of the two-argument form: Service.Method,
-// package.Service.Method or package.Service/Method. A JSON request never
-// has this shape (a number starts with a digit, a literal has no dot).
-var endpointPattern = regexp.MustCompile(`^/?[A-Za-z_][A-Za-z0-9_]*([./][A-Za-z_][A-Za-z0-9_]*)+$`)
+// isEndpoint reports whether s is an endpoint of the two-argument form:
+// Service.Method, package.Service.Method or package.Service/Method, that
+// is ^/?[A-Za-z_][A-Za-z0-9_]*([./][A-Za-z_][A-Za-z0-9_]*)+$. A JSON
+// request never has this shape (a number starts with a digit, a literal has
+// no dot). A loop rather than a regexp: a package-level regexp is compiled
+// at start-up by every command.
+func isEndpoint(s string) bool {
+	s = strings.TrimPrefix(s, "/")
+	parts := 0
+	for {
+		i := 0
+		for i < len(s) && (s[i] == '_' || isLetter(s[i]) || i > 0 && isDigit(s[i])) {
+			i++
+		}
+		if i == 0 {
+			return false
+		}
+		parts++
+		if i == len(s) {
+			return parts >= 2
+		}
+		if s[i] != '.' && s[i] != '/' {
+			return false
+		}
+		s = s[i+1:]
+	}
+}
 
-// joinedPattern is the one-argument form: dotted names, at least two.
-var joinedPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$`)
+// isJoined reports whether s is the one-argument form: dotted names, at
+// least two, of letters, digits, '_' and '-' (^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$).
+func isJoined(s string) bool {
+	parts := 0
+	for _, part := range strings.Split(s, ".") {
+		if part == "" {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			if c := part[i]; !isLetter(c) && !isDigit(c) && c != '_' && c != '-' {
+				return false
+			}
+		}
+		parts++
+	}
+	return parts >= 2
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
 
 // ParseCallArgs reads the call form at the start of args, as `micro call`,
 // `stream` and `bench` take it: SERVICE ENDPOINT when the second argument
@@ -52,10 +92,10 @@ func ParseCallArgs(args []string) (spec TargetSpec, rest []string, err error) {
 	if len(args) == 0 {
 		return TargetSpec{}, nil, cmdutil.Usagef("name what to call: svc.Method (greeter.Hello) or SERVICE ENDPOINT (greeter Greeter.Hello)")
 	}
-	if len(args) >= 2 && endpointPattern.MatchString(args[1]) {
+	if len(args) >= 2 && isEndpoint(args[1]) {
 		return TargetSpec{Service: args[0], Endpoint: args[1]}, args[2:], nil
 	}
-	if joinedPattern.MatchString(args[0]) {
+	if isJoined(args[0]) {
 		return TargetSpec{Joined: args[0]}, args[1:], nil
 	}
 	if len(args) >= 2 && !strings.Contains(args[0], ".") {

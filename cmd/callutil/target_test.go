@@ -3,6 +3,7 @@ package callutil
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,29 @@ func TestParseCallArgs(t *testing.T) {
 				t.Errorf("want %+v %q, have %+v %q (%v)", tc.want, tc.wantRest, have, rest, err)
 			}
 		})
+	}
+}
+
+// TestCallFormShapes checks the loops of isEndpoint and isJoined against
+// the regular expressions they stand for, on inputs at and around their
+// edges.
+func TestCallFormShapes(t *testing.T) {
+	endpoint := regexp.MustCompile(`^/?[A-Za-z_][A-Za-z0-9_]*([./][A-Za-z_][A-Za-z0-9_]*)+$`)
+	joined := regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$`)
+	inputs := []string{
+		"", ".", "/", "//", "a", "a.", ".a", "a.b", "/a.b", "//a.b", "a/b", "/a/b", "a..b", "a./b",
+		"Greeter.Hello", "greeter.v1.Greeter/Hello", "/greeter.v1.Greeter/Hello", "_a._b", "a1.b2",
+		"1a.b", "a.1b", "a-b.c", "a.b-c", "go.micro.srv.greeter", "1.5", "-1.5", "a.b.", "a.b\n",
+		"{}", `{"name":"Ada"}`, `"a.b"`, "true", "Hello", "a b.c", "a.b c", "é.b", "a.é",
+		"greeter.greeter.v1.Greeter.Hello", "__.__", "a-.-b", "--.--", "a/b/c.d",
+	}
+	for _, in := range inputs {
+		if have, want := isEndpoint(in), endpoint.MatchString(in); have != want {
+			t.Errorf("isEndpoint(%q) = %v, want %v", in, have, want)
+		}
+		if have, want := isJoined(in), joined.MatchString(in); have != want {
+			t.Errorf("isJoined(%q) = %v, want %v", in, have, want)
+		}
 	}
 }
 

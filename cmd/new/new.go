@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,7 +105,11 @@ func newRun(ctx context.Context, opts *Options) error {
 		opts.GoVersion = runtime.Version()
 	}
 	if opts.GOROOT == "" {
-		opts.GOROOT = build.Default.GOROOT
+		// What go/build's Default.GOROOT holds, without linking go/build
+		// (whose package initialisation every command would pay for).
+		if goroot := runtime.GOROOT(); goroot != "" {
+			opts.GOROOT = filepath.Clean(goroot)
+		}
 	}
 	dir := opts.Dir
 	if dir == "" {

@@ -45,6 +45,7 @@ type ConsulAgent struct {
 
 	mu       sync.Mutex
 	httpPort int
+	serfLAN  int // the serf LAN port of the running agent, for NewClient
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	logPath  string
@@ -317,7 +318,7 @@ func (a *ConsulAgent) startOnce(httpPort int) error {
 	}()
 
 	a.mu.Lock()
-	a.cmd, a.exited, a.logPath, a.httpPort = cmd, exited, logPath, httpPort
+	a.cmd, a.exited, a.logPath, a.httpPort, a.serfLAN = cmd, exited, logPath, httpPort, ports[1]
 	a.mu.Unlock()
 
 	if err := waitConsulReady(httpPort, a.node, a.managementToken, exited); err != nil {
@@ -416,6 +417,11 @@ func (a *ConsulAgent) logTail(lines int) string {
 	a.mu.Lock()
 	path := a.logPath
 	a.mu.Unlock()
+	return tailFile(path, lines)
+}
+
+// tailFile is the last lines of the file at path, or why it cannot be read.
+func tailFile(path string, lines int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 
 	"github.com/microtools/micro/pkg/registry"
@@ -64,9 +63,10 @@ type Options struct {
 	AuthToken string
 	// Logger, when set, gets one access log record per request.
 	Logger *slog.Logger
-	// Metrics is where the gateway's Prometheus metrics are registered and
-	// gathered from for GET /metrics. Nil: a registry of the gateway's own.
-	Metrics *prometheus.Registry
+	// Metrics, when set, writes the embedding program's own metrics, which
+	// GET /metrics serves after the gateway's (micro_api_*) in place of the
+	// Go and process metrics (go_*, process_*) the gateway writes otherwise.
+	Metrics MetricsWriter
 	// Routes are extra handlers by path prefix ("/ui/"), behind the same
 	// authentication, CORS and access log: the console mounts itself here.
 	Routes map[string]http.Handler
@@ -145,13 +145,7 @@ func New(opts Options) (*Gateway, error) {
 		}
 		g.routes = append(g.routes, prefixRoute{prefix: prefix, handler: h})
 	}
-	reg, own := opts.Metrics, false
-	if reg == nil {
-		reg, own = prometheus.NewRegistry(), true
-	}
-	if g.metrics, err = newMetrics(reg, own); err != nil {
-		return nil, err
-	}
+	g.metrics = newMetrics(opts.Metrics)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.events = newEventHub()
 	g.services = newServiceIndex(g)

@@ -97,9 +97,10 @@ func WriteResponses(w io.Writer, format Formatter) EventHandler {
 type InvokeOption func(*invokeOptions)
 
 type invokeOptions struct {
-	headers     metadata.MD
-	callOptions []grpc.CallOption
-	trace       *ClientTrace // for the client that calls by name (TraceOf)
+	headers          metadata.MD
+	callOptions      []grpc.CallOption
+	trace            *ClientTrace // for the client that calls by name (TraceOf)
+	discardResponses bool         // WithoutDecodingResponses
 }
 
 // WithHeaders sends md as request metadata, added to any outgoing metadata
@@ -173,6 +174,7 @@ func Invoke(ctx context.Context, conn grpc.ClientConnInterface, method protorefl
 		handler:  handler,
 		metadata: WantsMetadata(handler),
 		options:  o.callOptions,
+		discard:  o.discardResponses,
 	}
 	if len(o.headers) > 0 {
 		ctx = metadata.NewOutgoingContext(ctx, metadata.Join(outgoing(ctx), o.headers))
@@ -219,6 +221,35 @@ type invocation struct {
 	handler  EventHandler // nil: responses are dropped
 	metadata bool         // the handler wants headers and trailers
 	options  []grpc.CallOption
+	discard  bool // responses are checked, not decoded (WithoutDecodingResponses)
+}
+
+// response is a new message for the next response: an undecoded one when
+// responses are not decoded.
+func (c *invocation) response() proto.Message {
+	msg := c.output.New().Interface()
+	if c.discard {
+		return &undecoded{msg}
+	}
+	return msg
+}
+
+// callOptions are the gRPC call options of a call that sends req: with
+// wireCodec when req is Encoded or responses are not decoded.
+func (c *invocation) callOptions(req proto.Message) []grpc.CallOption {
+	if _, encoded := req.(*Encoded); encoded || c.discard {
+		return append(c.options[:len(c.options):len(c.options)], forceWireCodec())
+	}
+	return c.options
+}
+
+// delivered is what the handler is given of resp: the message itself, or
+// the empty message an undecoded response carries.
+func delivered(resp proto.Message) proto.Message {
+	if u, ok := resp.(*undecoded); ok {
+		return u.Message
+	}
+	return resp
 }
 
 // single returns the one request of a unary or server-streaming call.
@@ -244,23 +275,23 @@ func (c *invocation) unary(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := c.output.New().Interface()
+	resp := c.response()
 	if !c.metadata {
 		// No headers or trailers to collect.
-		err := c.conn.Invoke(ctx, c.name, req, resp, c.options...)
+		err := c.conn.Invoke(ctx, c.name, req, resp, c.callOptions(req)...)
 		if err == nil && c.handler != nil {
-			if err := c.handler.OnReceiveResponse(resp); err != nil {
+			if err := c.handler.OnReceiveResponse(delivered(resp)); err != nil {
 				return err
 			}
 		}
 		return c.finish(err, nil)
 	}
 	var headers, trailers metadata.MD
-	callOptions := append([]grpc.CallOption{grpc.Header(&headers), grpc.Trailer(&trailers)}, c.options...)
+	callOptions := append([]grpc.CallOption{grpc.Header(&headers), grpc.Trailer(&trailers)}, c.callOptions(req)...)
 	err = c.conn.Invoke(ctx, c.name, req, resp, callOptions...)
 	c.handler.OnReceiveHeaders(headers)
 	if err == nil {
-		if err := c.handler.OnReceiveResponse(resp); err != nil {
+		if err := c.handler.OnReceiveResponse(delivered(resp)); err != nil {
 			return err
 		}
 	}
@@ -289,13 +320,15 @@ func targetOfConn(conn grpc.ClientConnInterface) string {
 	return ""
 }
 
-func (c *invocation) newStream(ctx context.Context) (grpc.ClientStream, error) {
+// newStream opens the call's stream; req is its one request when it has
+// one (server streaming), for callOptions.
+func (c *invocation) newStream(ctx context.Context, req proto.Message) (grpc.ClientStream, error) {
 	desc := &grpc.StreamDesc{
 		StreamName:    string(c.method.Name()),
 		ServerStreams: c.method.IsStreamingServer(),
 		ClientStreams: c.method.IsStreamingClient(),
 	}
-	return c.conn.NewStream(ctx, desc, c.name, c.options...)
+	return c.conn.NewStream(ctx, desc, c.name, c.callOptions(req)...)
 }
 
 // receive reads responses until the stream ends, reporting headers before the
@@ -303,7 +336,7 @@ func (c *invocation) newStream(ctx context.Context) (grpc.ClientStream, error) {
 func (c *invocation) receive(stream grpc.ClientStream) error {
 	reportedHeaders := false
 	for {
-		resp := c.output.New().Interface()
+		resp := c.response()
 		err := stream.RecvMsg(resp)
 		if !reportedHeaders && c.metadata {
 			headers, _ := stream.Header()
@@ -317,7 +350,7 @@ func (c *invocation) receive(stream grpc.ClientStream) error {
 			return c.finish(err, stream.Trailer())
 		}
 		if c.handler != nil {
-			if err := c.handler.OnReceiveResponse(resp); err != nil {
+			if err := c.handler.OnReceiveResponse(delivered(resp)); err != nil {
 				return err
 			}
 		}
@@ -331,7 +364,7 @@ func (c *invocation) serverStream(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.newStream(ctx)
+	stream, err := c.newStream(ctx, req)
 	if err != nil {
 		return c.failedToStart(err)
 	}
@@ -374,7 +407,7 @@ func (c *invocation) send(stream grpc.ClientStream) error {
 func (c *invocation) clientStream(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.newStream(ctx)
+	stream, err := c.newStream(ctx, nil)
 	if err != nil {
 		return c.failedToStart(err)
 	}
@@ -387,7 +420,7 @@ func (c *invocation) clientStream(ctx context.Context) error {
 func (c *invocation) bidi(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.newStream(ctx)
+	stream, err := c.newStream(ctx, nil)
 	if err != nil {
 		return c.failedToStart(err)
 	}

@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
 	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/client"
@@ -50,5 +54,55 @@ func startBenchGreeter(b *testing.B, reg registry.Registry) {
 	svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: "greeter-1", Address: server.Addr}}}
 	if err := reg.Register(context.Background(), svc, registry.NoExpiry()); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkClientCallPrebuilt is the call `micro bench` makes for a request
+// that is no template: the request encoded once, the response counted and
+// not decoded, the node told to a trace.
+func BenchmarkClientCallPrebuilt(b *testing.B) {
+	reg := memory.New()
+	b.Cleanup(func() { _ = reg.Close() })
+	startBenchGreeter(b, reg)
+	src, err := call.NewProtoSource(context.Background(), []string{"../../examples/greeter/proto"}, "greeter.proto")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := client.New(client.Options{Registry: reg, Source: src})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	method, err := call.FindMethod(ctx, src, "greeter", "Greeter.Hello")
+	if err != nil {
+		b.Fatal(err)
+	}
+	request, err := call.NewJSONSupplier(strings.NewReader(`{"name":"Ada"}`), c.Resolver("greeter"))(dynamicpb.NewMessageType(method.Input()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	encoded, err := call.Encode(request)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sent := false
+		supplier := func(protoreflect.MessageType) (proto.Message, error) {
+			if sent {
+				return nil, io.EOF
+			}
+			sent = true
+			return encoded, nil
+		}
+		var node *registry.Node
+		trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { node = selected }}
+		if err := c.Call(ctx, "greeter", "Greeter.Hello", supplier, nil, call.WithTrace(trace), call.WithoutDecodingResponses()); err != nil {
+			b.Fatal(err)
+		}
+		if node == nil {
+			b.Fatal("no node selected")
+		}
 	}
 }

@@ -53,10 +53,14 @@
 // revision it read them at. The etcd client resumes the watches from the
 // last revision seen after a disconnect, so nothing written meanwhile is
 // lost. When that revision was compacted away, the watcher reads everything
-// again and reports the difference. It also asks etcd for its progress
-// after every reconnection and every few seconds (WithProgressInterval):
-// an etcd whose revision went back (a member that lost its data or was
-// restored from a backup) is read again the same way.
+// again and reports the difference. It also checks, after every
+// reconnection and every few seconds (WithProgressInterval), that etcd
+// still has the history it follows, with a linearizable read of one key's
+// response header: an etcd whose revision went back (a member that lost its
+// data or was restored from a backup) or whose cluster ID changed (another
+// cluster at the address) is read again the same way. A wiped etcd that has
+// already passed the watch's revision, under the same cluster ID, when the
+// watch checks cannot be told from the one before.
 //
 // # Connecting
 //

@@ -539,15 +539,16 @@ func (r *Registry) serviceRanges(name string) []keyRange {
 }
 
 // snapshot reads ranges at one revision and returns the records found by
-// key, only those of service when it is not empty, and the revision.
-func (r *Registry) snapshot(ctx context.Context, ranges []keyRange, service string) (map[string][]*registry.Service, int64, error) {
+// key, only those of service when it is not empty, and where in etcd's
+// history it read them.
+func (r *Registry) snapshot(ctx context.Context, ranges []keyRange, service string) (map[string][]*registry.Service, position, error) {
 	ops := make([]clientv3.Op, 0, len(ranges))
 	for _, rg := range ranges {
 		ops = append(ops, clientv3.OpGet(rg.key(), clientv3.WithPrefix()))
 	}
 	resp, err := r.client.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return nil, 0, err
+		return nil, position{}, err
 	}
 	state := map[string][]*registry.Service{}
 	for _, op := range resp.Responses {
@@ -561,7 +562,7 @@ func (r *Registry) snapshot(ctx context.Context, ranges []keyRange, service stri
 			}
 		}
 	}
-	return state, resp.Header.Revision, nil
+	return state, position{clusterID: resp.Header.ClusterId, revision: resp.Header.Revision}, nil
 }
 
 // decode reads one key, reports it once when it cannot be read, and keeps

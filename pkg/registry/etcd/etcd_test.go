@@ -143,19 +143,12 @@ func TestStoredRecord(t *testing.T) {
 }
 
 // TestReregisterAfterWipe: etcd restarted with its data wiped loses every
-// lease; the next heartbeat registers in full, and a watch started before
-// reports the node again.
+// lease and revision. A watch started before notices that etcd's history
+// went back: it reads everything again and reports the node gone; the next
+// heartbeat registers in full and the watch reports the node again.
 func TestReregisterAfterWipe(t *testing.T) {
-	// Known regression, open: since the module updates of this change
-	// (golang.org/x/net v0.62 / etcd client v3.7 first showed it; it
-	// persists with both pinned back), a watch whose etcd member was wiped
-	// is no longer noticed to have gone back in time within 20s. The
-	// registration itself comes back (TestEtcdFailoverAndWipe in e2e);
-	// the watch's resync does not. Skipped with this reason, not silently,
-	// until it is fixed.
-	t.Skip("known regression: the watch does not notice a wiped etcd member (see the comment above)")
 	server := testenv.Etcd(t)
-	r := newRegistry(t, server.Addr(), etcd.WithProgressInterval(300*time.Millisecond))
+	r := newRegistry(t, server.Addr())
 	watching := newRegistry(t, server.Addr(), etcd.WithProgressInterval(300*time.Millisecond))
 	name := registrytest.UniqueName(t, "wipe")
 	svc := &registry.Service{Name: name, Nodes: []*registry.Node{{ID: name + "-1", Address: "127.0.0.1:1"}}}
@@ -174,26 +167,22 @@ func TestReregisterAfterWipe(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	server.Restart(t, true)
+	// Nothing is written until the watch has seen the wipe: the node is
+	// gone with it, and only a watch that read everything again can say so.
+	if ev := registrytest.NextEvent(t, w, name); ev.Type != registry.EventDelete {
+		t.Fatalf("want the node deleted with the wipe, have %s", ev.Type)
+	}
+	if etcd.Resyncs(watching) == 0 {
+		t.Error("the watch reported a delete without reading everything again")
+	}
+	// The next heartbeat finds its lease gone and registers in full.
 	testutil.Eventually(t, 20*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return r.Register(ctx, svc, registry.WithTTL(5*time.Second))
 	})
-	if _, err := r.GetService(testContext(t), name); err != nil {
-		t.Fatalf("after the wipe and a heartbeat: %v", err)
-	}
-	// The watch noticed etcd went back in time: it read everything again
-	// and reports the node (deleted with the wipe, then created; or, when
-	// the heartbeat came first, nothing lost at all).
-	ev := registrytest.NextEvent(t, w, name)
-	if ev.Type == registry.EventDelete {
-		ev = registrytest.NextEvent(t, w, name)
-	}
-	if ev.Type != registry.EventCreate && ev.Type != registry.EventUpdate {
-		t.Fatalf("want the node reported again after the wipe, have %s", ev.Type)
-	}
-	if etcd.Resyncs(watching) == 0 {
-		t.Error("the watch did not notice that etcd went back in time")
+	if ev := registrytest.NextEvent(t, w, name); ev.Type != registry.EventCreate {
+		t.Fatalf("want the node created again by the heartbeat, have %s", ev.Type)
 	}
 	// And the watch goes on: a deregistration is seen.
 	if err := r.Deregister(testContext(t), svc); err != nil {
@@ -201,6 +190,120 @@ func TestReregisterAfterWipe(t *testing.T) {
 	}
 	if ev := registrytest.NextEvent(t, w, name); ev.Type != registry.EventDelete {
 		t.Fatalf("want delete after deregister, have %s", ev.Type)
+	}
+}
+
+// TestWatchAfterWipeHeartbeatFirst: the other order. The watch is cut off
+// while etcd is wiped and the heartbeat registers the node again, so when
+// the watch comes back the node is there as before: it reads everything
+// again, reports nothing (nothing changed for it), and goes on from the new
+// history, where the old revision means nothing.
+func TestWatchAfterWipeHeartbeatFirst(t *testing.T) {
+	server := testenv.Etcd(t)
+	p := newProxy(t, server.Addr())
+	r := newRegistry(t, server.Addr())
+	watching := newRegistry(t, p.Addr(), etcd.WithProgressInterval(300*time.Millisecond))
+	name := registrytest.UniqueName(t, "wipefirst")
+	svc := &registry.Service{Name: name, Nodes: []*registry.Node{{ID: "beating", Address: "127.0.0.1:1"}}}
+	if err := r.Register(testContext(t), svc, registry.WithTTL(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawClient(t, server.Addr())
+	for i := 0; i < 50; i++ {
+		put(t, raw, fmt.Sprintf("/other/%d", i), "x")
+	}
+	w, err := watching.Watch(testContext(t), registry.WatchService(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	p.pause()
+	server.Restart(t, true)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return r.Register(ctx, svc, registry.WithTTL(10*time.Second))
+	})
+	p.resume()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if etcd.Resyncs(watching) == 0 {
+			return errors.New("the watch has not read everything again since the wipe")
+		}
+		return nil
+	})
+	// The first event is the one caused next, not a stale one of the node.
+	late := &registry.Service{Name: name, Nodes: []*registry.Node{{ID: "late", Address: "127.0.0.1:2"}}}
+	if err := r.Register(testContext(t), late, registry.NoExpiry()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Deregister(context.Background(), late) })
+	if ev := registrytest.NextEvent(t, w, name); ev.Type != registry.EventCreate || ev.Service.Nodes[0].ID != "late" {
+		t.Fatalf("want create of late, have %s %+v", ev.Type, ev.Service.Nodes[0])
+	}
+	if err := r.Deregister(testContext(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	if ev := registrytest.NextEvent(t, w, name); ev.Type != registry.EventDelete || ev.Service.Nodes[0].ID != "beating" {
+		t.Fatalf("want delete of beating, have %s %+v", ev.Type, ev.Service.Nodes[0])
+	}
+}
+
+// TestWatchAnotherCluster: the address a watch follows comes to lead to
+// another etcd cluster, further in its own history than the watch got in
+// the first one. Only the cluster ID tells: the watch reads everything
+// again and reports what the other cluster holds, including a record
+// written there below the watch's revision, which resuming would skip.
+func TestWatchAnotherCluster(t *testing.T) {
+	first, second := testenv.Etcd(t), testenv.Etcd(t)
+	p := newProxy(t, first.Addr())
+	r := newRegistry(t, p.Addr(), etcd.WithProgressInterval(300*time.Millisecond))
+	name := registrytest.UniqueName(t, "moved")
+	old := &registry.Service{Name: name, Nodes: []*registry.Node{{ID: "old", Address: "127.0.0.1:1"}}}
+	if err := r.Register(testContext(t), old, registry.NoExpiry()); err != nil {
+		t.Fatal(err)
+	}
+	firstRaw, secondRaw := rawClient(t, first.Addr()), rawClient(t, second.Addr())
+	for i := 0; i < 10; i++ {
+		put(t, firstRaw, fmt.Sprintf("/other/%d", i), "x")
+	}
+	w, err := r.Watch(testContext(t), registry.WatchService(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	// The second cluster: the record first, at a revision the watch has
+	// passed in the first, then enough writes to be ahead of it.
+	put(t, secondRaw, "/micro/services/"+name+"/new", fmt.Sprintf(`{"name":%q,"nodes":[{"id":"new","address":"127.0.0.1:2"}]}`, name))
+	for i := 0; i < 30; i++ {
+		put(t, secondRaw, fmt.Sprintf("/other/%d", i), "x")
+	}
+	firstRev, err := firstRaw.Get(testContext(t), "x", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondRev, err := secondRaw.Get(testContext(t), "x", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secondRev.Header.Revision <= firstRev.Header.Revision || secondRev.Header.ClusterId == firstRev.Header.ClusterId {
+		t.Fatalf("the second cluster must be ahead and another: revision %d vs %d, cluster %x vs %x",
+			secondRev.Header.Revision, firstRev.Header.Revision, secondRev.Header.ClusterId, firstRev.Header.ClusterId)
+	}
+
+	p.pause()
+	p.retarget(second.Addr())
+	p.resume()
+	seen := map[string]registry.EventType{}
+	for len(seen) < 2 {
+		ev := registrytest.NextEvent(t, w, name)
+		seen[ev.Service.Nodes[0].ID] = ev.Type
+	}
+	if seen["new"] != registry.EventCreate || seen["old"] != registry.EventDelete {
+		t.Fatalf("want new created and old deleted, have %v", seen)
+	}
+	if etcd.Resyncs(r) == 0 {
+		t.Error("the watch did not read everything again")
 	}
 }
 

@@ -25,8 +25,9 @@ const (
 	// for the etcd client's own dial timeout.
 	DefaultConnectTimeout = 5 * time.Second
 	// DefaultProgressInterval is how often a watch asks etcd where its
-	// revision is, to notice an etcd that came back with older data (a wiped
-	// or restored member) and read everything again.
+	// history is (revision and cluster ID), to notice an etcd that came back
+	// with older data (a wiped or restored member) or another cluster, and
+	// read everything again.
 	DefaultProgressInterval = 5 * time.Second
 	// defaultPort is added to an endpoint given without one.
 	defaultPort = "2379"

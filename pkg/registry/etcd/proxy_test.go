@@ -11,10 +11,10 @@ import (
 // network between the registry and etcd that the test controls, so that a
 // disconnect happens exactly when the test says.
 type proxy struct {
-	l      net.Listener
-	target string
+	l net.Listener
 
 	mu     sync.Mutex
+	target string
 	paused bool
 	conns  map[net.Conn]struct{}
 }
@@ -48,13 +48,13 @@ func (p *proxy) serve() {
 			return
 		}
 		p.mu.Lock()
-		paused := p.paused
+		paused, target := p.paused, p.target
 		p.mu.Unlock()
 		if paused {
 			in.Close()
 			continue
 		}
-		out, err := net.Dial("tcp", p.target)
+		out, err := net.Dial("tcp", target)
 		if err != nil {
 			in.Close()
 			continue
@@ -87,5 +87,13 @@ func (p *proxy) pause() {
 func (p *proxy) resume() {
 	p.mu.Lock()
 	p.paused = false
+	p.mu.Unlock()
+}
+
+// retarget sends the connections made from now on to target: the address
+// now leads to another server, as a name that moved to another cluster.
+func (p *proxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
 	p.mu.Unlock()
 }

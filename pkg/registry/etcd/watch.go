@@ -20,11 +20,16 @@ const (
 	// resyncBackoffMax bounds the pause between attempts to read the
 	// registry again while etcd cannot be reached.
 	resyncBackoffMax = 5 * time.Second
-	// progressAfterReconnect is how long after the connection comes back a
-	// watch asks for its progress, to let the etcd client resume its
-	// watches first.
-	progressAfterReconnect = 500 * time.Millisecond
+	// historyCheckTimeout bounds one check of where etcd's history is.
+	historyCheckTimeout = 2 * time.Second
 )
+
+// position is where a watch is in etcd's history: the cluster it reads and
+// a revision of that cluster.
+type position struct {
+	clusterID uint64
+	revision  int64
+}
 
 // watcher turns etcd watches of the registry's prefixes into registry
 // events. It keeps the records of every key it follows, so that a delete
@@ -50,8 +55,10 @@ type watcher struct {
 //
 // The etcd client resumes a watch from its last revision after a
 // disconnect. When that revision was compacted away, or the watch finds
-// etcd at an older revision than it saw (a member whose data was wiped or
-// restored), the watcher reads everything again and reports the difference.
+// another history than the one it follows (etcd at an older revision than
+// it saw, as after a member whose data was wiped or restored, or another
+// cluster ID), the watcher reads everything again and reports the
+// difference.
 func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (registry.Watcher, error) {
 	o := registry.NewWatchOptions(opts...)
 	if err := ctx.Err(); err != nil {
@@ -65,7 +72,7 @@ func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (reg
 		ranges, what = r.serviceRanges(o.Service), fmt.Sprintf("watch service %q", o.Service)
 	}
 	readCtx, cancelRead := withDefaultTimeout(ctx)
-	state, rev, err := r.snapshot(readCtx, ranges, o.Service)
+	state, at, err := r.snapshot(readCtx, ranges, o.Service)
 	cancelRead()
 	if err != nil {
 		return nil, r.wrapError(ctx, what, err)
@@ -87,7 +94,7 @@ func (r *Registry) Watch(ctx context.Context, opts ...registry.WatchOption) (reg
 	}
 	r.watchers[w] = struct{}{}
 	r.mu.Unlock()
-	go w.run(wctx, state, rev)
+	go w.run(wctx, state, at)
 	return w, nil
 }
 
@@ -138,7 +145,7 @@ type watchResponse struct {
 	closed bool
 }
 
-func (w *watcher) run(ctx context.Context, state map[string][]*registry.Service, rev int64) {
+func (w *watcher) run(ctx context.Context, state map[string][]*registry.Service, at position) {
 	defer close(w.done)
 	etcdWatcher := clientv3.NewWatcher(w.r.client)
 	defer etcdWatcher.Close()
@@ -149,7 +156,7 @@ func (w *watcher) run(ctx context.Context, state map[string][]*registry.Service,
 	defer progress.Stop()
 
 	for {
-		err := w.follow(ctx, etcdWatcher, state, rev, progress.C, reconnected)
+		err := w.follow(ctx, etcdWatcher, state, at, progress.C, reconnected)
 		if ctx.Err() != nil {
 			w.finish(ctx, nil)
 			return
@@ -160,7 +167,7 @@ func (w *watcher) run(ctx context.Context, state map[string][]*registry.Service,
 		}
 		// Read everything again and report what changed in the gap.
 		w.r.resyncs.Add(1)
-		fresh, freshRev, err := w.resync(ctx)
+		fresh, freshAt, err := w.resync(ctx)
 		if err != nil {
 			w.finish(ctx, err)
 			return
@@ -171,14 +178,15 @@ func (w *watcher) run(ctx context.Context, state map[string][]*registry.Service,
 				return
 			}
 		}
-		state, rev = fresh, freshRev
+		state, at = fresh, freshAt
 	}
 }
 
-// follow watches the ranges from rev+1 and applies events to state until
-// the watches must be started again (it returns nil, or the error that made
-// it stop) or ctx ends.
-func (w *watcher) follow(ctx context.Context, etcdWatcher clientv3.Watcher, state map[string][]*registry.Service, rev int64,
+// follow watches the ranges from the revision after at and applies events
+// to state until the watches must be started again (it returns nil, or the
+// error that made it stop) or ctx ends. On every tick and every reconnection
+// it checks that etcd still has the history the watches follow.
+func (w *watcher) follow(ctx context.Context, etcdWatcher clientv3.Watcher, state map[string][]*registry.Service, at position,
 	tick <-chan time.Time, reconnected <-chan struct{},
 ) error {
 	// A member that loses its leader ends the watch (rather than serving
@@ -190,7 +198,7 @@ func (w *watcher) follow(ctx context.Context, etcdWatcher clientv3.Watcher, stat
 	defer forwarders.Wait()
 	defer cancel()
 	for _, rg := range w.ranges {
-		ch := etcdWatcher.Watch(wctx, rg.key(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		ch := etcdWatcher.Watch(wctx, rg.key(), clientv3.WithPrefix(), clientv3.WithRev(at.revision+1))
 		forwarders.Add(1)
 		go func() {
 			defer forwarders.Done()
@@ -208,19 +216,19 @@ func (w *watcher) follow(ctx context.Context, etcdWatcher clientv3.Watcher, stat
 		}()
 	}
 
-	seen := rev // the highest revision etcd has shown this watch
-	var progressSoon <-chan time.Time
+	seen := at.revision // the highest revision etcd has shown this watch
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick:
-			_ = etcdWatcher.RequestProgress(wctx)
+			if w.historyChanged(ctx, at.clusterID, seen) {
+				return nil // resync
+			}
 		case <-reconnected:
-			progressSoon = time.After(progressAfterReconnect)
-		case <-progressSoon:
-			progressSoon = nil
-			_ = etcdWatcher.RequestProgress(wctx)
+			if w.historyChanged(ctx, at.clusterID, seen) {
+				return nil // resync
+			}
 		case m := <-merged:
 			if m.closed {
 				return nil
@@ -232,13 +240,6 @@ func (w *watcher) follow(ctx context.Context, etcdWatcher clientv3.Watcher, stat
 			if err := resp.Err(); err != nil {
 				return w.r.wrapError(ctx, "watch", err)
 			}
-			if resp.IsProgressNotify() {
-				if resp.Header.Revision < seen {
-					return nil // etcd went back in time: resync
-				}
-				seen = resp.Header.Revision
-				continue
-			}
 			seen = max(seen, resp.Header.Revision)
 			for _, ev := range resp.Events {
 				if !w.apply(ctx, state, ev) {
@@ -247,6 +248,32 @@ func (w *watcher) follow(ctx context.Context, etcdWatcher clientv3.Watcher, stat
 			}
 		}
 	}
+}
+
+// historyChanged asks etcd, with a linearizable read, for its cluster ID
+// and revision, and reports whether they show a history other than the one
+// the watch follows: another cluster ID, or a revision below seen (which a
+// linearizable read of the same history never returns). That is an etcd
+// that lost its data or was restored from a backup, or another cluster at
+// the same address. The etcd client would resume the watch from its own
+// revision there and wait, perhaps for ever, for a revision the new history
+// reaches only later, missing what that history holds: the watch must read
+// everything again. When etcd cannot be asked it reports false, and the
+// next tick asks again.
+func (w *watcher) historyChanged(ctx context.Context, clusterID uint64, seen int64) bool {
+	checkCtx, cancel := context.WithTimeout(ctx, historyCheckTimeout)
+	defer cancel()
+	// One key the watch may read, looked up without its value: only the
+	// response header matters.
+	key := w.ranges[0].key()
+	if key == "" {
+		key = "\x00"
+	}
+	resp, err := w.r.client.Get(checkCtx, key, clientv3.WithCountOnly())
+	if err != nil {
+		return false
+	}
+	return resp.Header.Revision < seen || resp.Header.ClusterId != clusterID
 }
 
 // apply updates state with one etcd event and emits what it changed. It
@@ -277,25 +304,25 @@ func (w *watcher) apply(ctx context.Context, state map[string][]*registry.Servic
 
 // resync reads the ranges again, retrying with back-off while etcd cannot
 // be reached.
-func (w *watcher) resync(ctx context.Context) (map[string][]*registry.Service, int64, error) {
+func (w *watcher) resync(ctx context.Context) (map[string][]*registry.Service, position, error) {
 	backoff := 100 * time.Millisecond
 	for {
 		readCtx, cancel := withDefaultTimeout(ctx)
-		state, rev, err := w.r.snapshot(readCtx, w.ranges, w.service)
+		state, at, err := w.r.snapshot(readCtx, w.ranges, w.service)
 		cancel()
 		if err == nil {
-			return state, rev, nil
+			return state, at, nil
 		}
 		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
+			return nil, position{}, ctx.Err()
 		}
 		wrapped := w.r.wrapError(ctx, "watch", err)
 		if errors.Is(wrapped, ErrAuth) || errors.Is(wrapped, ErrPermission) {
-			return nil, 0, wrapped
+			return nil, position{}, wrapped
 		}
 		select {
 		case <-ctx.Done():
-			return nil, 0, ctx.Err()
+			return nil, position{}, ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, resyncBackoffMax)
