@@ -12,7 +12,12 @@
 // Register writes the record; calling it again is the heartbeat and moves the
 // expiry forward. Readers treat a record past its expiry as gone, so a node
 // that stops its heartbeat disappears from GetService and ListServices after
-// its TTL, and watchers report it deleted. The server removes such records a
+// its TTL, and watchers report it deleted. A watcher first asks the bucket:
+// while the connection is down or the bucket's stream has no leader it
+// reports nothing gone, and after the connection came back, the stream
+// answered again or a new leader of the stream took over (a cluster member
+// died), it gives every node it knew one TTL to heartbeat again, since no
+// heartbeat could be written meanwhile. The server removes such records a
 // while later (a per-message TTL on NATS 2.11 and newer), so the bucket does
 // not grow with dead nodes. Records registered with registry.NoExpiry carry no
 // expiry and stay until Deregister.

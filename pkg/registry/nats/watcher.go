@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -144,8 +145,65 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 		delete(w.r.watchers, w)
 		w.r.mu.Unlock()
 	}()
-	kw := w.kw
-	defer func() { stopKeyWatch(kw) }()
+	// kw is the key watch read now; kwCancel ends the context it was made
+	// with (a key watch stops when that context ends).
+	kw, kwCancel := w.kw, context.CancelFunc(func() {})
+	defer func() {
+		stopKeyWatch(kw)
+		kwCancel()
+	}()
+	// retire stops a replaced key watch in the background: one made before
+	// a reconnection may take seconds to let go (drainTimeout), and the
+	// loop must go on meanwhile. run returns once they are stopped.
+	var retiring sync.WaitGroup
+	defer retiring.Wait()
+	retire := func(old jetstream.KeyWatcher, cancel context.CancelFunc) {
+		retiring.Go(func() {
+			stopKeyWatch(old)
+			cancel()
+		})
+	}
+	// rewatchBucket starts a fresh key watch, waiting at most
+	// rewatchTimeout for the server to make it: while the bucket has no
+	// leader the request would hold the loop until ctx's deadline, or for
+	// nats.go's default timeout.
+	rewatchBucket := func() (jetstream.KeyWatcher, context.CancelFunc, error) {
+		wctx, cancel := context.WithCancel(ctx)
+		type made struct {
+			kw  jetstream.KeyWatcher
+			err error
+		}
+		result := make(chan made, 1)
+		go func() {
+			fresh, err := w.r.kv.Watch(wctx, filter) // r.kv: made by Watch, before this goroutine
+			result <- made{fresh, err}
+		}()
+		timeout := time.NewTimer(rewatchTimeout)
+		defer timeout.Stop()
+		err := fmt.Errorf("no key watch within %s", rewatchTimeout)
+		select {
+		case m := <-result:
+			if m.err == nil {
+				return m.kw, cancel, nil
+			}
+			cancel()
+			return nil, nil, m.err
+		case <-timeout.C:
+		case <-w.done:
+			err = w.error()
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		// Ending wctx ends the request; a watch made at that moment is
+		// stopped.
+		cancel()
+		retiring.Go(func() {
+			if m := <-result; m.err == nil {
+				stopKeyWatch(m.kw)
+			}
+		})
+		return nil, nil, err
+	}
 	if w.gomicroSub != nil {
 		defer func() { _ = w.gomicroSub.Unsubscribe() }()
 	}
@@ -154,7 +212,10 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 	reconnected := w.r.nc.StatusChanged(natsgo.CONNECTED)
 	defer w.r.nc.RemoveStatusListener(reconnected)
 
-	known := map[string]*record{} // key -> last live record
+	// known: the last record of each node reported alive. A record that
+	// has passed its expiry stays here until an expiry check, which asks
+	// the bucket, reports the node gone.
+	known := map[string]*record{}
 	// syncing holds the initial values of a key watch until they are all
 	// in; nil once they are.
 	syncing := map[string]*record{}
@@ -164,18 +225,31 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 	expiry := time.NewTimer(time.Hour)
 	expiry.Stop()
 	defer expiry.Stop()
-	// graceUntil: after the connection came back, a node known before is
-	// not expired before this time, so that its service has one TTL to
-	// heartbeat again; heartbeats could not reach the server while it was
-	// away, and a registry outage must not empty every caller's cache.
+	// graceUntil: a node known before is not expired before this time.
+	// After the connection came back, after the bucket answered again and
+	// after its stream elected a new leader, heartbeats could not be
+	// written for a while: each service has one TTL to heartbeat again,
+	// since a registry outage must not empty every caller's cache.
 	var graceUntil time.Time
+	extendGrace := func(until time.Time) {
+		if until.After(graceUntil) {
+			graceUntil = until
+		}
+	}
 	// streamDown: the last expiry check found the bucket not answering.
 	streamDown := false
+	// rewatch: a fresh key watch was wanted (after a reconnection, or
+	// because the watch missed refreshes) and could not be made (the bucket
+	// had no leader yet): each expiry check asks again.
+	rewatch := false
 	alive := func(key string, rec *record, now time.Time) bool {
 		return rec.liveAt(now) || (now.Before(graceUntil) && known[key] != nil)
 	}
 	schedule := func() {
 		var next time.Time
+		if rewatch {
+			next = time.Now().Add(disconnectedRecheck)
+		}
 		for _, rec := range known {
 			if rec.Expires.IsZero() {
 				continue
@@ -202,13 +276,16 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 		queue = append(queue, &registry.Event{Type: typ, Service: svc, Timestamp: now})
 	}
 	// change applies the latest value of key (nil: gone) and reports it.
+	// A record past its expiry is no proof that its node is gone (the
+	// bucket may not have taken heartbeats for a while): for a known node
+	// it is kept for the expiry check to judge.
 	change := func(key string, rec *record, now time.Time) {
 		prev, wasKnown := known[key]
 		switch {
 		case rec == nil && wasKnown:
 			delete(known, key)
 			emit(registry.EventDelete, prev, now)
-		case rec == nil:
+		case rec == nil, !wasKnown && !rec.liveAt(now):
 			// a key never seen alive: nothing to report
 		case !wasKnown:
 			known[key] = rec
@@ -248,23 +325,32 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				expiry.Reset(disconnectedRecheck)
 				continue
 			}
-			if !w.r.bucketAnswers(ctx) {
-				// Connected, but the bucket's stream does not answer (in
-				// a cluster, while its replicas elect a new leader):
-				// heartbeats cannot be written either, so expire nothing,
-				// and give the services one TTL once it answers again.
+			leaderAge, ok := w.r.bucketLeaderAge(ctx)
+			if !ok {
+				// Connected, but the bucket's stream does not answer, or
+				// has no leader (in a cluster, while its replicas elect
+				// one): heartbeats cannot be written either, so expire
+				// nothing, and give the services one TTL once it answers
+				// again.
 				streamDown = true
 				expiry.Reset(disconnectedRecheck)
 				continue
 			}
+			now := time.Now()
+			ttl := longestTTL(known)
 			if streamDown {
 				streamDown = false
-				graceUntil = time.Now().Add(longestTTL(known))
-				schedule()
-				continue
+				extendGrace(now.Add(ttl))
 			}
-			now := time.Now()
-			missed := false
+			if leaderAge < ttl {
+				// The stream's leader took over less than a TTL ago, and
+				// no heartbeat could be written before it did: a check
+				// that never saw the bucket down (it was busy, or no
+				// record was due while the replicas elected) must still
+				// give the services one TTL from the election.
+				extendGrace(now.Add(ttl - leaderAge))
+			}
+			missed := rewatch
 			for key, rec := range known {
 				if alive(key, rec, now) {
 					continue
@@ -279,10 +365,14 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				change(key, nil, now)
 			}
 			if missed {
-				// The key watch fell behind: start a new one.
-				if fresh, err := w.r.kv.Watch(ctx, filter); err == nil {
-					stopKeyWatch(kw)
-					kw, syncing = fresh, map[string]*record{}
+				// The key watch fell behind, or is still the one from
+				// before a reconnection: start a new one.
+				fresh, cancel, err := rewatchBucket()
+				if err == nil {
+					retire(kw, kwCancel)
+					kw, kwCancel, syncing, rewatch = fresh, cancel, map[string]*record{}, false
+				} else {
+					rewatch = true // ask again at the next check
 				}
 			}
 			schedule()
@@ -305,13 +395,18 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				queue = append(queue, event)
 			}
 		case <-reconnected:
-			graceUntil = time.Now().Add(longestTTL(known))
-			fresh, err := w.r.kv.Watch(ctx, filter) // made by Watch, before this goroutine
+			extendGrace(time.Now().Add(longestTTL(known)))
+			fresh, cancel, err := rewatchBucket()
 			if err != nil {
-				continue // the old watch recovers by itself, later
+				// Most likely the bucket has no leader yet: the old
+				// watch may recover by itself, and the expiry checks
+				// ask again meanwhile.
+				rewatch = true
+				schedule()
+				continue
 			}
-			stopKeyWatch(kw)
-			kw, syncing = fresh, map[string]*record{}
+			retire(kw, kwCancel)
+			kw, kwCancel, syncing, rewatch = fresh, cancel, map[string]*record{}, false
 		case entry, ok := <-updates:
 			if !ok {
 				if err := ctx.Err(); err != nil {
@@ -324,7 +419,12 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 			now := time.Now()
 			if entry == nil { // the initial values are in
 				if firstSync {
-					known, firstSync = syncing, false
+					for key, rec := range syncing {
+						if rec.liveAt(now) {
+							known[key] = rec
+						}
+					}
+					firstSync = false
 				} else {
 					for _, key := range slices.Sorted(maps.Keys(known)) {
 						if _, still := syncing[key]; !still {
@@ -339,9 +439,9 @@ func (w *watcher) run(ctx context.Context, filter, what string) {
 				schedule()
 				continue
 			}
-			var rec *record
+			var rec *record // nil: the key is gone
 			if entry.Operation() == jetstream.KeyValuePut {
-				if decoded, err := decodeEntry(entry.Key(), entry.Value()); err == nil && alive(entry.Key(), decoded, now) {
+				if decoded, err := decodeEntry(entry.Key(), entry.Value()); err == nil {
 					rec = decoded
 				}
 			}
@@ -379,18 +479,47 @@ func (r *Registry) liveRecord(ctx context.Context, key string, now time.Time) *r
 	return rec
 }
 
-// bucketAnswers reports whether the bucket's stream answers a status
-// request within a second: false while a cluster has no leader for it.
-func (r *Registry) bucketAnswers(ctx context.Context) bool {
+// bucketLeaderAge asks the bucket's stream for its status, within a
+// second. ok is false when it does not answer or answers without a leader:
+// while a cluster elects one, the stream's members answer for it, and no
+// write can be made. age is how long its leader has led, by the server's
+// clock; a stream that is not replicated, or a server that does not say,
+// gives an age longer than any TTL.
+func (r *Registry) bucketLeaderAge(ctx context.Context) (age time.Duration, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	kv, err := r.keyValue(ctx)
 	if err != nil {
-		return false
+		return 0, false
 	}
-	_, err = kv.Status(ctx)
-	return err == nil
+	status, err := kv.Status(ctx)
+	if err != nil {
+		return 0, false
+	}
+	return leaderAge(status)
 }
+
+// leaderAge is how long the leader of the bucket's stream has led at the
+// time of status, math.MaxInt64 when status does not say; ok is false when
+// status shows a cluster without a leader for the stream.
+func leaderAge(status jetstream.KeyValueStatus) (age time.Duration, ok bool) {
+	s, isBucket := status.(*jetstream.KeyValueBucketStatus)
+	if !isBucket || s.StreamInfo() == nil || s.StreamInfo().Cluster == nil {
+		return math.MaxInt64, true
+	}
+	info := s.StreamInfo()
+	switch {
+	case info.Cluster.Leader == "":
+		return 0, false
+	case info.Cluster.LeaderSince == nil || info.TimeStamp.IsZero():
+		return math.MaxInt64, true
+	default:
+		return max(info.TimeStamp.Sub(*info.Cluster.LeaderSince), 0), true
+	}
+}
+
+// rewatchTimeout bounds the request that starts a fresh key watch.
+const rewatchTimeout = 2 * time.Second
 
 // disconnectedRecheck is how often a watcher whose connection is down looks
 // again before expiring anything.
