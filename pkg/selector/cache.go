@@ -92,6 +92,9 @@ func (c *Cache) Select(ctx context.Context, service string, opts ...SelectOption
 	}
 	nodes := *e.nodes.Load()
 	if len(nodes) == 0 {
+		nodes = e.lastNodes(c.opts.Now(), c.opts.LastNodesGrace)
+	}
+	if len(nodes) == 0 {
 		return nil, fmt.Errorf("selector: %w: %q has no nodes left in %s", registry.ErrNotFound, service, c.opts.Registry)
 	}
 	if len(so.Filters) > 0 {
@@ -346,7 +349,7 @@ func (c *Cache) consume(e *entry, w registry.Watcher) error {
 		if err != nil {
 			return err
 		}
-		e.apply(event)
+		e.apply(event, c.opts.Now())
 	}
 }
 
@@ -416,6 +419,31 @@ type entry struct {
 	mu        sync.Mutex
 	states    map[string]*nodeState // by node key; kept across updates
 	fetchedAt time.Time             // of the last full fetch
+	// removed are the nodes watch events removed since the last one that
+	// added a node: when none is left, Select serves those removed less
+	// than Options.LastNodesGrace ago.
+	removed []removedNode
+}
+
+// removedNode is a node a watch event removed, and when.
+type removedNode struct {
+	node *cachedNode
+	at   time.Time
+}
+
+// lastNodes are the nodes watch events removed less than grace before now,
+// sorted by key; nil when there are none.
+func (e *entry) lastNodes(now time.Time, grace time.Duration) []*cachedNode {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var last []*cachedNode
+	for _, r := range e.removed {
+		if now.Sub(r.at) < grace {
+			last = append(last, r.node)
+		}
+	}
+	slices.SortFunc(last, func(a, b *cachedNode) int { return cmp.Compare(a.key, b.key) })
+	return last
 }
 
 func newEntry(parent context.Context, name string) *entry {
@@ -501,11 +529,15 @@ func (e *entry) replace(services []*registry.Service, now time.Time) int {
 	}
 	e.nodes.Store(&nodes)
 	e.fetchedAt = now
+	if len(nodes) > 0 {
+		e.removed = nil
+	}
 	return len(nodes)
 }
 
-// apply changes the nodes of e by one watch event.
-func (e *entry) apply(event *registry.Event) {
+// apply changes the nodes of e by one watch event, at now. The nodes it
+// removes are kept in e.removed (see lastNodes) until an event adds one.
+func (e *entry) apply(event *registry.Event, now time.Time) {
 	if event == nil || event.Service == nil || event.Service.Name != e.name {
 		return
 	}
@@ -521,6 +553,7 @@ func (e *entry) apply(event *registry.Event) {
 		switch {
 		case event.Type == registry.EventDelete || (event.Type == registry.EventUpdate || event.Type == registry.EventCreate) && !usable(node):
 			if found {
+				e.removed = append(e.removed, removedNode{node: nodes[i], at: now})
 				nodes = slices.Delete(nodes, i, i+1)
 				delete(e.states, key)
 			}
@@ -530,6 +563,7 @@ func (e *entry) apply(event *registry.Event) {
 				nodes[i] = n
 			} else {
 				nodes = slices.Insert(nodes, i, n)
+				e.removed = nil
 			}
 		}
 	}

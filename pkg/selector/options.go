@@ -28,6 +28,9 @@ const (
 	DefaultMaxWatchBackoff = 30 * time.Second
 	// DefaultRegistryTimeout bounds each background registry request.
 	DefaultRegistryTimeout = 5 * time.Second
+	// DefaultLastNodesGrace is how long the last nodes of a service are
+	// still served after a watch event removed them all.
+	DefaultLastNodesGrace = 10 * time.Second
 )
 
 // Options configure a Cache. Build them with Option functions passed to New;
@@ -50,6 +53,10 @@ type Options struct {
 	WatchBackoff, MaxWatchBackoff time.Duration
 	// RegistryTimeout bounds each background registry request.
 	RegistryTimeout time.Duration
+	// LastNodesGrace is how long the last nodes of a service are still
+	// served after a watch event removed every one of them (see
+	// LastNodesGrace).
+	LastNodesGrace time.Duration
 	// NoWatch fetches nodes without watching the registry (see NoWatch).
 	NoWatch bool
 	// Now tells the time for ejection and cache expiry; time.Now when nil.
@@ -121,6 +128,23 @@ func CacheTTL(ttl time.Duration) Option {
 	}
 }
 
+// LastNodesGrace sets how long the last nodes of a service are still
+// served after the registry's watch removed every one of them, unless the
+// watch gives the service nodes again first. A registry can drop every node
+// of a service that runs on: a Consul agent that held all its
+// registrations dies, and until its services have registered again through
+// another agent, their nodes are not passing. Nodes that are really gone
+// fail to connect and are ejected meanwhile. Zero turns the grace off.
+func LastNodesGrace(d time.Duration) Option {
+	return func(o *Options) error {
+		if d < 0 {
+			return fmt.Errorf("last nodes grace %s: want zero or more", d)
+		}
+		o.LastNodesGrace = d
+		return nil
+	}
+}
+
 // WatchBackoff sets the wait before restarting a broken watch: base first,
 // doubling up to max.
 func WatchBackoff(base, max time.Duration) Option {
@@ -184,6 +208,7 @@ func defaultOptions() Options {
 		WatchBackoff:    DefaultWatchBackoff,
 		MaxWatchBackoff: DefaultMaxWatchBackoff,
 		RegistryTimeout: DefaultRegistryTimeout,
+		LastNodesGrace:  DefaultLastNodesGrace,
 	}
 }
 

@@ -391,7 +391,8 @@ func TestWatchKeepsNodesFresh(t *testing.T) {
 	t.Parallel()
 	reg := newMemory(t)
 	register(t, reg, "greeter", "v1", node("a"), node("b"), node("c"))
-	sel := newSelector(t, reg)
+	// Without the grace for the last nodes (TestLastNodesGrace has it).
+	sel := newSelector(t, reg, selector.LastNodesGrace(0))
 	if have, err := sortedCandidates(t, sel, "greeter"); err != nil || have != "a b c" {
 		t.Fatalf("warm up: want a b c, have %q, %v", have, err)
 	}
@@ -427,6 +428,60 @@ func TestWatchKeepsNodesFresh(t *testing.T) {
 		_, err := sel.Select(testContext(t), "greeter")
 		if !errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("want registry.ErrNotFound, have %v", err)
+		}
+		return nil
+	})
+}
+
+// TestLastNodesGrace: when the watch removes every node of a service, the
+// last ones are still served for the grace, unless the watch brings nodes
+// again first; after it the service has no nodes.
+func TestLastNodesGrace(t *testing.T) {
+	t.Parallel()
+	reg := newMemory(t)
+	register(t, reg, "greeter", "v1", node("a"), node("b"))
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	sel := newSelector(t, reg, selector.Clock(clock), selector.LastNodesGrace(10*time.Second))
+	if have, err := sortedCandidates(t, sel, "greeter"); err != nil || have != "a b" {
+		t.Fatalf("warm up: want a b, have %q, %v", have, err)
+	}
+
+	// Both nodes go; the watch's removal is seen once a and b are ejected
+	// from what NodeVersion knows.
+	deregister(t, reg, "greeter", "a", "b")
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if _, ok := sel.NodeVersion("greeter", node("a")); ok {
+			return errors.New("the watch has not removed a yet")
+		}
+		return nil
+	})
+	advance(9 * time.Second)
+	if have, err := sortedCandidates(t, sel, "greeter"); err != nil || have != "a b" {
+		t.Errorf("within the grace: want the last nodes a b, have %q, %v", have, err)
+	}
+	advance(2 * time.Second)
+	if _, err := sel.Select(testContext(t), "greeter"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("after the grace: want registry.ErrNotFound, have %v", err)
+	}
+
+	// Nodes registered during a grace replace the last ones at once.
+	register(t, reg, "greeter", "v1", node("c"))
+	testutil.Eventually(t, 5*time.Second, func() error {
+		have, err := sortedCandidates(t, sel, "greeter")
+		if err != nil || have != "c" {
+			return fmt.Errorf("want c, have %q, %v", have, err)
+		}
+		return nil
+	})
+	deregister(t, reg, "greeter", "c")
+	register(t, reg, "greeter", "v1", node("d"))
+	testutil.Eventually(t, 5*time.Second, func() error {
+		have, err := sortedCandidates(t, sel, "greeter")
+		if err != nil || have != "d" {
+			return fmt.Errorf("after c went and d came within the grace: want d alone, have %q, %v", have, err)
 		}
 		return nil
 	})
