@@ -23,6 +23,23 @@ import (
 // descriptors come from the .proto file, so that no reflection is timed.
 // Its allocs/op is the figure to watch when the client's hot path changes.
 func BenchmarkClientCall(b *testing.B) {
+	c, _ := benchClient(b)
+	resolver := c.Resolver("greeter")
+	handler := call.WriteResponses(io.Discard, call.NewJSONFormatter(resolver, call.FormatOptions{}))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		supplier := call.NewJSONSupplier(strings.NewReader(`{"name":"Ada"}`), resolver)
+		if err := c.Call(ctx, "greeter", "Greeter.Hello", supplier, handler); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchClient serves a greeter registered in a memory registry and returns
+// a Client over it with the greeter's .proto file as its descriptors.
+func benchClient(b *testing.B) (*client.Client, call.DescriptorSource) {
+	b.Helper()
 	reg := memory.New()
 	b.Cleanup(func() { _ = reg.Close() })
 	startBenchGreeter(b, reg)
@@ -35,16 +52,7 @@ func BenchmarkClientCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = c.Close() })
-	resolver := c.Resolver("greeter")
-	handler := call.WriteResponses(io.Discard, call.NewJSONFormatter(resolver, call.FormatOptions{}))
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		supplier := call.NewJSONSupplier(strings.NewReader(`{"name":"Ada"}`), resolver)
-		if err := c.Call(ctx, "greeter", "Greeter.Hello", supplier, handler); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return c, src
 }
 
 // startBenchGreeter serves the greeter on 127.0.0.1 and registers it in reg.
@@ -61,18 +69,7 @@ func startBenchGreeter(b *testing.B, reg registry.Registry) {
 // that is no template: the request encoded once, the response counted and
 // not decoded, the node told to a trace.
 func BenchmarkClientCallPrebuilt(b *testing.B) {
-	reg := memory.New()
-	b.Cleanup(func() { _ = reg.Close() })
-	startBenchGreeter(b, reg)
-	src, err := call.NewProtoSource(context.Background(), []string{"../../examples/greeter/proto"}, "greeter.proto")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := client.New(client.Options{Registry: reg, Source: src})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = c.Close() })
+	c, src := benchClient(b)
 	ctx := context.Background()
 	method, err := call.FindMethod(ctx, src, "greeter", "Greeter.Hello")
 	if err != nil {
