@@ -66,10 +66,15 @@ per status code and per node, and the errors seen.
 
 The run ends after -n calls (default 200) or after -z, whichever comes
 first; --rps caps the rate. No call starts once the -z time is up, and
-the calls the end of the run cuts short are neither failures nor counted. One unmeasured call first resolves the method.
+the calls the end of the run cuts short are neither failures nor counted.
+One unmeasured call first resolves the method.
+
 The request may be a template: {{.RequestNumber}}, {{.WorkerID}},
 {{randomInt 1 100}}, {{randomString 8}}, {{uuid}}, {{now}},
-{{mod .RequestNumber 10}}.
+{{mod .RequestNumber 10}}. A request that is no template is encoded once
+and sent as those bytes. Responses are checked to be well-formed protobuf,
+not decoded (micro call shows them). The Go collector runs at GOGC=400
+during the run unless GOGC is set.
 
 The exit status is 1 when any call failed or a --max-p99 or
 --max-error-rate threshold was crossed; the summary is printed first.`,
