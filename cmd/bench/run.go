@@ -98,7 +98,7 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 				kept = &prebuilt{text: p.template.text, resolver: resolver}
 			}
 			var outcomes []outcome
-			names := nodeNames{}
+			caller := newCaller(p, w)
 			for !over() {
 				n := issued.Add(1) - 1 // the number of this call, from 0
 				if p.total > 0 && n >= int64(p.total) {
@@ -119,7 +119,7 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 						}
 					}
 				}
-				o := callOnce(ctx, client, resolver, kept, p, int(n), w, names)
+				o := caller.call(ctx, client, resolver, kept, p, int(n))
 				if o.err != "" && over() {
 					break // the run ended during this call: cut, not a failure
 				}
@@ -187,47 +187,62 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 	return res
 }
 
-// nodeNames gives each node the "id address" string that outcomes count
-// it by, made once per node (a worker's calls go to few nodes), not once
-// per call.
-type nodeNames map[*registry.Node]string
+// caller is what one worker of a run keeps from call to call: the options
+// of its calls, made once, the node its latest call went to, and the
+// "id address" string that outcomes count each node by, made once per
+// node (a worker's calls go to few nodes), not once per call.
+type caller struct {
+	id    int
+	opts  []call.InvokeOption
+	node  *registry.Node // set by the trace during a call
+	names map[*registry.Node]string
+}
 
-func (names nodeNames) of(node *registry.Node) string {
-	name, ok := names[node]
+func newCaller(p plan, id int) *caller {
+	c := &caller{id: id, names: map[*registry.Node]string{}}
+	trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { c.node = selected }}
+	// Responses are counted, not read: they are checked to be well-formed
+	// protobuf without being decoded.
+	c.opts = []call.InvokeOption{call.WithTrace(trace), call.WithoutDecodingResponses()}
+	if len(p.headers) > 0 {
+		c.opts = append(c.opts, call.WithHeaders(p.headers))
+	}
+	return c
+}
+
+// nodeName is the "id address" of node.
+func (c *caller) nodeName(node *registry.Node) string {
+	name, ok := c.names[node]
 	if !ok {
 		name = node.ID + " " + node.Address
-		names[node] = name
+		c.names[node] = name
 	}
 	return name
 }
 
-// callOnce makes call n of worker w and says how it went. With kept, the
-// request is the one kept (read from JSON once); else the template's.
-func callOnce(ctx context.Context, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n, w int, names nodeNames) outcome {
+// call makes call n and says how it went. With kept, the request is the
+// one kept (read from JSON once); else the template's.
+func (c *caller) call(ctx context.Context, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n int) outcome {
 	var o outcome
 	var supplier call.RequestSupplier
 	if kept != nil {
 		supplier = kept.supplier()
 	} else {
-		req, err := p.template.render(n, w)
+		req, err := p.template.render(n, c.id)
 		if err != nil {
 			o.code, o.err = codes.InvalidArgument, "request template: "+err.Error()
 			return o
 		}
 		supplier = call.NewJSONSupplier(strings.NewReader(req), resolver)
 	}
-	var node *registry.Node
-	trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { node = selected }}
+	c.node = nil
 	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	begin := time.Now()
-	// Responses are counted, not read: they are checked to be well-formed
-	// protobuf without being decoded.
-	err := client.Call(callCtx, p.service, p.endpoint, supplier, nil,
-		call.WithHeaders(p.headers), call.WithTrace(trace), call.WithoutDecodingResponses())
+	err := client.Call(callCtx, p.service, p.endpoint, supplier, nil, c.opts...)
 	o.latency = time.Since(begin)
 	cancel()
-	if node != nil {
-		o.node = names.of(node)
+	if c.node != nil {
+		o.node = c.nodeName(c.node)
 	}
 	if err == nil {
 		o.code = codes.OK
