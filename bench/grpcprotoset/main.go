@@ -14,9 +14,8 @@ import (
 
 	"google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/microtools/micro/pkg/call"
 )
 
 func main() {
@@ -31,22 +30,8 @@ func main() {
 }
 
 func write(path string) error {
-	set := &descriptorpb.FileDescriptorSet{}
-	seen := map[string]bool{}
 	// Dependencies first, as protoc writes them.
-	var add func(fd protoreflect.FileDescriptor)
-	add = func(fd protoreflect.FileDescriptor) {
-		if seen[fd.Path()] {
-			return
-		}
-		seen[fd.Path()] = true
-		imports := fd.Imports()
-		for i := 0; i < imports.Len(); i++ {
-			add(imports.Get(i).FileDescriptor)
-		}
-		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
-	}
-	add(grpc_testing.File_grpc_testing_benchmark_service_proto)
+	set := call.DescriptorSetOf(grpc_testing.File_grpc_testing_benchmark_service_proto)
 	data, err := proto.Marshal(set)
 	if err != nil {
 		return fmt.Errorf("marshal the descriptor set: %w", err)

@@ -8,9 +8,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/microtools/micro/pkg/call"
 )
 
 // ConsoleService is the body of GET /ui/api/describe/{service}: the
@@ -216,23 +216,11 @@ func (c *console) serveProtoset(w http.ResponseWriter, r *http.Request, service 
 		c.g.writeError(w, r, err)
 		return
 	}
-	set := &descriptorpb.FileDescriptorSet{}
-	seen := map[string]bool{}
-	var add func(fd protoreflect.FileDescriptor)
-	add = func(fd protoreflect.FileDescriptor) {
-		if seen[fd.Path()] {
-			return
-		}
-		seen[fd.Path()] = true
-		imports := fd.Imports()
-		for i := 0; i < imports.Len(); i++ {
-			add(imports.Get(i).FileDescriptor)
-		}
-		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
-	}
+	files := make([]protoreflect.FileDescriptor, 0, len(sds))
 	for _, sd := range sds {
-		add(sd.ParentFile())
+		files = append(files, sd.ParentFile())
 	}
+	set := call.DescriptorSetOf(files...)
 	data, err := proto.Marshal(set)
 	if err != nil {
 		c.g.writeError(w, r, errorf(codes.Internal, "protoset of %s: %v", service, err))
