@@ -42,11 +42,20 @@ func NewClient(ctx context.Context, f *cmdutil.Factory, conn *ConnectionFlags, d
 		}
 		opts.CacheDir = dir
 		opts.OnCacheWriteError = func(err error) { warn(err.Error()) }
+		// The node of the next call, kept next to the descriptors, for
+		// Client.Prepare to connect to while the registry is read.
+		opts.RememberNodes = conn.Address == "" && dir != ""
 	}
 	if conn.Address == "" {
 		// One call, or a few: fetching the nodes once is cheaper than a
-		// watch started and stopped.
+		// watch started and stopped, and the registry needs no more than
+		// a connection for that.
 		opts.SelectorOptions = []selector.Option{selector.NoWatch()}
+		reg, err := f.RegistryToRead(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts.Registry = reg
 	}
 	return f.Client(ctx, ClientOptions(opts, conn))
 }

@@ -42,7 +42,7 @@ func (c *Call) Run(ctx context.Context) error {
 		defer cancel()
 	}
 	if c.Target.Joined != "" {
-		target, err := ResolveTarget(ctx, c.Target, c.Connection.Address, false, c.Factory.Registry)
+		target, err := ResolveTarget(ctx, c.Target, c.Connection.Address, false, c.Factory.RegistryToRead)
 		if err != nil {
 			return Failure{What: "call " + c.Target.Joined, Service: c.Target.Joined}.Error(err)
 		}
@@ -68,6 +68,9 @@ func (c *Call) Run(ctx context.Context) error {
 		return failure.Error(err)
 	}
 	defer client.Close()
+	// The registry's answer, a connection to the node the last call left
+	// for this one and its descriptors, all at once.
+	client.Prepare(ctx, c.Service, c.Endpoint)
 
 	resolver := client.Resolver(c.Service)
 	failure.Resolver = resolver
@@ -79,6 +82,15 @@ func (c *Call) Run(ctx context.Context) error {
 	}
 	err = client.Call(ctx, c.Service, c.Endpoint, supplier, printer.Handler(),
 		call.WithHeaders(headers), call.WithTrace(printer.Trace()))
+	if err != nil && c.Connection.Address == "" {
+		// The registry was connected to in the background: when that
+		// failed, say so rather than how the node choice waited for it.
+		if reg, regErr := c.Factory.Registry(ctx); regErr == nil {
+			if connectErr := cmdutil.RegistryConnectError(reg); connectErr != nil {
+				return failure.Error(connectErr)
+			}
+		}
+	}
 	if errors.Is(err, pkgclient.ErrNoDescriptors) {
 		// A go-micro service: no node speaks gRPC, nothing was sent.
 		return c.callMucpJSON(ctx, client, headers, failure)

@@ -45,6 +45,23 @@ type Factory struct {
 // Registry connects to the configured registry once and returns it on every
 // later call.
 func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
+	return f.registryOf(ctx, false)
+}
+
+// RegistryToRead is Registry for the commands that read the registry and
+// exit (call, stream, describe). It returns at once: the connection is
+// made in the background, and the registry's methods wait for it (their
+// error is the connection's when it failed; see RegistryConnectError), so
+// that the command meanwhile does what needs no registry. The NATS
+// registry only connects, and finds its bucket at the first operation that
+// needs it, so that a read one direct get answers is the one request it
+// makes. Whichever of Registry and RegistryToRead comes first builds the
+// registry both return.
+func (f *Factory) RegistryToRead(ctx context.Context) (registry.Registry, error) {
+	return f.registryOf(ctx, true)
+}
+
+func (f *Factory) registryOf(ctx context.Context, lazy bool) (registry.Registry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.registry != nil {
@@ -54,9 +71,16 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.RegistryLazyOpen = lazy
 	if cfg.RegistryWarn == nil && f.IO != nil {
 		errOut := f.IO.ErrOut
 		cfg.RegistryWarn = func(err error) { fmt.Fprintf(errOut, "micro: warning: %v\n", err) }
+	}
+	if lazy {
+		p := connectInBackground(func() (registry.Registry, error) { return cfg.NewRegistry(ctx) })
+		f.closers = append(f.closers, p)
+		f.registry = p
+		return p, nil
 	}
 	r, err := cfg.NewRegistry(ctx)
 	if err != nil {

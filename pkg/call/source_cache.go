@@ -196,6 +196,23 @@ func (s *CachedSource) ListServices(ctx context.Context) ([]string, error) {
 	return s.source.ListServices(ctx)
 }
 
+// Load reads the entry from disk now, if no call did yet, and tells
+// whether the source has descriptors: a process that knows which entry
+// its call will likely use reads it while it waits for other things (the
+// registry's answer, say). It never fetches. With WithRefresh it reads
+// nothing and is false.
+func (s *CachedSource) Load() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		s.loaded = true
+		if !s.opts.refresh {
+			s.readLocked()
+		}
+	}
+	return s.source != nil
+}
+
 // FindSymbol returns name's descriptor from the cache entry. When the entry
 // lacks it, it is fetched, added to the entry, and the entry rewritten.
 func (s *CachedSource) FindSymbol(ctx context.Context, name string) (protoreflect.Descriptor, error) {

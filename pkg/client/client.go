@@ -77,6 +77,15 @@ type Options struct {
 
 	// HTTP configures go-micro's HTTP transport, for mucp nodes.
 	HTTP httptransport.Options
+	// RememberNodes, with CacheDir, keeps in CacheDir a node of each
+	// service called (one chosen at random among the call's candidates),
+	// for the next process's Prepare to connect to ahead of the registry's
+	// answer: for a command that makes one call and exits. The selector
+	// the client makes then prefers that node when the registry lists it
+	// (calls made one process after another still spread over the nodes
+	// at random).
+	RememberNodes bool
+
 	// Retries is how many other nodes a call tries when the one it chose
 	// cannot be reached (a connection error, or Unavailable before the
 	// request was sent); zero means DefaultRetries, negative none.
@@ -118,6 +127,9 @@ type Client struct {
 	latest    map[string]call.DescriptorSource        // by service: the source its last call used
 	resolvers map[call.DescriptorSource]call.Resolver // one per source
 	byService map[string]*serviceResolver             // what Resolver returns
+	prepared  map[string]*prepared                    // by service: what Prepare began
+
+	background sync.WaitGroup // what Prepare began; Close waits for it
 }
 
 // New returns a Client; it connects to nothing until the first call.
@@ -137,6 +149,7 @@ func New(opts Options) (*Client, error) {
 		latest:    map[string]call.DescriptorSource{},
 		resolvers: map[call.DescriptorSource]call.Resolver{},
 		byService: map[string]*serviceResolver{},
+		prepared:  map[string]*prepared{},
 	}
 	switch {
 	case c.retries == 0:
@@ -151,7 +164,8 @@ func New(opts Options) (*Client, error) {
 	if opts.Address == "" {
 		c.selector = opts.Selector
 		if c.selector == nil {
-			selOpts := append([]selector.Option{selector.Registry(opts.Registry), selector.UseStrategy(selector.Random())}, opts.SelectorOptions...)
+			strategy := &preferringStrategy{client: c, base: selector.Random()}
+			selOpts := append([]selector.Option{selector.Registry(opts.Registry), selector.UseStrategy(strategy)}, opts.SelectorOptions...)
 			sel, err := selector.New(selOpts...)
 			if err != nil {
 				return nil, fmt.Errorf("client: %w", err)
@@ -175,6 +189,7 @@ func (c *Client) Close() error {
 	grpcConns, mucpConns := c.takeConnsLocked()
 	c.mu.Unlock()
 	c.cancel()
+	c.background.Wait()
 
 	var errs []error
 	for _, pc := range grpcConns {

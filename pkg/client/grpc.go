@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,10 @@ func (c *Client) callGRPC(ctx context.Context, service, endpoint string, supplie
 			trace.Retrying(failedNode, failed[len(failed)-1])
 		}
 		version := c.versionOf(service, node)
+		if attempt == 0 {
+			c.settle(service, node)
+			c.noteNext(service, hintOf(node, version), false)
+		}
 		if trace.NodeSelected != nil {
 			trace.NodeSelected(node, version)
 		}
@@ -70,6 +75,7 @@ func (c *Client) callGRPC(ctx context.Context, service, endpoint string, supplie
 		outcome, err := c.attempt(ctx, service, endpoint, node, version, guard, requests.view(), tracker.wrap(handler), trace, opts)
 		done(err)
 		if err == nil {
+			c.saveHint(service)
 			return nil
 		}
 		if !mayRetryElsewhere(ctx, err, outcome) || tracker.answered.Load() || !requests.replayable() {
@@ -255,30 +261,10 @@ func (c *Client) source(service string, node *registry.Node, version string, pc 
 	if c.opts.CacheDir == "" {
 		return pc.reflection, func() string { return "reflection at " + node.Address }, nil
 	}
-	key := call.CacheKey{Service: service, Version: version, Fingerprint: fingerprintOf(node)}
-	if version == "" {
-		key.Address = node.Address
+	entry, err := c.cacheEntry(c.cacheKey(service, version, node.Address, fingerprintOf(node)))
+	if err != nil {
+		return nil, nil, err
 	}
-	c.mu.Lock()
-	entry := c.sources[key]
-	if entry == nil {
-		fetch := &switchingSource{}
-		var cacheOpts []call.CacheOption
-		if c.opts.Refresh {
-			cacheOpts = append(cacheOpts, call.WithRefresh())
-		}
-		if c.opts.OnCacheWriteError != nil {
-			cacheOpts = append(cacheOpts, call.WithWriteErrorHandler(c.opts.OnCacheWriteError))
-		}
-		cache, err := call.NewCachedSource(c.opts.CacheDir, key, fetch, cacheOpts...)
-		if err != nil {
-			c.mu.Unlock()
-			return nil, nil, err
-		}
-		entry = &cachedEntry{cache: cache, fetch: fetch}
-		c.sources[key] = entry
-	}
-	c.mu.Unlock()
 	entry.fetch.use(pc.reflection)
 	before := entry.fetch.fetches.Load()
 	from := func() string {
@@ -288,6 +274,41 @@ func (c *Client) source(service string, node *registry.Node, version string, pc 
 		return "descriptor cache " + entry.cache.Path()
 	}
 	return entry.cache, from, nil
+}
+
+// cacheKey is the descriptor cache key of service at a node: its version
+// and fingerprint, and its address when the version is unknown.
+func (c *Client) cacheKey(service, version, address, fingerprint string) call.CacheKey {
+	key := call.CacheKey{Service: service, Version: version, Fingerprint: fingerprint}
+	if version == "" {
+		key.Address = address
+	}
+	return key
+}
+
+// cacheEntry returns the descriptor cache entry of key, making it on
+// first use.
+func (c *Client) cacheEntry(key call.CacheKey) (*cachedEntry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if entry := c.sources[key]; entry != nil {
+		return entry, nil
+	}
+	fetch := &switchingSource{}
+	var cacheOpts []call.CacheOption
+	if c.opts.Refresh {
+		cacheOpts = append(cacheOpts, call.WithRefresh())
+	}
+	if c.opts.OnCacheWriteError != nil {
+		cacheOpts = append(cacheOpts, call.WithWriteErrorHandler(c.opts.OnCacheWriteError))
+	}
+	cache, err := call.NewCachedSource(c.opts.CacheDir, key, fetch, cacheOpts...)
+	if err != nil {
+		return nil, err
+	}
+	entry := &cachedEntry{cache: cache, fetch: fetch}
+	c.sources[key] = entry
+	return entry, nil
 }
 
 func (c *Client) setLatest(service string, src call.DescriptorSource) {
@@ -319,14 +340,26 @@ type switchingSource struct {
 
 func (s *switchingSource) use(src *call.ReflectionSource) { s.current.Store(src) }
 
+// errNoNodeYet is the error of a fetch before any node was given: the
+// descriptors read ahead of a call (Prepare) come from the cache only.
+var errNoNodeYet = errors.New("client: no node to fetch descriptors from yet")
+
 func (s *switchingSource) ListServices(ctx context.Context) ([]string, error) {
+	current := s.current.Load()
+	if current == nil {
+		return nil, errNoNodeYet
+	}
 	s.fetches.Add(1)
-	return s.current.Load().ListServices(ctx)
+	return current.ListServices(ctx)
 }
 
 func (s *switchingSource) FindSymbol(ctx context.Context, name string) (protoreflect.Descriptor, error) {
+	current := s.current.Load()
+	if current == nil {
+		return nil, errNoNodeYet
+	}
 	s.fetches.Add(1)
-	return s.current.Load().FindSymbol(ctx, name)
+	return current.FindSymbol(ctx, name)
 }
 
 // serviceResolver is the Resolver of Client.Resolver: it follows the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -22,8 +23,13 @@ type pooledConn struct {
 	err        error
 	reflection *call.ReflectionSource
 	closeOnce  sync.Once
+	// dialled is how long the dial took.
+	dialled time.Duration
 
 	// Guarded by Client.mu.
+	// ahead: dialled by Prepare, before the registry named the node;
+	// no call has used it yet.
+	ahead   bool
 	users   int  // attempts using it
 	dropped bool // out of the pool
 }
@@ -54,15 +60,13 @@ func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reus
 		pc = &pooledConn{address: address, ready: make(chan struct{})}
 		c.conns[address] = pc
 	}
+	ahead := pc.ahead
+	pc.ahead = false
 	pc.users++
 	c.mu.Unlock()
 
 	if !found {
-		pc.conn, pc.err = grpctransport.Dial(ctx, address, c.dial)
-		if pc.err == nil {
-			pc.reflection = call.NewReflectionSource(pc.conn, call.WithReflectionHeaders(c.opts.ReflectionHeaders))
-		}
-		close(pc.ready)
+		c.dialInto(ctx, pc)
 	} else {
 		select {
 		case <-pc.ready:
@@ -71,13 +75,31 @@ func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reus
 			return nil, false, &transport.ConnectError{Transport: transport.NameGRPC, Address: address, Err: ctx.Err()}
 		}
 	}
+	if pc.err != nil && ahead {
+		// Dialled before the registry named the node, which may have
+		// come up since: dial it now.
+		c.dropConn(pc)
+		c.release(pc)
+		return c.conn(ctx, address)
+	}
 	if pc.err != nil {
 		// The next call dials again.
 		c.dropConn(pc)
 		c.release(pc)
 		return nil, false, pc.err
 	}
-	return pc, found, nil
+	return pc, found && !ahead, nil
+}
+
+// dialInto dials pc's address and tells pc.ready when done.
+func (c *Client) dialInto(ctx context.Context, pc *pooledConn) {
+	start := time.Now()
+	pc.conn, pc.err = grpctransport.Dial(ctx, pc.address, c.dial)
+	if pc.err == nil {
+		pc.reflection = call.NewReflectionSource(pc.conn, call.WithReflectionHeaders(c.opts.ReflectionHeaders))
+	}
+	pc.dialled = time.Since(start)
+	close(pc.ready)
 }
 
 // release ends an attempt's use of pc; a dropped connection is closed once

@@ -122,6 +122,12 @@ type Config struct {
 	// RegistryWarn is told what the registry skipped but did not fail for,
 	// such as a malformed record in etcd. Nil drops it.
 	RegistryWarn func(error) `json:"-"`
+	// RegistryLazyOpen makes NewRegistry only connect to NATS: the
+	// bucket is found at the first operation that needs it, and a read
+	// that one direct get answers never needs it
+	// (natsregistry.WithLazyOpen). For commands that read the registry
+	// and exit; the other backends have nothing to open.
+	RegistryLazyOpen bool `json:"-"`
 	// Broker is the broker backend: nats, rabbitmq or memory; empty means
 	// memory with the memory registry (and no broker address), else nats.
 	Broker string `json:"broker,omitempty"`
@@ -432,7 +438,11 @@ func (c Config) NewRegistry(ctx context.Context) (registry.Registry, error) {
 	default:
 		connectCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		r, err := natsregistry.New(connectCtx, natsregistry.WithURL(c.NATSAddress()), natsReconnectReport(c.RegistryWarn))
+		opts := []natsregistry.Option{natsregistry.WithURL(c.NATSAddress()), natsReconnectReport(c.RegistryWarn)}
+		if c.RegistryLazyOpen {
+			opts = append(opts, natsregistry.WithLazyOpen())
+		}
+		r, err := natsregistry.New(connectCtx, opts...)
 		if err != nil {
 			return nil, err // not a typed nil inside the interface
 		}

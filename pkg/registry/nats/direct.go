@@ -26,11 +26,13 @@ const (
 // an end-of-batch status. It is a single round trip where a key watch needs
 // a consumer created and deleted (three). ok is false when the server
 // cannot answer that way (direct get off for the bucket, as its stream info
-// said when New opened it; older than 2.11; more keys than one batch holds;
-// any answer it does not expect); the caller then reads through a key
-// watch, which works everywhere.
+// said when it was opened, or "no responders" from a bucket not opened yet:
+// direct gets off, no such bucket, or no JetStream; older than 2.11; more
+// keys than one batch holds; any answer it does not expect); the caller
+// then reads through a key watch, which works everywhere, opening the
+// bucket first.
 func (r *Registry) directLast(ctx context.Context, filter string) (records []*record, ok bool, err error) {
-	if !r.direct {
+	if !r.mayReadDirect() {
 		return nil, false, nil
 	}
 	req, err := json.Marshal(struct {

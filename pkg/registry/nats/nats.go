@@ -40,8 +40,14 @@ type Registry struct {
 	// kv is the bucket's handle, made on first use (keyValue): reads go
 	// through direct gets and need none, so a command that only reads
 	// spares the request that makes it.
-	kvMu    sync.Mutex
-	kv      jetstream.KeyValue
+	kvMu sync.Mutex
+	kv   jetstream.KeyValue
+	// opened: the bucket was found or made (open), which sets js, maxAge,
+	// msgTTL, bucketReplicas and direct. New opens it unless
+	// WithLazyOpen; then the first operation that needs it does
+	// (ensureOpen). Guarded by kvMu; read the fields it sets after
+	// ensureOpen.
+	opened  bool
 	url     string // redacted, for messages
 	bucket  string
 	subject string // subject prefix of the bucket's keys: "$KV.<bucket>."
@@ -103,13 +109,52 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		}
 		r.nc, r.ownConn = nc, true
 	}
+	if o.LazyOpen {
+		return r, nil
+	}
 	if err := r.open(ctx); err != nil {
 		if r.ownConn {
 			r.nc.Close()
 		}
 		return nil, err
 	}
+	r.opened = true
 	return r, nil
+}
+
+// ensureOpen opens the bucket when New did not (WithLazyOpen). Its error is
+// an *openError, which opError gives as it is.
+func (r *Registry) ensureOpen(ctx context.Context) error {
+	r.kvMu.Lock()
+	defer r.kvMu.Unlock()
+	return r.ensureOpenLocked(ctx)
+}
+
+func (r *Registry) ensureOpenLocked(ctx context.Context) error {
+	if r.opened {
+		return nil
+	}
+	if err := r.open(ctx); err != nil {
+		return &openError{err: err}
+	}
+	r.opened = true
+	return nil
+}
+
+// openError is the error of a bucket that a lazy registry could not open:
+// it says all there is to say (see bucketError).
+type openError struct{ err error }
+
+func (e *openError) Error() string { return e.err.Error() }
+func (e *openError) Unwrap() error { return e.err }
+
+// mayReadDirect tells whether a read should try a direct get first: the
+// bucket's stream allows them, or it is not opened yet (a bucket that
+// does not answers "no responders", and the read falls back).
+func (r *Registry) mayReadDirect() bool {
+	r.kvMu.Lock()
+	defer r.kvMu.Unlock()
+	return !r.opened || r.direct
 }
 
 // connect dials the servers with reconnection that never gives up.
@@ -247,7 +292,8 @@ func (r *Registry) streamConfig(ctx context.Context) (bucketConfig, error) {
 	return reply.Config, nil
 }
 
-// keyValue returns the bucket's handle, making it on first use.
+// keyValue returns the bucket's handle, making it on first use (and
+// opening the bucket first when New did not).
 func (r *Registry) keyValue(ctx context.Context) (jetstream.KeyValue, error) {
 	r.kvMu.Lock()
 	defer r.kvMu.Unlock()
@@ -256,6 +302,12 @@ func (r *Registry) keyValue(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	if err := r.ensureOpenLocked(ctx); err != nil {
+		return nil, err
+	}
+	if r.kv != nil { // made by open
+		return r.kv, nil
+	}
 	kv, err := r.js.KeyValue(ctx, r.bucket)
 	if err != nil {
 		return nil, r.bucketError(err)
@@ -362,6 +414,10 @@ var errConnectionLost = errors.New("connection lost")
 
 // opError describes a failed operation on the bucket.
 func (r *Registry) opError(action string, err error) error {
+	var open *openError
+	if errors.As(err, &open) {
+		return open.err // says what failed and where
+	}
 	switch {
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return jetStreamDisabled(r.url, err)
@@ -388,20 +444,22 @@ func (r *Registry) Register(ctx context.Context, svc *registry.Service, opts ...
 		return err
 	}
 	o := registry.NewRegisterOptions(opts...)
-	if r.maxAge > 0 {
-		switch {
-		case o.NoExpiry:
-			return fmt.Errorf("%w: service %q: bucket %q in %s drops records after %s, so they cannot live without expiry; register with a TTL",
-				registry.ErrInvalid, svc.Name, r.bucket, r, r.maxAge)
-		case o.TTL > r.maxAge:
-			return fmt.Errorf("%w: service %q: ttl %s is longer than the %s after which bucket %q in %s drops records",
-				registry.ErrInvalid, svc.Name, o.TTL, r.maxAge, r.bucket, r)
+	if r.isOpen() {
+		// Refused before anything else, as when New opened the bucket.
+		if err := r.checkExpiry(svc, o); err != nil {
+			return err
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := r.ready(); err != nil {
+		return err
+	}
+	if err := r.ensureOpen(ctx); err != nil {
+		return r.opError(fmt.Sprintf("register service %q", svc.Name), err)
+	}
+	if err := r.checkExpiry(svc, o); err != nil {
 		return err
 	}
 	ctx, done := r.whileConnected(ctx)
@@ -422,6 +480,30 @@ func (r *Registry) Register(ctx context.Context, svc *registry.Service, opts ...
 		}
 	}
 	return r.remember(svc, o)
+}
+
+// isOpen tells whether the bucket is open (see ensureOpen).
+func (r *Registry) isOpen() bool {
+	r.kvMu.Lock()
+	defer r.kvMu.Unlock()
+	return r.opened
+}
+
+// checkExpiry refuses a registration that a bucket which drops records by
+// age would lose. Call it once the bucket is open.
+func (r *Registry) checkExpiry(svc *registry.Service, o registry.RegisterOptions) error {
+	if r.maxAge <= 0 {
+		return nil
+	}
+	switch {
+	case o.NoExpiry:
+		return fmt.Errorf("%w: service %q: bucket %q in %s drops records after %s, so they cannot live without expiry; register with a TTL",
+			registry.ErrInvalid, svc.Name, r.bucket, r, r.maxAge)
+	case o.TTL > r.maxAge:
+		return fmt.Errorf("%w: service %q: ttl %s is longer than the %s after which bucket %q in %s drops records",
+			registry.ErrInvalid, svc.Name, o.TTL, r.maxAge, r.bucket, r)
+	}
+	return nil
 }
 
 // Deregister implements registry.Registry.

@@ -59,6 +59,10 @@ type Options struct {
 	AnswerGoMicro bool
 	// QueryTimeout is how long a go-micro query waits for answers.
 	QueryTimeout time.Duration
+	// LazyOpen makes New only connect: the bucket is found (or created)
+	// by the first operation that needs it, and a read that one direct
+	// get answers never does (see WithLazyOpen).
+	LazyOpen bool
 }
 
 // Option changes Options; it fails when given a value that cannot work.
@@ -103,6 +107,20 @@ func WithQueryTimeout(d time.Duration) Option {
 			return fmt.Errorf("nats registry: query timeout must be positive, not %s", d)
 		}
 		o.QueryTimeout = d
+		return nil
+	}
+}
+
+// WithLazyOpen makes New connect and do nothing more, for a process that
+// reads the registry once and exits (micro call): the bucket is found, or
+// created, by the first operation that needs it, so a GetService or
+// ListServices that a direct get answers is one request in all, where New
+// would first ask for the bucket's stream info. A server without
+// JetStream, or a missing bucket, shows at that first operation, with the
+// error New would have given; Replicas is zero until then.
+func WithLazyOpen() Option {
+	return func(o *Options) error {
+		o.LazyOpen = true
 		return nil
 	}
 }

@@ -29,5 +29,10 @@ func (r *Registry) replicas() int {
 }
 
 // Replicas is the number of copies the cluster keeps of the registry
-// bucket, as the server reported when New opened it.
-func (r *Registry) Replicas() int { return r.bucketReplicas }
+// bucket, as the server reported when New opened it (zero until the first
+// operation that opens it, with WithLazyOpen).
+func (r *Registry) Replicas() int {
+	r.kvMu.Lock()
+	defer r.kvMu.Unlock()
+	return r.bucketReplicas
+}
