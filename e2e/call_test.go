@@ -196,8 +196,22 @@ func TestDescriptorCache(t *testing.T) {
 		t.Fatalf("the first call should fetch the descriptors through reflection; greeter logged:\n%s", greeter.Output())
 	}
 	entries, err := os.ReadDir(filepath.Join(cacheHome, "micro", "descriptors"))
-	if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "greeter@1.0.0-") {
-		t.Fatalf("want one cache entry for greeter@1.0.0, have %v (%v)", entries, err)
+	var protosets, hints []string
+	for _, e := range entries {
+		switch {
+		case strings.HasSuffix(e.Name(), ".protoset"):
+			protosets = append(protosets, e.Name())
+		case strings.HasSuffix(e.Name(), ".node"):
+			hints = append(hints, e.Name()) // the node the next call connects to ahead
+		default:
+			t.Errorf("unexpected file in the descriptor cache: %s", e.Name())
+		}
+	}
+	if err != nil || len(protosets) != 1 || !strings.HasPrefix(protosets[0], "greeter@1.0.0-") {
+		t.Fatalf("want one cache entry for greeter@1.0.0, have %v (%v)", protosets, err)
+	}
+	if len(hints) != 1 || !strings.HasPrefix(hints[0], "greeter-") {
+		t.Errorf("want the node of greeter's next call kept next to the descriptors, have %v", hints)
 	}
 
 	hello()

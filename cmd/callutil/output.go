@@ -29,6 +29,7 @@ type Printer struct {
 	selecting  time.Time // when the current attempt started
 	selectTime time.Duration
 	connect    time.Duration
+	ahead      time.Duration // dial of a connection opened ahead, told before connect
 	resolve    time.Duration
 	resolved   time.Time
 	responses  int
@@ -86,14 +87,19 @@ func (p *Printer) Trace() *call.ClientTrace {
 			}
 			p.logf("node %s at %s%s (selected in %s)", node.ID, node.Address, v, ms(p.selectTime))
 		},
+		ConnectedAhead: func(address string, dial time.Duration) { p.ahead = dial },
 		Connected: func(address string, took time.Duration, reused bool, err error) {
 			p.connect = took
+			ahead := p.ahead
+			p.ahead = 0
 			switch {
 			case !p.verbose:
 			case err != nil:
 				p.logf("cannot connect to %s (%s): %v", address, ms(took), err)
 			case reused:
 				p.logf("connected to %s (connection reused)", address)
+			case ahead > 0:
+				p.logf("connected to %s in %s while the registry was read (the call waited %s for it)", address, ms(ahead), ms(took))
 			default:
 				p.logf("connected to %s in %s", address, ms(took))
 			}

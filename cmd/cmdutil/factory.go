@@ -50,9 +50,9 @@ func (f *Factory) Registry(ctx context.Context) (registry.Registry, error) {
 
 // RegistryToRead is Registry for the commands that read the registry and
 // exit (call, stream, describe). It returns at once: the connection is
-// made in the background, and the registry's methods wait for it (their
-// error is the connection's when it failed; see RegistryConnectError), so
-// that the command meanwhile does what needs no registry. The NATS
+// made by the first use of the registry (whose error is the connection's
+// when it failed; see RegistryConnectError), so that the command first
+// begins what needs no registry (client.Prepare). The NATS
 // registry only connects, and finds its bucket at the first operation that
 // needs it, so that a read one direct get answers is the one request it
 // makes. Whichever of Registry and RegistryToRead comes first builds the
@@ -77,10 +77,10 @@ func (f *Factory) registryOf(ctx context.Context, lazy bool) (registry.Registry,
 		cfg.RegistryWarn = func(err error) { fmt.Fprintf(errOut, "micro: warning: %v\n", err) }
 	}
 	if lazy {
-		p := connectInBackground(func() (registry.Registry, error) { return cfg.NewRegistry(ctx) })
-		f.closers = append(f.closers, p)
-		f.registry = p
-		return p, nil
+		d := &deferredRegistry{connect: func() (registry.Registry, error) { return cfg.NewRegistry(ctx) }}
+		f.closers = append(f.closers, d)
+		f.registry = d
+		return d, nil
 	}
 	r, err := cfg.NewRegistry(ctx)
 	if err != nil {

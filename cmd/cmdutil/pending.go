@@ -2,124 +2,120 @@ package cmdutil
 
 import (
 	"context"
+	"errors"
 	"io"
+	"sync"
 
 	"github.com/microtools/micro/pkg/registry"
 )
 
-var _ registry.Registry = (*pendingRegistry)(nil)
+var _ registry.Registry = (*deferredRegistry)(nil)
 
-// pendingRegistry is a registry whose connection is being made in the
-// background (Factory.RegistryToRead): its methods wait for it, then go to
-// the registry, or give the connection's error. A command that reads the
-// registry once meanwhile does what needs no registry: opening a
-// connection to the node it called last time, reading descriptors from
-// the cache.
-type pendingRegistry struct {
-	done chan struct{} // closed once the connection is made or failed
-	reg  registry.Registry
-	err  error
+// deferredRegistry is a registry that connects on first use
+// (Factory.RegistryToRead), in the goroutine of that use: a command that
+// reads the registry once does, before it needs the registry, what needs
+// none (client.Prepare opens a connection to the node it called last time
+// and reads descriptors from the cache meanwhile). Its methods give the
+// connection's error when it failed.
+type deferredRegistry struct {
+	connect func() (registry.Registry, error)
+
+	mu     sync.Mutex
+	tried  bool
+	closed bool
+	reg    registry.Registry
+	err    error
 }
 
-// connectInBackground starts connect and returns the registry that waits
-// for it.
-func connectInBackground(connect func() (registry.Registry, error)) *pendingRegistry {
-	p := &pendingRegistry{done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		p.reg, p.err = connect()
-	}()
-	return p
-}
+// errClosedBeforeUse is the error of a deferred registry used after Close.
+var errClosedBeforeUse = errors.New("registry: closed")
 
-// wait returns the registry once connected, or the error of the
-// connection, or ctx's when it ends first.
-func (p *pendingRegistry) wait(ctx context.Context) (registry.Registry, error) {
-	select {
-	case <-p.done:
-		return p.reg, p.err
-	default:
+// get connects once and returns the registry, or the connection's error.
+func (d *deferredRegistry) get() (registry.Registry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.tried {
+		d.tried = true
+		if d.closed {
+			d.err = errClosedBeforeUse
+		} else {
+			d.reg, d.err = d.connect()
+		}
 	}
-	select {
-	case <-p.done:
-		return p.reg, p.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return d.reg, d.err
 }
 
-func (p *pendingRegistry) Register(ctx context.Context, svc *registry.Service, opts ...registry.RegisterOption) error {
-	r, err := p.wait(ctx)
+func (d *deferredRegistry) Register(ctx context.Context, svc *registry.Service, opts ...registry.RegisterOption) error {
+	r, err := d.get()
 	if err != nil {
 		return err
 	}
 	return r.Register(ctx, svc, opts...)
 }
 
-func (p *pendingRegistry) Deregister(ctx context.Context, svc *registry.Service) error {
-	r, err := p.wait(ctx)
+func (d *deferredRegistry) Deregister(ctx context.Context, svc *registry.Service) error {
+	r, err := d.get()
 	if err != nil {
 		return err
 	}
 	return r.Deregister(ctx, svc)
 }
 
-func (p *pendingRegistry) GetService(ctx context.Context, name string, opts ...registry.GetOption) ([]*registry.Service, error) {
-	r, err := p.wait(ctx)
+func (d *deferredRegistry) GetService(ctx context.Context, name string, opts ...registry.GetOption) ([]*registry.Service, error) {
+	r, err := d.get()
 	if err != nil {
 		return nil, err
 	}
 	return r.GetService(ctx, name, opts...)
 }
 
-func (p *pendingRegistry) ListServices(ctx context.Context) ([]*registry.Service, error) {
-	r, err := p.wait(ctx)
+func (d *deferredRegistry) ListServices(ctx context.Context) ([]*registry.Service, error) {
+	r, err := d.get()
 	if err != nil {
 		return nil, err
 	}
 	return r.ListServices(ctx)
 }
 
-func (p *pendingRegistry) Watch(ctx context.Context, opts ...registry.WatchOption) (registry.Watcher, error) {
-	r, err := p.wait(ctx)
+func (d *deferredRegistry) Watch(ctx context.Context, opts ...registry.WatchOption) (registry.Watcher, error) {
+	r, err := d.get()
 	if err != nil {
 		return nil, err
 	}
 	return r.Watch(ctx, opts...)
 }
 
-// String names the registry once connected (it waits for that).
-func (p *pendingRegistry) String() string {
-	<-p.done
-	if p.reg == nil {
-		return "registry (not connected)"
+// String names the registry (connecting to it, if no use did yet).
+func (d *deferredRegistry) String() string {
+	r, err := d.get()
+	if err != nil {
+		return "registry (not connected: " + err.Error() + ")"
 	}
-	return p.reg.String()
+	return r.String()
 }
 
-// Close waits for the connection and closes it.
-func (p *pendingRegistry) Close() error {
-	<-p.done
-	if c, ok := p.reg.(io.Closer); ok {
+// Close closes the registry if it was connected to.
+func (d *deferredRegistry) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if c, ok := d.reg.(io.Closer); ok {
 		return c.Close()
 	}
 	return nil
 }
 
 // RegistryConnectError is the error of the connection to the registry that
-// RegistryToRead began, once it has failed; nil while it is being made,
+// RegistryToRead deferred, once it has failed; nil before it was tried,
 // once it is made, and for every other registry. A command whose call
-// failed gives it rather than the error of the read that waited for it:
-// it says the same in fewer words.
+// failed gives it rather than the error of the read that made it: it says
+// the same in fewer words.
 func RegistryConnectError(reg registry.Registry) error {
-	p, ok := reg.(*pendingRegistry)
+	d, ok := reg.(*deferredRegistry)
 	if !ok {
 		return nil
 	}
-	select {
-	case <-p.done:
-		return p.err
-	default:
-		return nil
-	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
 }

@@ -19,6 +19,11 @@ type ClientTrace struct {
 	// Connected is told how the connection to the node went; reused is set
 	// when the client had it already.
 	Connected func(address string, took time.Duration, reused bool, err error)
+	// ConnectedAhead, when set, is told before Connected that the
+	// connection was opened ahead of the node choice (client.Prepare, while
+	// the registry was read): dial is how long opening it took; Connected's
+	// took is then how long the call waited for it.
+	ConnectedAhead func(address string, dial time.Duration)
 	// MethodResolved is told the method found for the endpoint, where its
 	// descriptors came from, and how long finding it took.
 	MethodResolved func(method protoreflect.MethodDescriptor, from string, took time.Duration, err error)

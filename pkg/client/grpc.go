@@ -185,7 +185,10 @@ func (c *Client) versionOf(service string, node *registry.Node) string {
 // mayRetryElsewhere). A connection that failed is dropped from the pool.
 func (c *Client) attempt(ctx context.Context, service, endpoint string, node *registry.Node, version string, guard *call.StaleGuard, supplier call.RequestSupplier, handler call.EventHandler, trace *call.ClientTrace, opts []call.InvokeOption) (outcome attemptOutcome, err error) {
 	start := time.Now()
-	pc, reused, err := c.conn(ctx, node.Address)
+	pc, reused, ahead, err := c.connAhead(ctx, node.Address)
+	if ahead && trace.ConnectedAhead != nil {
+		trace.ConnectedAhead(node.Address, pc.dialled)
+	}
 	if trace.Connected != nil {
 		trace.Connected(node.Address, time.Since(start), reused, err)
 	}

@@ -50,10 +50,17 @@ func (pc *pooledConn) close() error {
 // conn returns the pool's connection to address, dialling it once, for an
 // attempt to use until it calls release.
 func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reused bool, err error) {
+	pc, reused, _, err = c.connAhead(ctx, address)
+	return pc, reused, err
+}
+
+// connAhead is conn, and tells whether the connection was opened ahead
+// of the call (Prepare).
+func (c *Client) connAhead(ctx context.Context, address string) (pc *pooledConn, reused, openedAhead bool, err error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil, false, errors.New("client: closed")
+		return nil, false, false, errors.New("client: closed")
 	}
 	pc, found := c.conns[address]
 	if !found {
@@ -72,7 +79,7 @@ func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reus
 		case <-pc.ready:
 		case <-ctx.Done():
 			c.release(pc)
-			return nil, false, &transport.ConnectError{Transport: transport.NameGRPC, Address: address, Err: ctx.Err()}
+			return nil, false, false, &transport.ConnectError{Transport: transport.NameGRPC, Address: address, Err: ctx.Err()}
 		}
 	}
 	if pc.err != nil && ahead {
@@ -80,15 +87,15 @@ func (c *Client) conn(ctx context.Context, address string) (pc *pooledConn, reus
 		// come up since: dial it now.
 		c.dropConn(pc)
 		c.release(pc)
-		return c.conn(ctx, address)
+		return c.connAhead(ctx, address)
 	}
 	if pc.err != nil {
 		// The next call dials again.
 		c.dropConn(pc)
 		c.release(pc)
-		return nil, false, pc.err
+		return nil, false, false, pc.err
 	}
-	return pc, found && !ahead, nil
+	return pc, found && !ahead, ahead, nil
 }
 
 // dialInto dials pc's address and tells pc.ready when done.

@@ -17,10 +17,10 @@ import (
 	"github.com/microtools/micro/pkg/selector"
 )
 
-// This file is what a process that makes one call does ahead of the
-// registry's answer (Prepare): read the registry, connect to the node the
-// previous process chose for the next call, and read that node's
-// descriptors from the cache, all at once. The registry still decides:
+// This file is what a process that makes one call does while it reads the
+// registry (Prepare): connect to the node the previous process chose for
+// the next call, and read that node's descriptors from the cache. The
+// registry still decides:
 // the connection carries a call only when the registry's answer lists its
 // address, and is closed otherwise.
 
@@ -113,12 +113,11 @@ func writeHint(dir, service string, h nodeHint) error {
 }
 
 // Prepare begins, in the background, what the next call of endpoint of
-// service needs, for a process that makes one call and exits: it asks the
-// registry for the service's nodes (the call's node choice waits for that
-// answer rather than asking again), and, with Options.RememberNodes, it
-// connects to the node the previous process left in Options.CacheDir for
-// this call and reads that node's descriptor cache entry, so that the
-// call's connect and resolve steps have nothing left to wait for.
+// service needs, for a process that makes one call and exits: with
+// Options.RememberNodes, it connects to the node the previous process left
+// in Options.CacheDir for this call and reads that node's descriptor cache
+// entry, while the call reads the registry, so that the call's connect and
+// resolve steps have nothing left to wait for.
 //
 // Nothing is sent to that node but the connection's preface: the call
 // uses the connection only when the registry's answer lists a node at
@@ -147,17 +146,17 @@ func (c *Client) Prepare(ctx context.Context, service, endpoint string) {
 	}
 	c.mu.Unlock()
 
+	if !p.hasRead {
+		return
+	}
 	// What is begun here ends with ctx, or with Close.
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(c.ctx, cancel)
 	var work sync.WaitGroup
-	// The selector reads the registry once for every Select of the
-	// service: the call's own Select waits for this read.
-	work.Go(func() { _, _ = c.selector.Select(ctx, service, c.grpcSelect...) })
 	if pc != nil {
 		work.Go(func() { c.dialInto(ctx, pc) })
 	}
-	if p.hasRead && c.opts.Source == nil {
+	if c.opts.Source == nil {
 		if entry, err := c.cacheEntry(c.cacheKey(service, hint.version, hint.address, hint.fingerprint)); err == nil {
 			work.Go(func() {
 				if entry.cache.Load() && endpoint != "" {

@@ -227,6 +227,13 @@ func (r *Registry) queryGoMicro(ctx context.Context, name string, early <-chan s
 	if !g.read || r.nc.Status() != natsgo.CONNECTED {
 		return nil
 	}
+	select {
+	case <-early:
+		// The bucket answered before the query was even sent: nothing
+		// can have arrived.
+		return nil
+	default:
+	}
 	inbox := r.nc.NewRespInbox()
 	replies := make(chan *natsgo.Msg, 64)
 	sub, err := r.nc.ChanSubscribe(inbox, replies)
