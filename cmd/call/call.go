@@ -65,8 +65,11 @@ directory, so that the next call asks the server nothing; --proto or
 --protoset describe it instead. -H headers go on the reflection requests
 too (--rpc-header and --reflect-header for one of them only).
 
-A node that cannot be reached is left for another (--retries); a call
-that a server received is never sent again. A call that fails exits with
+While it reads the registry, a call connects to the node the previous
+call of the service left for it (kept next to the descriptor cache) and
+uses that connection only when the registry still lists the node. A node
+that cannot be reached is left for another (--retries); a call that a
+server received is never sent again. A call that fails exits with
 64 + its gRPC status code and prints the code, the message and the status
 details.`,
 		Example: `  micro call greeter.Hello '{"name":"Ada"}'
