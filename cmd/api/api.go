@@ -83,6 +83,9 @@ list (--header; Authorization and X-* by default) go to the service as gRPC
 metadata and response metadata comes back as headers. --timeout bounds each
 call unless the request asks for another limit (Connect-Timeout-Ms,
 Grpc-Timeout). Browsers may call from the --cors-origin origins only.
+On a loopback address only requests with Host localhost, 127.0.0.1, [::1]
+or an --allowed-host name are served (DNS rebinding protection); beyond
+loopback, any Host unless --allowed-host lists some.
 With --auth-token every request but GET /healthz needs
 "Authorization: Bearer TOKEN". One access log line per request goes to
 stderr (gathered and written out every 50ms). The Go collector runs at
