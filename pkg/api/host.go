@@ -51,7 +51,7 @@ func NewHostCheck(listen net.Addr, allowed []string) (*HostCheck, error) {
 				continue
 			}
 			name, ok := hostName(host)
-			if !ok || strings.ContainsAny(name, "/ @?#*") {
+			if !ok || name == "" || strings.ContainsAny(name, "/ @?#*") {
 				return nil, fmt.Errorf("api: allowed host %q: want a host name or IP address (api.example.com, 10.0.0.5), with or without a port, or *", host)
 			}
 			c.allowed = append(c.allowed, strings.ToLower(strings.TrimSuffix(name, ".")))

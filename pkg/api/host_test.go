@@ -115,7 +115,7 @@ func TestHostCheckMessage(t *testing.T) {
 }
 
 func TestNewHostCheckErrors(t *testing.T) {
-	for _, bad := range []string{"http://api.example.com", "api.example.com/x", "user@api.example.com", "*.example.com", "api.example.com:http", "[::1"} {
+	for _, bad := range []string{"http://api.example.com", "api.example.com/x", "user@api.example.com", "*.example.com", "api.example.com:http", "[::1", "[]", ":80"} {
 		if _, err := api.NewHostCheck(nil, []string{bad}); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%q: want an error naming it, have %v", bad, err)
 		}
