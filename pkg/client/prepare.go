@@ -160,8 +160,11 @@ func (c *Client) Prepare(ctx context.Context, service, endpoint string) {
 		if entry, err := c.cacheEntry(c.cacheKey(service, hint.version, hint.address, hint.fingerprint)); err == nil {
 			work.Go(func() {
 				if entry.cache.Load() && endpoint != "" {
-					// Links the method's descriptors, which is done once.
-					_, _ = call.FindMethod(ctx, entry.cache, service, endpoint)
+					// Links the method's descriptors and reads its options
+					// (isIdempotent), which is done once per process.
+					if method, err := call.FindMethod(ctx, entry.cache, service, endpoint); err == nil {
+						_ = method.Options()
+					}
 				}
 			})
 		}
