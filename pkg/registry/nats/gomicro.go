@@ -217,33 +217,37 @@ func (r *Registry) stopAnswering() {
 }
 
 // queryGoMicro asks go-micro services for their records: name "" lists
-// every service. It collects answers until the query timeout, or until
-// enough is done: the server says nobody listens (no responders), or ctx
-// ends, or early (when it is closed: the caller has what it needs). It
-// never fails the caller's list or get: a query that cannot be sent
-// finds nothing.
-func (r *Registry) queryGoMicro(ctx context.Context, name string, early <-chan struct{}) []*registry.Service {
+// every service. It sends the query at once, so that it leaves with the
+// caller's next request (the bucket read), and returns collect, which
+// gathers answers until the query timeout, or until enough is done: the
+// server says nobody listens (no responders), or ctx ends, or early (when
+// it is closed: the caller has what it needs). It never fails the
+// caller's list or get: a query that cannot be sent finds nothing.
+func (r *Registry) queryGoMicro(ctx context.Context, name string) (collect func(early <-chan struct{}) []*registry.Service) {
+	nothing := func(<-chan struct{}) []*registry.Service { return nil }
 	g := &r.gomicro
 	if !g.read || r.nc.Status() != natsgo.CONNECTED {
-		return nil
-	}
-	select {
-	case <-early:
-		// The bucket answered before the query was even sent: nothing
-		// can have arrived.
-		return nil
-	default:
+		return nothing
 	}
 	inbox := r.nc.NewRespInbox()
 	replies := make(chan *natsgo.Msg, 64)
 	sub, err := r.nc.ChanSubscribe(inbox, replies)
 	if err != nil {
-		return nil
+		return nothing
 	}
-	defer func() { _ = sub.Unsubscribe() }()
 	if err := r.nc.PublishRequest(QuerySubject, inbox, goMicroQuery(name)); err != nil {
-		return nil
+		_ = sub.Unsubscribe()
+		return nothing
 	}
+	return func(early <-chan struct{}) []*registry.Service {
+		defer func() { _ = sub.Unsubscribe() }()
+		return r.collectGoMicro(ctx, name, replies, early)
+	}
+}
+
+// collectGoMicro gathers the answers of a query (see queryGoMicro).
+func (r *Registry) collectGoMicro(ctx context.Context, name string, replies <-chan *natsgo.Msg, early <-chan struct{}) []*registry.Service {
+	g := &r.gomicro
 	timer := time.NewTimer(g.timeout)
 	defer timer.Stop()
 	var out []*registry.Service

@@ -595,15 +595,16 @@ func (r *Registry) ListServices(ctx context.Context) ([]*registry.Service, error
 	return registry.Group(mergeGoMicro(services, <-answers)), nil
 }
 
-// startQuery asks go-micro services in the background; the channel gives
-// the answers.
+// startQuery asks go-micro services: the query is sent now, and the
+// answers are collected in the background; the channel gives them.
 func (r *Registry) startQuery(ctx context.Context, name string, early <-chan struct{}) <-chan []*registry.Service {
 	answers := make(chan []*registry.Service, 1)
 	if !r.gomicro.read {
 		answers <- nil
 		return answers
 	}
-	go func() { answers <- r.queryGoMicro(ctx, name, early) }()
+	collect := r.queryGoMicro(ctx, name)
+	go func() { answers <- collect(early) }()
 	return answers
 }
 
