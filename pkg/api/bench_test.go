@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -133,6 +132,6 @@ func reportCPU(b *testing.B) func() {
 
 func newBenchEnv(b *testing.B) *env {
 	b.Helper()
-	// As micro api runs by default: with its access log.
-	return newEnvTB(b, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// As micro api runs by default: with its access log in text.
+	return newEnvTB(b, api.Options{Logger: api.NewAccessLog(io.Discard, false)})
 }
