@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -133,5 +134,8 @@ func reportCPU(b *testing.B) func() {
 func newBenchEnv(b *testing.B) *env {
 	b.Helper()
 	// As micro api runs by default: with its access log in text.
-	return newEnvTB(b, api.Options{Logger: api.NewAccessLog(io.Discard, false)})
+	return newEnvTB(b, api.Options{Logger: benchAccessLog(io.Discard)})
 }
+
+// benchAccessLog is the access log as micro api has it, in text.
+func benchAccessLog(w io.Writer) *slog.Logger { return api.NewAccessLog(w, false) }
