@@ -18,9 +18,14 @@
 #
 # Usage: bench/install-peers.sh        # installs what is missing, prints the directory
 #        bench/install-peers.sh wrk    # installs wrk when missing, prints its path
+#        WRK_BIN=/path/to/wrk ...      # an existing wrk wins
 set -euo pipefail
 
 if [[ "${1:-}" == wrk ]]; then
+  if [[ -n "${WRK_BIN:-}" && -x "${WRK_BIN}" ]]; then # an existing binary wins
+    echo "${WRK_BIN}"
+    exit 0
+  fi
   if ! command -v wrk >/dev/null; then
     if ! command -v apt-get >/dev/null; then
       echo "bench/install-peers.sh: no wrk on the PATH and no apt-get to install it with: install wrk" >&2
