@@ -46,6 +46,7 @@ case "$loader" in
 esac
 
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -57,7 +58,7 @@ trap cleanup EXIT
 
 if [[ -z "$bindir" ]]; then
   bindir="$work/bin"
-  go build -o "$bindir/micro" .
+  build_micro "$bindir/micro" # as the Makefile builds it
   go build -o "$bindir/greeter" ./examples/greeter
 fi
 [[ -x "$bindir/apiload" ]] || go build -o "$bindir/apiload" ./bench/apiload
