@@ -48,14 +48,15 @@ node-deps:
 ## then reuses it; installs Debian's etcd-server and rabbitmq-server when they
 ## are missing; installs the Node MCP client of the e2e tests once per lock
 ## file; builds buf for the gateway's tests once per machine; installs Chromium
-## and playwright-core for the console's browser tests); fails when any
-## cannot be had
+## and playwright-core for the console's browser tests, and Debian's wrk for
+## the test of bench/api.sh's wrk script); fails when any cannot be had
 CONSUL_INSTALL ?= bash scripts/install-consul.sh
 ETCD_INSTALL ?= bash scripts/install-etcd.sh
 RABBITMQ_INSTALL ?= bash scripts/install-rabbitmq.sh
 NODE_DEPS_INSTALL ?= bash scripts/install-node-deps.sh
 BUF_INSTALL ?= bash scripts/install-buf.sh
 BROWSER_INSTALL ?= bash scripts/install-browser.sh
+WRK_INSTALL ?= bash bench/install-peers.sh wrk
 test: vet
 	@consul_bin="$$($(CONSUL_INSTALL))" && [ -n "$$consul_bin" ] || { echo "make test: no Consul agent: '$(CONSUL_INSTALL)' failed (see above); set CONSUL_BIN to an agent binary" >&2; exit 1; }; \
 	etcd_bin="$$($(ETCD_INSTALL))" && [ -n "$$etcd_bin" ] || { echo "make test: no etcd server: '$(ETCD_INSTALL)' failed (see above); set ETCD_BIN to an etcd binary" >&2; exit 1; }; \
@@ -63,8 +64,9 @@ test: vet
 	node_modules="$$($(NODE_DEPS_INSTALL))" && [ -n "$$node_modules" ] || { echo "make test: no MCP test client: '$(NODE_DEPS_INSTALL)' failed (see above); it needs Node 20 and npm" >&2; exit 1; }; \
 	buf_bin="$$($(BUF_INSTALL))" && [ -n "$$buf_bin" ] || { echo "make test: no buf: '$(BUF_INSTALL)' failed (see above); set BUF_BIN to a buf binary" >&2; exit 1; }; \
 	playwright_dir="$$($(BROWSER_INSTALL))" && [ -n "$$playwright_dir" ] || { echo "make test: no Chromium and playwright-core for the console's browser tests: '$(BROWSER_INSTALL)' failed (see above)" >&2; exit 1; }; \
-	echo "PLAYWRIGHT_DIR=$$playwright_dir BUF_BIN=$$buf_bin RABBITMQ_SERVER=$$rabbitmq_server MICRO_MCP_NODE_MODULES=$$node_modules ETCD_BIN=$$etcd_bin CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
-	PLAYWRIGHT_DIR="$$playwright_dir" BUF_BIN="$$buf_bin" RABBITMQ_SERVER="$$rabbitmq_server" MICRO_MCP_NODE_MODULES="$$node_modules" ETCD_BIN="$$etcd_bin" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
+	wrk_bin="$$($(WRK_INSTALL))" && [ -n "$$wrk_bin" ] || { echo "make test: no wrk: '$(WRK_INSTALL)' failed (see above); set WRK_BIN to a wrk binary" >&2; exit 1; }; \
+	echo "WRK_BIN=$$wrk_bin PLAYWRIGHT_DIR=$$playwright_dir BUF_BIN=$$buf_bin RABBITMQ_SERVER=$$rabbitmq_server MICRO_MCP_NODE_MODULES=$$node_modules ETCD_BIN=$$etcd_bin CONSUL_BIN=$$consul_bin $(GO) test -race -count=1 -timeout 30m ./..."; \
+	WRK_BIN="$$wrk_bin" PLAYWRIGHT_DIR="$$playwright_dir" BUF_BIN="$$buf_bin" RABBITMQ_SERVER="$$rabbitmq_server" MICRO_MCP_NODE_MODULES="$$node_modules" ETCD_BIN="$$etcd_bin" CONSUL_BIN="$$consul_bin" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## bench: measure the performance figures side by side and write bench/RESULTS.md (not part of test)
 bench: build

@@ -6,32 +6,47 @@
 #   connect POST /greeter.v1.Greeter/Hello       (Connect, application/json)
 #   direct micro bench greeter Greeter.Hello     (gRPC through registry + selector)
 #
-# each with 16 concurrent workers (bench/apiload for HTTP, -c 16 for micro
-# bench). Also reports the gateway's own CPU time per request, from
-# /proc/PID/stat (utime + stime) over its runs. Target: each ratio >= 0.6.
+# each with 16 concurrent workers (16 connections of the HTTP load
+# generator, -c 16 for micro bench). Also reports the gateway's own CPU time
+# per request, from /proc/PID/stat (utime + stime) over its runs. Target:
+# each ratio >= 0.6.
 #
-#   bench/api.sh [-n REQUESTS] [-r REPS] [-b BINDIR] [-l raw|net/http]
+#   bench/api.sh [-n REQUESTS] [-r REPS] [-b BINDIR] [-l raw|net/http|wrk] [-d SECONDS]
 # BINDIR holds micro, greeter and apiload (default: built into a temporary
-# directory). -l is apiload's HTTP client (default raw: requests made once,
-# answers read by hand, as wrk does; net/http: Go's client, which costs the
-# machine about as much CPU per request as the gateway's HTTP server).
+# directory). -l is the HTTP load generator: bench/apiload with its raw
+# client (the default: requests made once, answers read by hand, as wrk
+# does), bench/apiload with net/http's client (which costs the machine about
+# as much CPU per request as the gateway's HTTP server), or wrk (2 threads,
+# 16 connections, bench/api-wrk.lua for the POST body and the Connect
+# header; installed by bench/install-peers.sh wrk when missing). wrk runs for
+# a time, not a count: -d SECONDS per run (default 1); apiload and micro
+# bench make -n REQUESTS.
 # Everything runs on 127.0.0.1; what starts here stops on exit.
 set -euo pipefail
 requests=2000
 reps=7
 bindir=""
 loader=raw
+seconds=1
+usage="usage: $0 [-n REQUESTS] [-r REPS] [-b BINDIR] [-l raw|net/http|wrk] [-d SECONDS]"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -n) requests=$2; shift 2 ;;
     -r) reps=$2; shift 2 ;;
     -b) bindir=$2; shift 2 ;;
     -l) loader=$2; shift 2 ;;
-    *) echo "usage: $0 [-n REQUESTS] [-r REPS] [-b BINDIR] [-l raw|net/http]" >&2; exit 2 ;;
+    -d) seconds=$2; shift 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+case "$loader" in
+  raw | net/http) ;;
+  wrk) [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "$0: -d $seconds: want a whole number of seconds" >&2; exit 2; } ;;
+  *) echo "$0: -l $loader: want raw, net/http or wrk" >&2; echo "$usage" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -43,11 +58,14 @@ trap cleanup EXIT
 
 if [[ -z "$bindir" ]]; then
   bindir="$work/bin"
-  go build -o "$bindir/micro" .
+  build_micro "$bindir/micro" # as the Makefile builds it
   go build -o "$bindir/greeter" ./examples/greeter
 fi
 [[ -x "$bindir/apiload" ]] || go build -o "$bindir/apiload" ./bench/apiload
 micro="$bindir/micro"
+if [[ "$loader" == wrk ]]; then
+  wrk=$(bash bench/install-peers.sh wrk)
+fi
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(freeport)
@@ -65,21 +83,44 @@ api_pid=$!
 pids+=($api_pid)
 base="http://127.0.0.1:$aport"
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-"$bindir/apiload" -client "$loader" -url "$base/greeter/Greeter.Hello" -d '{"name":"Ada"}' -n 200 -c 4 >/dev/null # warm
+# load URL [HEADER]: one run of the load generator, 16 at a time; prints its
+# JSON summary ({"rps": ..., "requests": ..., ...}).
+load() {
+  local url=$1 header=${2:-}
+  if [[ "$loader" == wrk ]]; then
+    WRK_BODY='{"name":"Ada"}' WRK_HEADERS="$header" "$wrk" -t 2 -c 16 -d "${seconds}s" -s bench/api-wrk.lua "$url" | tail -n 1
+  else
+    "$bindir/apiload" -client "$loader" -url "$url" ${header:+-H "$header"} -d '{"name":"Ada"}' -n "$requests" -c 16
+  fi
+}
+"$bindir/apiload" -url "$base/greeter/Greeter.Hello" -d '{"name":"Ada"}' -n 200 -c 4 >/dev/null # warm
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 ticks() { awk '{print $14 + $15}' "/proc/$api_pid/stat"; }
 rps() { python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rps"]))'; }
+# summary JSON: "RPS REQUESTS", failing on any error answer.
+rps_requests() { python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+if s.get("errors"):
+    sys.exit("bench/api.sh: %d of %d requests failed" % (s["errors"], s["requests"]))
+print(round(s["rps"]), s["requests"])'; }
 direct=(); plain=(); connect=(); api_ticks=0; api_requests=0
 for _ in $(seq "$reps"); do
   direct+=($("$micro" bench greeter Greeter.Hello '{"name":"Ada"}' -n "$requests" -c 16 -o json 2>/dev/null | rps))
   before=$(ticks)
-  plain+=($("$bindir/apiload" -client "$loader" -url "$base/greeter/Greeter.Hello" -d '{"name":"Ada"}' -n "$requests" -c 16 | rps))
-  connect+=($("$bindir/apiload" -client "$loader" -url "$base/greeter.v1.Greeter/Hello" -H 'Connect-Protocol-Version: 1' -d '{"name":"Ada"}' -n "$requests" -c 16 | rps))
+  out=$(load "$base/greeter/Greeter.Hello" | rps_requests); read -r p pn <<<"$out"
+  out=$(load "$base/greeter.v1.Greeter/Hello" 'Connect-Protocol-Version: 1' | rps_requests); read -r c cn <<<"$out"
   after=$(ticks)
+  plain+=("$p"); connect+=("$c")
   api_ticks=$((api_ticks + after - before))
-  api_requests=$((api_requests + 2 * requests))
+  api_requests=$((api_requests + pn + cn))
 done
+loader_name="apiload -client $loader"
+if [[ "$loader" == wrk ]]; then
+  wrk_version=$("$wrk" --version 2>&1 | head -n 1 | cut -d' ' -f1-2 || true)
+  loader_name="wrk -t 2 -c 16 -d ${seconds}s ($wrk_version)"
+fi
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # The ratio of each run to the direct run beside it, then their median:
 # a pair shares whatever load the machine had.
@@ -88,9 +129,9 @@ d=$(median "${direct[@]}"); p=$(median "${plain[@]}"); c=$(median "${connect[@]}
 pr=$(median $(pair_ratios plain)); cr=$(median $(pair_ratios connect))
 hz=$(getconf CLK_TCK)
 awk -v d="$d" -v p="$p" -v c="$c" -v pr="$pr" -v cr="$cr" -v t="$api_ticks" -v n="$api_requests" -v hz="$hz" -v reps="$reps" -v req="$requests" \
-    -v dl="${direct[*]}" -v pl="${plain[*]}" -v cl="${connect[*]}" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v load0="$load_start" -v loader="$loader" 'BEGIN {
+    -v dl="${direct[*]}" -v pl="${plain[*]}" -v cl="${connect[*]}" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v load0="$load_start" -v loader="$loader_name" 'BEGIN {
   printf "direct gRPC (micro bench -c 16): %d rps median of %d runs of %d calls (%s)\n", d, reps, req, dl
-  printf "load generator: apiload -client %s\n", loader
+  printf "load generator: %s\n", loader
   printf "gateway plain JSON (-c 16):      %d rps (%s); ratio %.3f (median of per-pair ratios): %s\n", p, pl, pr, (pr >= 0.6 ? "met" : "MISSED")
   printf "gateway Connect JSON (-c 16):    %d rps (%s); ratio %.3f (median of per-pair ratios): %s\n", c, cl, cr, (cr >= 0.6 ? "met" : "MISSED")
   printf "gateway CPU per request: %.1f us (%d ticks at %d Hz over %d requests)\n", t/hz*1e6/n, t, hz, n

@@ -11,8 +11,34 @@
 # they measure the same gRPC library micro is built with. Everything is cached
 # under $MICRO_TEST_CACHE (default ~/.cache/micro-test)/bench-peers and reused.
 #
+# and, asked for by name, the HTTP load generator bench/api.sh -l wrk uses:
+#
+#   wrk                 the Debian/Ubuntu package wrk (apt-get, as root or with
+#                       sudo), when no wrk is on the PATH
+#
 # Usage: bench/install-peers.sh        # installs what is missing, prints the directory
+#        bench/install-peers.sh wrk    # installs wrk when missing, prints its path
+#        WRK_BIN=/path/to/wrk ...      # an existing wrk wins
 set -euo pipefail
+
+if [[ "${1:-}" == wrk ]]; then
+  if [[ -n "${WRK_BIN:-}" && -x "${WRK_BIN}" ]]; then # an existing binary wins
+    echo "${WRK_BIN}"
+    exit 0
+  fi
+  if ! command -v wrk >/dev/null; then
+    if ! command -v apt-get >/dev/null; then
+      echo "bench/install-peers.sh: no wrk on the PATH and no apt-get to install it with: install wrk" >&2
+      exit 1
+    fi
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    echo "bench: installing wrk (apt-get install wrk)" >&2
+    "${sudo[@]}" apt-get install -y wrk >&2 || { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y wrk >&2; }
+  fi
+  command -v wrk
+  exit 0
+fi
 
 grpcurl_version=v1.9.3
 ghz_version=v0.120.0

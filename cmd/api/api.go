@@ -177,12 +177,14 @@ func apiRun(ctx context.Context, opts *Options) error {
 	// request.
 	accessLog := api.NewLogWriter(errOut, api.DefaultLogDelay)
 	defer accessLog.Close()
+	// slog's text or JSON form; the gateway writes its request lines
+	// without slog's work per attribute.
 	var logger *slog.Logger
 	switch opts.LogFormat {
 	case "text":
-		logger = slog.New(slog.NewTextHandler(accessLog, nil))
+		logger = api.NewAccessLog(accessLog, false)
 	case "json":
-		logger = slog.New(slog.NewJSONHandler(accessLog, nil))
+		logger = api.NewAccessLog(accessLog, true)
 	}
 
 	reg, err := opts.Factory.Registry(ctx)

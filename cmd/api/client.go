@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
@@ -65,20 +66,52 @@ func (a gatewayClient) FindMethod(ctx context.Context, service, endpoint string)
 }
 
 func (a gatewayClient) Invoke(ctx context.Context, service string, method protoreflect.MethodDescriptor, req proto.Message, md metadata.MD, h api.ResponseHandler) error {
-	handler := call.HandlerFuncs{
-		ReceiveHeaders: func(m metadata.MD) {
-			if h.Header != nil {
-				h.Header(m)
-			}
-		},
-		Response: h.Message,
-		Trailers: func(_ *status.Status, m metadata.MD) {
-			if h.Trailer != nil {
-				h.Trailer(m)
-			}
-		},
+	events := &responseEvents{handler: h, request: req}
+	if len(md) == 0 {
+		// No option to make and no metadata to join.
+		return a.client.Call(ctx, service, call.FullMethodName(method), events.supply, events)
 	}
-	return a.client.Call(ctx, service, call.FullMethodName(method), call.Messages(req), handler, call.WithHeaders(md))
+	return a.client.Call(ctx, service, call.FullMethodName(method), events.supply, events, call.WithHeaders(md))
+}
+
+// responseEvents is the request and the event handler of one call through
+// the gateway, in one allocation.
+type responseEvents struct {
+	handler api.ResponseHandler
+	request proto.Message
+	sent    bool
+}
+
+var _ call.EventHandler = (*responseEvents)(nil)
+
+// supply is the call's call.RequestSupplier: the one request.
+func (e *responseEvents) supply(protoreflect.MessageType) (proto.Message, error) {
+	if e.sent {
+		return nil, io.EOF
+	}
+	e.sent = true
+	return e.request, nil
+}
+
+func (e *responseEvents) OnSendHeaders(metadata.MD) {}
+
+func (e *responseEvents) OnReceiveHeaders(md metadata.MD) {
+	if e.handler.Header != nil {
+		e.handler.Header(md)
+	}
+}
+
+func (e *responseEvents) OnReceiveResponse(msg proto.Message) error {
+	if e.handler.Message != nil {
+		return e.handler.Message(msg)
+	}
+	return nil
+}
+
+func (e *responseEvents) OnReceiveTrailers(_ *status.Status, md metadata.MD) {
+	if e.handler.Trailer != nil {
+		e.handler.Trailer(md)
+	}
 }
 
 // CallEndpoint sends body, JSON as it is, to a go-micro mucp endpoint

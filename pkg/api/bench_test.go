@@ -133,6 +133,9 @@ func reportCPU(b *testing.B) func() {
 
 func newBenchEnv(b *testing.B) *env {
 	b.Helper()
-	// As micro api runs by default: with its access log.
-	return newEnvTB(b, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// As micro api runs by default: with its access log in text.
+	return newEnvTB(b, api.Options{Logger: benchAccessLog(io.Discard)})
 }
+
+// benchAccessLog is the access log as micro api has it, in text.
+func benchAccessLog(w io.Writer) *slog.Logger { return api.NewAccessLog(w, false) }

@@ -345,7 +345,8 @@ func sameOrigin(origin, host string) bool {
 
 // finish logs the request and counts it. The access log record goes
 // straight to the logger's handler: Logger.LogAttrs would also walk the
-// stack for the caller's position, which the access log does not show.
+// stack for the caller's position, which the access log does not show. A
+// logger of NewAccessLog takes the record in its direct form.
 func (g *Gateway) finish(r *http.Request, rec *recorder, info *requestInfo, start time.Time, took time.Duration) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
@@ -368,6 +369,16 @@ func (g *Gateway) finish(r *http.Request, rec *recorder, info *requestInfo, star
 	handler := g.opts.Logger.Handler()
 	if !handler.Enabled(ctx, level) {
 		return
+	}
+	if h, ok := handler.(*accessLogHandler); ok {
+		line := accessRecord{time: start.Add(took), level: level, method: r.Method, path: r.URL.Path, status: rec.status,
+			protocol: info.protocol, took: took, bytes: rec.bytes, remote: r.RemoteAddr, err: info.err}
+		if info.service != "" {
+			line.service, line.endpoint, line.code = info.service, info.endpoint, code.String()
+		}
+		if done, _ := h.logRequest(&line); done {
+			return
+		}
 	}
 	record := slog.NewRecord(start.Add(took), level, "request", 0)
 	record.AddAttrs(

@@ -63,19 +63,48 @@ func (a callClient) FindMethod(ctx context.Context, svc, endpoint string) (proto
 }
 
 func (a callClient) Invoke(ctx context.Context, svc string, method protoreflect.MethodDescriptor, req proto.Message, md metadata.MD, h api.ResponseHandler) error {
-	return a.client.Call(ctx, svc, call.FullMethodName(method), call.Messages(req), call.HandlerFuncs{
-		ReceiveHeaders: func(m metadata.MD) {
-			if h.Header != nil {
-				h.Header(m)
-			}
-		},
-		Response: h.Message,
-		Trailers: func(_ *status.Status, m metadata.MD) {
-			if h.Trailer != nil {
-				h.Trailer(m)
-			}
-		},
-	}, call.WithHeaders(md))
+	events := &responseEvents{handler: h, request: req}
+	if len(md) == 0 {
+		return a.client.Call(ctx, svc, call.FullMethodName(method), events.supply, events)
+	}
+	return a.client.Call(ctx, svc, call.FullMethodName(method), events.supply, events, call.WithHeaders(md))
+}
+
+// responseEvents is the request and the event handler of one call, as
+// cmd/api has them.
+type responseEvents struct {
+	handler api.ResponseHandler
+	request proto.Message
+	sent    bool
+}
+
+func (e *responseEvents) supply(protoreflect.MessageType) (proto.Message, error) {
+	if e.sent {
+		return nil, io.EOF
+	}
+	e.sent = true
+	return e.request, nil
+}
+
+func (e *responseEvents) OnSendHeaders(metadata.MD) {}
+
+func (e *responseEvents) OnReceiveHeaders(md metadata.MD) {
+	if e.handler.Header != nil {
+		e.handler.Header(md)
+	}
+}
+
+func (e *responseEvents) OnReceiveResponse(msg proto.Message) error {
+	if e.handler.Message != nil {
+		return e.handler.Message(msg)
+	}
+	return nil
+}
+
+func (e *responseEvents) OnReceiveTrailers(_ *status.Status, md metadata.MD) {
+	if e.handler.Trailer != nil {
+		e.handler.Trailer(md)
+	}
 }
 
 func (a callClient) Resolver(svc string) call.Resolver { return a.client.Resolver(svc) }

@@ -143,7 +143,11 @@ func (g *Gateway) parseJSONRequest(t target, data []byte) (proto.Message, error)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return msg, nil
 	}
-	if err := call.ParseJSON(data, msg, g.resolverFor(t.service)); err != nil {
+	parse := t.parseJSON
+	if parse == nil {
+		parse = func(data []byte, msg proto.Message) error { return call.ParseJSON(data, msg, g.resolverFor(t.service)) }
+	}
+	if err := parse(data, msg); err != nil {
 		return nil, errorf(codes.InvalidArgument, "request for %s: %v", t.method.FullName(), err)
 	}
 	return msg, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/microtools/micro/pkg/call"
@@ -64,6 +65,8 @@ type serviceEntry struct {
 type resolvedMethod struct {
 	md       protoreflect.MethodDescriptor
 	endpoint string
+	// parseJSON reads a JSON request of md (call.NewJSONParser).
+	parseJSON func(data []byte, msg proto.Message) error
 }
 
 func newServiceIndex(g *Gateway) *serviceIndex {
@@ -135,7 +138,8 @@ func (x *serviceIndex) method(ctx context.Context, name, endpoint string) (resol
 	if err != nil {
 		return resolvedMethod{}, err
 	}
-	m = resolvedMethod{md: md, endpoint: string(md.Parent().Name()) + "." + string(md.Name())}
+	m = resolvedMethod{md: md, endpoint: string(md.Parent().Name()) + "." + string(md.Name()),
+		parseJSON: call.NewJSONParser(md.Input(), x.g.resolverFor(name))}
 	e.mu.Lock()
 	e.methods[endpoint] = m
 	e.mu.Unlock()
@@ -306,6 +310,8 @@ type target struct {
 	// registry record (mucp).
 	method   protoreflect.MethodDescriptor
 	endpoint string
+	// parseJSON reads a JSON request of method; nil: call.ParseJSON.
+	parseJSON func(data []byte, msg proto.Message) error
 }
 
 // resolvePlain finds the target of a go-micro route.
@@ -324,7 +330,7 @@ func (g *Gateway) resolvePlain(ctx context.Context, service, endpoint string) (t
 	if err != nil {
 		return target{}, err
 	}
-	return target{service: service, method: m.md, endpoint: endpoint}, nil
+	return target{service: service, method: m.md, endpoint: endpoint, parseJSON: m.parseJSON}, nil
 }
 
 // endpointTarget is a call of a service known only from its records.
@@ -374,5 +380,5 @@ func (g *Gateway) resolveGRPC(ctx context.Context, fullService, method, chosen s
 		}
 		return target{}, err
 	}
-	return target{service: service, method: m.md, endpoint: m.endpoint}, nil
+	return target{service: service, method: m.md, endpoint: m.endpoint, parseJSON: m.parseJSON}, nil
 }

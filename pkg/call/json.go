@@ -29,6 +29,17 @@ func ParseJSON(data []byte, msg proto.Message, resolver Resolver) error {
 	return parseJSON(data, msg, resolver, true)
 }
 
+// NewJSONParser returns ParseJSON for messages of type md with resolver,
+// made once for many requests of one type: it checks that proto2 required
+// fields are set only when messages of md can have any (ParseJSON asks each
+// message).
+func NewJSONParser(md protoreflect.MessageDescriptor, resolver Resolver) func(data []byte, msg proto.Message) error {
+	checkRequired := hasRequiredFields(md)
+	return func(data []byte, msg proto.Message) error {
+		return parseJSON(data, msg, resolver, checkRequired)
+	}
+}
+
 // parseJSON is ParseJSON; checkRequired false skips the check that proto2
 // required fields are set, for callers that know msg's type has none.
 func parseJSON(data []byte, msg proto.Message, resolver Resolver, checkRequired bool) error {
