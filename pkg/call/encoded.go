@@ -38,7 +38,9 @@ func Encode(msg proto.Message) (*Encoded, error) {
 // output type. For callers that count answers and never read them, such
 // as a load generator.
 func WithoutDecodingResponses() InvokeOption {
-	return func(o *invokeOptions) { o.discardResponses = true }
+	// The call option is made once per option, not once per call.
+	wire := forceWireCodec()
+	return func(o *invokeOptions) { o.discardResponses, o.wireCodec = true, wire }
 }
 
 // undecoded is the response of a call made WithoutDecodingResponses: the

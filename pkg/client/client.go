@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/microtools/micro/pkg/call"
@@ -101,7 +100,7 @@ type Client struct {
 	selector    selector.Selector
 	ownSelector bool
 	retries     int
-	dial        grpctransport.DialOptions // opts.Dial, telling attempts whether their request was sent
+	dial        grpctransport.DialOptions // opts.Dial
 	grpcSelect  []selector.SelectOption   // opts.SelectOptions and SpeaksGRPC
 	mucpSelect  []selector.SelectOption   // opts.SelectOptions and the other nodes
 	http        *httptransport.Transport
@@ -144,8 +143,6 @@ func New(opts Options) (*Client, error) {
 	case c.retries < 0:
 		c.retries = 0
 	}
-	// Tells each attempt whether its request was sent (see mayRetryElsewhere).
-	c.dial.DialOptions = append([]grpc.DialOption{grpc.WithStatsHandler(sentRecorder{})}, opts.Dial.DialOptions...)
 	c.grpcSelect = append(append([]selector.SelectOption(nil), opts.SelectOptions...), selector.WithFilter(SpeaksGRPC))
 	c.mucpSelect = append(append([]selector.SelectOption(nil), opts.SelectOptions...), selector.WithFilter(speaksOther))
 	if opts.Address == "" {

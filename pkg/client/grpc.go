@@ -212,9 +212,7 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 	}
 	outcome.invoked = true
 	outcome.idempotent = isIdempotent(method)
-	progress := &requestProgress{}
-	err = call.Invoke(withRequestProgress(ctx, progress), pc.conn, method, supplier, handler, opts...)
-	outcome.requestSent = progress.sent.Load()
+	err = call.Invoke(ctx, pc.conn, method, supplier, handler, append(opts, call.WithRequestSent(&outcome.requestSent))...)
 	return outcome, err
 }
 
