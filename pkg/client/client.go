@@ -104,6 +104,7 @@ type Client struct {
 	grpcSelect  []selector.SelectOption   // opts.SelectOptions and SpeaksGRPC
 	mucpSelect  []selector.SelectOption   // opts.SelectOptions and the other nodes
 	http        *httptransport.Transport
+	addressNode *registry.Node // the node of Options.Address, the same for every call
 
 	ctx    context.Context // ends at Close; bounds resolver lookups
 	cancel context.CancelFunc
@@ -145,6 +146,9 @@ func New(opts Options) (*Client, error) {
 	}
 	c.grpcSelect = append(append([]selector.SelectOption(nil), opts.SelectOptions...), selector.WithFilter(SpeaksGRPC))
 	c.mucpSelect = append(append([]selector.SelectOption(nil), opts.SelectOptions...), selector.WithFilter(speaksOther))
+	if opts.Address != "" {
+		c.addressNode = &registry.Node{ID: opts.Address, Address: opts.Address}
+	}
 	if opts.Address == "" {
 		c.selector = opts.Selector
 		if c.selector == nil {

@@ -150,14 +150,13 @@ func (c *Client) Resolver(service string) call.Resolver {
 // of service that speak gRPC and pass Options.SelectOptions, or the one
 // Options.Address.
 func (c *Client) grpcNodes(ctx context.Context, service string) (selector.Next, error) {
-	if c.opts.Address != "" {
-		node := &registry.Node{ID: c.opts.Address, Address: c.opts.Address}
+	if c.addressNode != nil {
 		var used atomic.Bool
 		return func() (*registry.Node, selector.Done, error) {
 			if used.Swap(true) {
 				return nil, nil, fmt.Errorf("%w: %s is the only address", selector.ErrExhausted, c.opts.Address)
 			}
-			return node, func(error) {}, nil
+			return c.addressNode, func(error) {}, nil
 		}, nil
 	}
 	return c.selector.Select(ctx, service, c.grpcSelect...)
