@@ -113,15 +113,18 @@ func (t *tally) flushNode() {
 // ends after p.total calls, after p.duration, or when ctx ends.
 func runLoad(ctx context.Context, clients []*client.Client, p plan, progress func(snapshot)) *result {
 	start := time.Now()
-	// The run's time is up by the clock at end. The gRPC layer sees the
-	// deadline before ctx.Err() reports it, so a worker asks the clock, not
-	// only the context, whether to make another call.
+	// The run's time is up by the clock at end, when its context is also
+	// cancelled, cutting the calls in flight. (A cancel, not a deadline: a
+	// deadline would be sent with every call; see callTimer.) A worker
+	// asks the clock, not only the context, whether to make another call.
 	var end time.Time
 	if p.duration > 0 {
 		end = start.Add(p.duration)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, end)
+		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
+		endRun := time.AfterFunc(p.duration, cancel)
+		defer endRun.Stop()
 	}
 	overAt := func(now time.Time) bool { return ctx.Err() != nil || (!end.IsZero() && !now.Before(end)) }
 	var (
@@ -144,10 +147,10 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 			if p.template.tmpl == nil {
 				kept = &prebuilt{text: p.template.text, resolver: resolver}
 			}
-			// The worker's own context: the context of each call hangs
-			// off it, not off the run's, which all the workers share.
-			workerCtx, cancel := context.WithCancel(ctx)
-			defer cancel()
+			// The worker's own context and timeout: its calls hang off
+			// it, not off the run's context, which all the workers share.
+			timer := newCallTimer(ctx, p.timeout)
+			defer timer.stop()
 			t := &tallies[w]
 			caller := newCaller(p, w)
 			now := time.Now()
@@ -164,7 +167,7 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 					if wait := time.Until(due); wait > 0 {
 						select {
 						case <-time.After(wait):
-						case <-workerCtx.Done():
+						case <-ctx.Done():
 						}
 						if overAt(time.Now()) {
 							break
@@ -172,7 +175,7 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 					}
 				}
 				var o outcome
-				o, now = caller.call(workerCtx, client, resolver, kept, p, int(n))
+				o, now = caller.call(timer, client, resolver, kept, p, int(n))
 				if o.err != "" && overAt(now) {
 					break // the run ended during this call: cut, not a failure
 				}
@@ -273,9 +276,10 @@ func newCaller(p plan, id int) *caller {
 	return c
 }
 
-// call makes call n and says how it went, and when it ended. With kept,
-// the request is the one kept (read from JSON once); else the template's.
-func (c *caller) call(ctx context.Context, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n int) (outcome, time.Time) {
+// call makes call n, bounded by timer, and says how it went, and when it
+// ended. With kept, the request is the one kept (read from JSON once);
+// else the template's.
+func (c *caller) call(timer *callTimer, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n int) (outcome, time.Time) {
 	var o outcome
 	var supplier call.RequestSupplier
 	if kept != nil {
@@ -289,19 +293,23 @@ func (c *caller) call(ctx context.Context, client *client.Client, resolver call.
 		supplier = call.NewJSONSupplier(strings.NewReader(req), resolver)
 	}
 	c.node = nil
-	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	begin := time.Now()
-	err := client.Call(callCtx, p.service, p.endpoint, supplier, nil, c.opts...)
+	err := client.Call(timer.start(begin), p.service, p.endpoint, supplier, nil, c.opts...)
 	ended := time.Now()
+	timedOut := timer.end()
 	o.latency = ended.Sub(begin)
-	cancel()
 	o.node = c.node
-	if err == nil {
+	switch {
+	case err == nil:
 		o.code = codes.OK
-		return o, ended
+	case timedOut:
+		// What a deadline of the call would have ended it with.
+		o.code = codes.DeadlineExceeded
+		o.err = o.code.String() + ": " + context.DeadlineExceeded.Error()
+	default:
+		o.code = codeOf(err)
+		o.err = o.code.String() + ": " + messageOf(err)
 	}
-	o.code = codeOf(err)
-	o.err = o.code.String() + ": " + messageOf(err)
 	return o, ended
 }
 
