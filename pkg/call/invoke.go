@@ -253,14 +253,14 @@ type invocation struct {
 	buf       [4]grpc.CallOption
 }
 
-// response is a new message for the next response: an undecoded one when
-// responses are not decoded.
-func (c *invocation) response() proto.Message {
-	msg := c.output.New().Interface()
+// response is what the next response is read into: a new message, or an
+// undecoded one when responses are not decoded (no message is made for it
+// unless the handler is told of it).
+func (c *invocation) response() any {
 	if c.discard {
-		return &undecoded{msg}
+		return &undecoded{c.output}
 	}
-	return msg
+	return c.output.New().Interface()
 }
 
 // callOptions are the gRPC call options of a call that sends req, after
@@ -310,12 +310,12 @@ func (c *invocation) noteOpen() {
 }
 
 // delivered is what the handler is given of resp: the message itself, or
-// the empty message an undecoded response carries.
-func delivered(resp proto.Message) proto.Message {
+// an empty message of the output type for an undecoded response.
+func delivered(resp any) proto.Message {
 	if u, ok := resp.(*undecoded); ok {
-		return u.Message
+		return u.output.New().Interface()
 	}
-	return resp
+	return resp.(proto.Message)
 }
 
 // single returns the one request of a unary or server-streaming call.
