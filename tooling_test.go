@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/microtools/micro/internal/testenv"
 )
 
 // `make test` fails when the Consul agent (or the etcd server) cannot be installed, instead of
@@ -14,7 +16,7 @@ import (
 // built or tested here.
 func TestMakeTestNeedsConsul(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
+		testenv.Unavailable(t, "no make on the PATH")
 	}
 	cases := []struct {
 		name        string
@@ -50,7 +52,7 @@ func TestMakeTestNeedsConsul(t *testing.T) {
 // be built (scripts/install-buf.sh).
 func TestMakeTestNeedsBuf(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
+		testenv.Unavailable(t, "no make on the PATH")
 	}
 	for _, install := range []string{"false", "true"} {
 		t.Run(install, func(t *testing.T) {
@@ -94,7 +96,7 @@ func TestCIRunExportsCI(t *testing.T) {
 // the build it was asked for.
 func TestMakeInstall(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
+		testenv.Unavailable(t, "no make on the PATH")
 	}
 	dir := t.TempDir()
 	fakeGo := filepath.Join(dir, "go")
@@ -117,7 +119,7 @@ func TestMakeInstall(t *testing.T) {
 // `make test` fails as well when RabbitMQ cannot be installed.
 func TestMakeTestNeedsRabbitMQ(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
+		testenv.Unavailable(t, "no make on the PATH")
 	}
 	cases := []struct {
 		name    string
@@ -147,7 +149,7 @@ func TestMakeTestNeedsRabbitMQ(t *testing.T) {
 // in for bench/instructions.sh (valgrind), and `make test` does not run it.
 func TestBenchCheck(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("no bash")
+		testenv.Unavailable(t, "no bash on the PATH")
 	}
 	dir := t.TempDir()
 	results := filepath.Join(dir, "RESULTS.md")

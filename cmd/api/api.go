@@ -24,6 +24,10 @@ import (
 // DefaultAddress is where `micro api` listens.
 const DefaultAddress = "127.0.0.1:8080"
 
+// EnvAllowedHosts is the environment variable read for --allowed-host
+// (comma-separated) when the flag is not given.
+const EnvAllowedHosts = "MICRO_API_ALLOWED_HOSTS"
+
 // Options are the inputs of `micro api`.
 type Options struct {
 	Factory *cmdutil.Factory
@@ -43,6 +47,10 @@ type Options struct {
 	NoConsole bool
 	// Broker is what the console's topics page uses.
 	Broker func(context.Context) (broker.Broker, error)
+
+	// AllowedHosts are the Host names served besides the loopback ones
+	// (api.HostCheck: DNS rebinding protection).
+	AllowedHosts []string
 
 	// ready, when set, is told the address the gateway listens on (tests).
 	ready func(addr string)
@@ -75,6 +83,9 @@ list (--header; Authorization and X-* by default) go to the service as gRPC
 metadata and response metadata comes back as headers. --timeout bounds each
 call unless the request asks for another limit (Connect-Timeout-Ms,
 Grpc-Timeout). Browsers may call from the --cors-origin origins only.
+On a loopback address only requests with Host localhost, 127.0.0.1, [::1]
+or an --allowed-host name are served (DNS rebinding protection); beyond
+loopback, any Host unless --allowed-host lists some.
 With --auth-token every request but GET /healthz needs
 "Authorization: Bearer TOKEN". One access log line per request goes to
 stderr (gathered and written out every 50ms). The Go collector runs at
@@ -85,6 +96,9 @@ GOGC=400 unless GOGC is set. See docs/commands/api.md.`,
   micro api --address 0.0.0.0:8080 --auth-token-file /run/secrets/api-token --cors-origin https://app.example.com`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("allowed-host") {
+				opts.AllowedHosts = envList(f, EnvAllowedHosts)
+			}
 			if err := validate(opts); err != nil {
 				return err
 			}
@@ -99,6 +113,7 @@ GOGC=400 unless GOGC is set. See docs/commands/api.md.`,
 	fs.StringVar(&opts.AuthToken, "auth-token", "", "require Authorization: Bearer TOKEN on every request but GET /healthz")
 	fs.StringVar(&opts.AuthTokenFile, "auth-token-file", "", "read the --auth-token from this file (keeps it out of the process list)")
 	fs.StringSliceVar(&opts.CORSOrigins, "cors-origin", nil, "origin browsers may call from (scheme://host[:port], or *); repeat or separate with commas")
+	fs.StringSliceVar(&opts.AllowedHosts, "allowed-host", nil, "a Host name served besides localhost, 127.0.0.1 and [::1] (DNS rebinding protection; * for any); repeat or separate with commas [$"+EnvAllowedHosts+"]")
 	fs.StringSliceVar(&opts.Headers, "header", api.DefaultHeaders(), "request headers passed to services as metadata, and response metadata passed back: names or prefixes ending in *")
 	fs.Int64Var(&opts.MaxBodyBytes, "max-body", api.DefaultMaxBodyBytes, "largest request body, in bytes (larger: 413)")
 	fs.DurationVar(&opts.MaxTimeout, "max-timeout", 0, "cap on the time limit a request may ask for with Connect-Timeout-Ms or Grpc-Timeout (0: none)")
@@ -109,12 +124,29 @@ GOGC=400 unless GOGC is set. See docs/commands/api.md.`,
 	return cmd
 }
 
+// envList is the comma-separated list in the environment variable key of
+// the environment cmd.Run was given.
+func envList(f *cmdutil.Factory, key string) []string {
+	if f.Config == nil {
+		return nil
+	}
+	if cfg, err := f.Config(); err == nil && cfg.Env != nil {
+		if v, ok := cfg.Env(key); ok {
+			return strings.Split(v, ",")
+		}
+	}
+	return nil
+}
+
 func validate(opts *Options) error {
 	if _, _, err := net.SplitHostPort(opts.Address); err != nil {
 		return cmdutil.Usagef("--address %q is not host:port", opts.Address)
 	}
 	if opts.AuthToken != "" && opts.AuthTokenFile != "" {
 		return cmdutil.Usagef("give --auth-token or --auth-token-file, not both")
+	}
+	if _, err := api.NewHostCheck(nil, opts.AllowedHosts); err != nil {
+		return cmdutil.Usagef("--allowed-host: %v", err)
 	}
 	switch opts.LogFormat {
 	case "text", "json", "none":
@@ -200,8 +232,9 @@ func apiRun(ctx context.Context, opts *Options) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	hosts, _ := api.NewHostCheck(listener.Addr(), opts.AllowedHosts) // checked in validate
 	srv := &http.Server{
-		Handler:           gw,
+		Handler:           hosts.Handler(gw),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -21,4 +21,8 @@
 // adapts its call client to it; a program that embeds the gateway can adapt
 // its own. Only services found in the registry are reachable: a request
 // never names an address.
+//
+// A HostCheck in front of the gateway refuses requests whose Host header
+// names another host than the loopback ones and those allowed, when the
+// gateway listens on loopback (DNS rebinding: NewHostCheck).
 package api

@@ -637,15 +637,21 @@ func TestHTTPHandler(t *testing.T) {
 	server := httptest.NewServer(f.server.HTTPHandler("tok"))
 	t.Cleanup(server.Close)
 	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`
+	port := server.URL[strings.LastIndexByte(server.URL, ':'):]
 	cases := []struct {
 		name    string
 		headers map[string]string
+		host    string // the Host header; "" for the server's address
 		want    int
 	}{
-		{"no token", nil, http.StatusUnauthorized},
-		{"wrong token", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
-		{"token", map[string]string{"Authorization": "Bearer tok"}, http.StatusOK},
-		{"from a web page", map[string]string{"Authorization": "Bearer tok", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusForbidden},
+		{"no token", nil, "", http.StatusUnauthorized},
+		{"wrong token", map[string]string{"Authorization": "Bearer nope"}, "", http.StatusUnauthorized},
+		{"token", map[string]string{"Authorization": "Bearer tok"}, "", http.StatusOK},
+		{"from a web page", map[string]string{"Authorization": "Bearer tok", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, "", http.StatusForbidden},
+		// DNS rebinding: a page's name resolved to 127.0.0.1 (the SDK's
+		// check of the Host header on a loopback listener).
+		{"Host localhost", map[string]string{"Authorization": "Bearer tok"}, "localhost" + port, http.StatusOK},
+		{"Host of another name", map[string]string{"Authorization": "Bearer tok"}, "evil.example" + port, http.StatusForbidden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -657,6 +663,9 @@ func TestHTTPHandler(t *testing.T) {
 			req.Header.Set("Accept", "application/json, text/event-stream")
 			for k, v := range tc.headers {
 				req.Header.Set(k, v)
+			}
+			if tc.host != "" {
+				req.Host = tc.host
 			}
 			resp, err := server.Client().Do(req)
 			if err != nil {

@@ -1,0 +1,145 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/microtools/micro/pkg/api"
+)
+
+// The Host check against DNS rebinding: on loopback only the loopback
+// names and the listed hosts are served; beyond loopback every Host unless
+// hosts are listed.
+func TestHostCheck(t *testing.T) {
+	loopback := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	loopback6 := &net.TCPAddr{IP: net.IPv6loopback, Port: 8080}
+	anyAddr := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
+	external := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 8080}
+	cases := []struct {
+		name    string
+		listen  net.Addr
+		allowed []string
+		host    string
+		want    bool
+	}{
+		{"loopback: 127.0.0.1 with a port", loopback, nil, "127.0.0.1:8080", true},
+		{"loopback: 127.0.0.1 without a port", loopback, nil, "127.0.0.1", true},
+		{"loopback: localhost", loopback, nil, "localhost:8080", true},
+		{"loopback: LOCALHOST.", loopback, nil, "LOCALHOST.:9", true},
+		{"loopback: [::1]", loopback, nil, "[::1]:8080", true},
+		{"loopback: [::1] without a port", loopback6, nil, "[::1]", true},
+		{"loopback: another loopback IP", loopback, nil, "127.0.0.2:8080", true},
+		{"loopback: a mapped IPv4 loopback", loopback6, nil, "[::ffff:127.0.0.1]:8080", true},
+		{"loopback: a rebound name", loopback, nil, "evil.example:8080", false},
+		{"loopback: a rebound name without a port", loopback6, nil, "evil.example", false},
+		{"loopback: a name ending in localhost", loopback, nil, "localhost.evil.example", false},
+		{"loopback: an IP of another machine", loopback, nil, "10.0.0.5:8080", false},
+		{"loopback: no Host", loopback, nil, "", false},
+		{"loopback: a Host that is no host:port", loopback, nil, "localhost:80:80", false},
+		{"loopback: an IPv6 Host without brackets", loopback, nil, "::1", true},
+		{"loopback: a bad port", loopback, nil, "localhost:http", false},
+		{"unknown listen address: as loopback", nil, nil, "evil.example", false},
+		{"listed: the name", loopback, []string{"api.example.com"}, "api.example.com:8080", true},
+		{"listed: in another case, final dot", loopback, []string{"API.example.com"}, "api.EXAMPLE.com.", true},
+		{"listed: with a port, any port", loopback, []string{"api.example.com:443"}, "api.example.com:8080", true},
+		{"listed: several in one entry", loopback, []string{"a.example, b.example"}, "b.example", true},
+		{"listed: an IP", loopback, []string{"10.0.0.5"}, "10.0.0.5:8080", true},
+		{"listed: an IPv6 address", loopback, []string{"[fd00::5]:80"}, "[fd00::5]:8080", true},
+		{"listed: loopback names still served", loopback, []string{"api.example.com"}, "localhost:8080", true},
+		{"listed: another name", loopback, []string{"api.example.com"}, "evil.example", false},
+		{"listed: a subdomain is another name", loopback, []string{"example.com"}, "api.example.com", false},
+		{"listed: *", loopback, []string{"*"}, "evil.example", true},
+		{"non-loopback: any Host", external, nil, "evil.example:8080", true},
+		{"non-loopback: 0.0.0.0, any Host", anyAddr, nil, "api.example.com", true},
+		{"non-loopback: listed", anyAddr, []string{"api.example.com"}, "api.example.com", true},
+		{"non-loopback: listed, loopback names", anyAddr, []string{"api.example.com"}, "127.0.0.1:8080", true},
+		{"non-loopback: listed, another", external, []string{"api.example.com"}, "evil.example", false},
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("served")) })
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			check, err := api.NewHostCheck(tc.listen, tc.allowed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+			req.Host = tc.host
+			if have := check.Allowed(req); have != tc.want {
+				t.Fatalf("Allowed(Host %q) = %v, want %v", tc.host, have, tc.want)
+			}
+			rec := httptest.NewRecorder()
+			check.Handler(ok).ServeHTTP(rec, req)
+			if tc.want {
+				if rec.Code != http.StatusOK || rec.Body.String() != "served" {
+					t.Errorf("want the request served, have %d %q", rec.Code, rec.Body)
+				}
+				return
+			}
+			var body struct {
+				Code    int
+				Status  string
+				Message string
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("want a JSON error, have %q: %v", rec.Body, err)
+			}
+			if rec.Code != http.StatusForbidden || rec.Header().Get("Content-Type") != "application/json" || body.Status != "PERMISSION_DENIED" {
+				t.Errorf("want 403 PERMISSION_DENIED as JSON, have %d %s %+v", rec.Code, rec.Header().Get("Content-Type"), body)
+			}
+			for _, want := range []string{`host "` + tc.host + `" refused`, "DNS rebinding", "--allowed-host"} {
+				if !strings.Contains(body.Message, want) {
+					t.Errorf("the message should say %q: %s", want, body.Message)
+				}
+			}
+		})
+	}
+}
+
+func TestHostCheckMessage(t *testing.T) {
+	check, err := api.NewHostCheck(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, []string{"api.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/greeter/Greeter.Hello", nil)
+	req.Host = "evil.example:8080"
+	rec := httptest.NewRecorder()
+	check.Handler(http.NotFoundHandler()).ServeHTTP(rec, req)
+	want := `{"code":7,"status":"PERMISSION_DENIED","message":"host \"evil.example:8080\" refused (DNS rebinding protection): the gateway listens on loopback and serves the hosts localhost, 127.0.0.1, [::1], api.example.com; if \"evil.example:8080\" names this gateway (a proxy's name, say), start micro api with --allowed-host evil.example"}` + "\n"
+	if rec.Body.String() != want {
+		t.Errorf("want\n%s\nhave\n%s", want, rec.Body)
+	}
+}
+
+func TestNewHostCheckErrors(t *testing.T) {
+	for _, bad := range []string{"http://api.example.com", "api.example.com/x", "user@api.example.com", "*.example.com", "api.example.com:http", "[::1", "[]", ":80"} {
+		if _, err := api.NewHostCheck(nil, []string{bad}); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%q: want an error naming it, have %v", bad, err)
+		}
+	}
+	if _, err := api.NewHostCheck(nil, []string{"", " , "}); err != nil {
+		t.Errorf("empty entries are no hosts: %v", err)
+	}
+}
+
+// The accepted path allocates nothing: it runs on every request.
+func TestHostCheckAllocatesNothing(t *testing.T) {
+	check, err := api.NewHostCheck(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, []string{"api.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"127.0.0.1:8080", "localhost:8080", "[::1]:8080", "API.example.com:443"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = host
+		if allocs := testing.AllocsPerRun(100, func() {
+			if !check.Allowed(req) {
+				t.Fatal("refused")
+			}
+		}); allocs != 0 {
+			t.Errorf("Host %s: %v allocations per request", host, allocs)
+		}
+	}
+}
