@@ -158,10 +158,10 @@ func TestCallTimeout(t *testing.T) {
 			err := cmd.ExecuteContext(context.Background())
 			took := time.Since(begin)
 			var summary struct {
-				Count       int            `json:"count"`
-				Failed      int            `json:"failed"`
-				StatusCodes map[string]int `json:"status_codes"`
-				Errors      []ErrorCount   `json:"errors"`
+				Count       int                `json:"count"`
+				Failed      int                `json:"failed"`
+				StatusCodes map[string]int     `json:"status_codes"`
+				Errors      []ErrorCount       `json:"errors"`
 				LatencyMs   map[string]float64 `json:"latency_ms"`
 			}
 			if jsonErr := json.Unmarshal(stdout.Bytes(), &summary); jsonErr != nil {

@@ -13,8 +13,10 @@ var errCallTimedOut = errors.New("bench: the call ran past --timeout")
 
 // callTimer bounds each call of one worker by the timeout without giving
 // the call a deadline: the calls of a worker share one context, and a
-// timer of the worker's, set again for each call, cancels that context
-// when a call runs past the timeout; the next call then gets a fresh one.
+// timer of the worker's cancels that context when a call runs past the
+// timeout; the next call then gets a fresh one. The timer is not set
+// again for every call: when it fires during a younger call, it is set
+// for that call's end of time, so it fires about once per timeout.
 //
 // A deadline per call (context.WithTimeout) costs more than a 1-byte call
 // itself: a context and a runtime timer made per call and, on the wire, a
@@ -32,9 +34,11 @@ type callTimer struct {
 	mu       sync.Mutex
 	ctx      context.Context // the context of the worker's calls
 	cancel   context.CancelCauseFunc
-	inCall   bool
+	armed    bool      // the timer is set
+	inCall   bool      // a call is in flight
 	begin    time.Time // of the call in flight
 	timedOut bool      // the call in flight was cancelled by the timer
+	stopped  bool
 }
 
 // newCallTimer returns the timer of one worker whose calls hang off
@@ -47,19 +51,20 @@ func newCallTimer(parent context.Context, timeout time.Duration) *callTimer {
 	return t
 }
 
-// start begins a call and returns its context.
+// start begins a call at begin and returns its context.
 func (t *callTimer) start(begin time.Time) context.Context {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.inCall, t.begin, t.timedOut = true, begin, false
-	ctx := t.ctx
-	t.mu.Unlock()
-	t.timer.Reset(t.timeout)
-	return ctx
+	if !t.armed {
+		t.armed = true
+		t.timer.Reset(t.timeout - time.Since(begin))
+	}
+	return t.ctx
 }
 
 // end ends the call begun last and tells whether it ran out of time.
 func (t *callTimer) end() (timedOut bool) {
-	t.timer.Stop()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.inCall = false
@@ -70,22 +75,31 @@ func (t *callTimer) end() (timedOut bool) {
 	return t.timedOut
 }
 
-// fire cancels the call in flight when it has run for the timeout. A
-// timer that fires late, once the call it was set for is over, finds no
-// call or a younger one and does nothing.
+// fire cancels the call in flight when it has run for the timeout, or
+// sets the timer for the end of time of a younger call.
 func (t *callTimer) fire() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.inCall && !t.timedOut && time.Since(t.begin) >= t.timeout {
-		t.timedOut = true
-		t.cancel(errCallTimedOut)
+	if !t.armed || t.stopped {
+		return
 	}
+	if !t.inCall || t.timedOut {
+		t.armed = false // the next call sets it
+		return
+	}
+	if left := t.timeout - time.Since(t.begin); left > 0 {
+		t.timer.Reset(left)
+		return
+	}
+	t.armed, t.timedOut = false, true
+	t.cancel(errCallTimedOut)
 }
 
 // stop releases the timer and the worker's context.
 func (t *callTimer) stop() {
-	t.timer.Stop()
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	t.timer.Stop()
 	t.cancel(context.Canceled)
-	t.mu.Unlock()
 }
