@@ -109,7 +109,13 @@ type invokeOptions struct {
 // WithHeaders sends md as request metadata, added to any outgoing metadata
 // already in the context.
 func WithHeaders(md metadata.MD) InvokeOption {
-	return func(o *invokeOptions) { o.headers = metadata.Join(o.headers, md) }
+	return func(o *invokeOptions) {
+		if o.headers == nil {
+			o.headers = md // not copied: Invoke joins it into a new MD, never changes it
+			return
+		}
+		o.headers = metadata.Join(o.headers, md)
+	}
 }
 
 // WithCallOptions adds gRPC call options, such as grpc.MaxCallRecvMsgSize or
@@ -176,27 +182,24 @@ func (e *RPCError) GRPCStatus() *status.Status { return e.Status }
 // *RPCError; a supplier or handler error ends the call and is returned as it
 // is.
 func Invoke(ctx context.Context, conn grpc.ClientConnInterface, method protoreflect.MethodDescriptor, supplier RequestSupplier, handler EventHandler, opts ...InvokeOption) error {
-	var o invokeOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
 	if supplier == nil {
 		supplier = Messages()
 	}
 	c := &invocation{
-		conn:      conn,
-		method:    method,
-		name:      FullMethodName(method),
-		input:     dynamicpb.NewMessageType(method.Input()),
-		output:    dynamicpb.NewMessageType(method.Output()),
-		supplier:  supplier,
-		handler:   handler,
-		metadata:  WantsMetadata(handler),
-		options:   o.callOptions,
-		discard:   o.discardResponses,
-		wireCodec: o.wireCodec,
-		sent:      o.sent,
+		conn:     conn,
+		method:   method,
+		name:     FullMethodName(method),
+		input:    dynamicpb.NewMessageType(method.Input()),
+		output:   dynamicpb.NewMessageType(method.Output()),
+		supplier: supplier,
+		handler:  handler,
+		metadata: WantsMetadata(handler),
 	}
+	o := &c.invokeOptions // in the invocation: not one more allocation
+	for _, opt := range opts {
+		opt(o)
+	}
+	c.options, c.discard = o.callOptions, o.discardResponses
 	if c.sent != nil {
 		*c.sent = false
 	}
@@ -247,10 +250,12 @@ type invocation struct {
 	options  []grpc.CallOption
 	discard  bool // responses are checked, not decoded (WithoutDecodingResponses)
 
-	wireCodec grpc.CallOption // the option of wireCodec, when made already
-	sent      *bool           // WithRequestSent
-	peer      peer.Peer       // of the call's last attempt, when sent is wanted
-	buf       [4]grpc.CallOption
+	peer peer.Peer // of the call's last attempt, when WithRequestSent wants it
+	buf  [4]grpc.CallOption
+
+	// As the options of Invoke left them; wireCodec is made on first use
+	// when no option made it.
+	invokeOptions
 }
 
 // response is what the next response is read into: a new message, or an

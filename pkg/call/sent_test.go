@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -103,5 +104,33 @@ func TestWithRequestSentNoConnection(t *testing.T) {
 				t.Errorf("want the request told as not sent, have sent")
 			}
 		})
+	}
+}
+
+// Several WithHeaders add up, with the context's outgoing metadata; the
+// caller's MD, kept by the option, is never changed by a call.
+func TestWithHeadersAddUp(t *testing.T) {
+	greeter := grpctest.StartGreeter(t, false)
+	conn := dial(t, greeter.Addr, grpctransport.DialOptions{})
+	ctx := metadata.AppendToOutgoingContext(testContext(t), "x-from-context", "c")
+	method, err := call.FindMethod(ctx, greeterProtoSource(t), "greeter", "Greeter.Hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := metadata.Pairs("x-first", "1"), metadata.Pairs("x-second", "2")
+	opts := []call.InvokeOption{call.WithHeaders(first), call.WithHeaders(second)}
+	for range 2 { // the same options again, as a load generator uses them
+		rec := newRecorder()
+		if err := call.Invoke(ctx, conn, method, call.NewJSONSupplier(strings.NewReader(`{"name":"Ann"}`), nil), rec, opts...); err != nil {
+			t.Fatal(err)
+		}
+		for key, want := range map[string]string{"x-from-context": "c", "x-first": "1", "x-second": "2"} {
+			if have := rec.sent.Get(key); len(have) != 1 || have[0] != want {
+				t.Errorf("sent %s: want [%s], have %q (all sent: %v)", key, want, have, rec.sent)
+			}
+		}
+	}
+	if len(first) != 1 || len(second) != 1 {
+		t.Errorf("the caller's metadata changed: %v, %v", first, second)
 	}
 }
