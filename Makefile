@@ -5,6 +5,9 @@ GO      ?= go
 BIN     ?= bin
 VERSION ?= dev
 LDFLAGS := -s -w -X github.com/microtools/micro/cmd/version.Version=$(VERSION)
+# micro is built without cgo: a static binary, with Go's own DNS resolver
+# (see docs/performance.md, "Start-up"). bench/lib.sh builds it the same way.
+MICRO_BUILD := CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)'
 
 .PHONY: all build install demo test consul etcd rabbitmq node-deps vet fmt-check tidy-check bench bench-check fuzz clean
 
@@ -13,11 +16,11 @@ all: build
 ## install: build micro into $(go env GOPATH)/bin, which is on the PATH of
 ## most Go set-ups (or add it: export PATH="$$(go env GOPATH)/bin:$$PATH")
 install:
-	$(GO) build -ldflags '$(LDFLAGS)' -o "$$($(GO) env GOPATH)/bin/micro" .
+	$(MICRO_BUILD) -o "$$($(GO) env GOPATH)/bin/micro" .
 
-## build: compile bin/micro and the example services
+## build: compile bin/micro (static: CGO_ENABLED=0) and the example services
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/micro .
+	$(MICRO_BUILD) -o $(BIN)/micro .
 	$(GO) build -o $(BIN)/greeter ./examples/greeter
 
 ## demo: run the main job end to end on the embedded default (micro server)

@@ -19,6 +19,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -30,7 +31,7 @@ trap cleanup EXIT
 
 if [[ -z "$bindir" ]]; then
   bindir="$work/bin"
-  go build -o "$bindir/micro" .
+  build_micro "$bindir/micro"
   go build -o "$bindir/greeter" ./examples/greeter
 fi
 micro="$bindir/micro"

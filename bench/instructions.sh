@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 if [[ -z "$bin" ]]; then
   bin="$work/bin"
-  go build -o "$bin/micro" .
+  build_micro "$bin/micro"
   go build -o "$bin/greeter" ./examples/greeter
 fi
 start_greeter "$work" "$bin"

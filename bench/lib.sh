@@ -1,4 +1,10 @@
-# Shared by bench/peers.sh and bench/instructions.sh (source it).
+# Shared by the bench scripts (source it from the repository root).
+
+# build_micro OUT: builds micro at OUT as the Makefile's build does: without
+# cgo (a static binary, with Go's own DNS resolver) and stripped. Keep it in
+# step with MICRO_BUILD and LDFLAGS there; the start-up figures depend on it.
+build_micro() { CGO_ENABLED=0 go build -ldflags '-s -w' -o "$1" .; }
+
 # free_port: prints a free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

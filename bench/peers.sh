@@ -63,7 +63,7 @@ trap cleanup EXIT
 log() { echo "bench: $*" >&2; }
 if [[ -z "$bin" ]]; then
   bin="$work/bin"
-  go build -o "$bin/micro" .
+  build_micro "$bin/micro"
   go build -o "$bin/greeter" ./examples/greeter
 fi
 # The hello-world baseline, built by the same Go.

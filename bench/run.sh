@@ -45,6 +45,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -62,7 +63,7 @@ metric() { awk -v name="$2" -v unit="$3" '$1 ~ name { for (i = 2; i < NF; i++) i
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 log "building"
 bin="$work/bin"
-go build -o "$bin/micro" .
+build_micro "$bin/micro"
 go build -o "$bin/greeter" ./examples/greeter
 
 # 9 and 10 first: the peers and the instruction counts, between markers in

@@ -18,7 +18,8 @@ while [[ $# -gt 0 ]]; do
 done
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/micro" .
+. bench/lib.sh
+build_micro "$work/micro"
 go build -o "$work/greeter" ./examples/greeter
 go build -o "$work/scale" ./bench/scale
 "$work/scale" -micro "$work/micro" -greeter "$work/greeter" "${args[@]}"

@@ -17,9 +17,10 @@ args=("$@")
 [[ ${#args[@]} -eq 0 ]] && args=(version)
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 if [[ -z "$bin" ]]; then
   bin="$(mktemp -d)/micro"
-  go build -o "$bin" .
+  build_micro "$bin"
 fi
 
 "$bin" "${args[@]}" >/dev/null # warm the page cache

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,11 +56,18 @@ func Main() int {
 // Run runs the command line with the given streams, arguments and
 // environment, and returns the exit code. Tests call it directly.
 func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv func(string) (string, bool)) int {
+	return run(ctx, ios, args, lookupEnv, newCmdRootFor)
+}
+
+// run is Run with the function that builds the command tree for the line
+// given: the tests compare the tree built for one command with the whole.
+func run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv func(string) (string, bool),
+	build func(*cmdutil.Factory, *globalFlags, []string) *cobra.Command) int {
 	globals := &globalFlags{lookupEnv: lookupEnv}
 	f := &cmdutil.Factory{IO: ios, Config: globals.Config, OutputFormat: globals.Output, Env: lookupEnv}
 	defer f.Close()
 
-	root := NewCmdRoot(f, globals)
+	root := build(f, globals, args)
 	root.SetArgs(args)
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
@@ -91,8 +99,133 @@ func Run(ctx context.Context, ios *iostreams.IOStreams, args []string, lookupEnv
 	return code
 }
 
-// NewCmdRoot builds the command tree.
+// topLevelCommand is one command under the root: its name and aliases,
+// which select it on the command line without building it, its help group,
+// and its constructor.
+type topLevelCommand struct {
+	name    string
+	aliases []string
+	group   string
+	build   func(*cmdutil.Factory) *cobra.Command
+}
+
+// topLevelCommands are the commands under the root, in the order of the
+// help. A test checks each name and alias against the command built.
+func topLevelCommands() []topLevelCommand {
+	return []topLevelCommand{
+		{name: "list", group: "registry", build: func(f *cmdutil.Factory) *cobra.Command { return list.NewCmdList(f, nil) }},
+		{name: "services", group: "registry", build: func(f *cmdutil.Factory) *cobra.Command { return list.NewCmdServicesAlias(f, nil) }},
+		{name: "get", group: "registry", build: func(f *cmdutil.Factory) *cobra.Command { return get.NewCmdGet(f, nil) }},
+		{name: "watch", group: "registry", build: func(f *cmdutil.Factory) *cobra.Command { return watch.NewCmdWatch(f, nil) }},
+		{name: "register", group: "registry", build: func(f *cmdutil.Factory) *cobra.Command { return register.NewCmdRegister(f, nil) }},
+		{name: "deregister", group: "registry", build: func(f *cmdutil.Factory) *cobra.Command { return deregister.NewCmdDeregister(f, nil) }},
+		{name: "call", group: "calls", build: func(f *cmdutil.Factory) *cobra.Command { return microcall.NewCmdCall(f, nil) }},
+		{name: "stream", group: "calls", build: func(f *cmdutil.Factory) *cobra.Command { return stream.NewCmdStream(f, nil) }},
+		{name: "describe", group: "calls", build: func(f *cmdutil.Factory) *cobra.Command { return describe.NewCmdDescribe(f, nil) }},
+		{name: "health", group: "calls", build: func(f *cmdutil.Factory) *cobra.Command { return health.NewCmdHealth(f, nil) }},
+		{name: "bench", group: "calls", build: func(f *cmdutil.Factory) *cobra.Command { return bench.NewCmdBench(f, nil) }},
+		{name: "mcp", group: "calls", build: func(f *cmdutil.Factory) *cobra.Command { return mcpcmd.NewCmdMCP(f, nil) }},
+		{name: "server", group: "runtime", build: func(f *cmdutil.Factory) *cobra.Command { return server.NewCmdServer(f, nil) }},
+		{name: "api", group: "runtime", build: func(f *cmdutil.Factory) *cobra.Command { return microapi.NewCmdAPI(f, nil) }},
+		{name: "publish", group: "pubsub", build: func(f *cmdutil.Factory) *cobra.Command { return publish.NewCmdPublish(f, nil) }},
+		{name: "subscribe", group: "pubsub", build: func(f *cmdutil.Factory) *cobra.Command { return subscribe.NewCmdSubscribe(f, nil) }},
+		{name: "new", group: "develop", build: func(f *cmdutil.Factory) *cobra.Command { return newcmd.NewCmdNew(f, nil) }},
+		{name: "gen", group: "develop", build: func(f *cmdutil.Factory) *cobra.Command { return gen.NewCmdGen(f, nil) }},
+		{name: "version", build: func(f *cmdutil.Factory) *cobra.Command { return version.NewCmdVersion(f) }},
+		// completion writes scripts for the whole tree: never built alone.
+		{name: "completion", build: func(f *cmdutil.Factory) *cobra.Command { return completion.NewCmdCompletion(f) }},
+	}
+}
+
+// NewCmdRoot builds the whole command tree.
 func NewCmdRoot(f *cmdutil.Factory, globals *globalFlags) *cobra.Command {
+	root := newCmdRootOnly(globals)
+	addAllTopLevel(root, f)
+	return root
+}
+
+// newCmdRootFor builds what running args needs: the root with the one
+// top-level command that args name (`micro version` builds no flag of
+// `micro call`), or the whole tree when the line needs more or cobra's
+// reading of it is in doubt: no command, help, completion (cobra's
+// __complete included), an unknown or mistyped command (whose suggestions
+// come from all the others), or a flag before the command that is not a
+// global one.
+func newCmdRootFor(f *cmdutil.Factory, globals *globalFlags, args []string) *cobra.Command {
+	root := newCmdRootOnly(globals)
+	name, ok := topLevelName(args, root.PersistentFlags())
+	if ok && name != "completion" {
+		for _, c := range topLevelCommands() {
+			if c.name == name || slices.Contains(c.aliases, name) {
+				// No command of cobra's own either: its default completion
+				// command is built only when no completion command is there.
+				root.CompletionOptions.DisableDefaultCmd = true
+				addTopLevel(root, f, c)
+				requireSubcommands(root)
+				return root
+			}
+		}
+	}
+	addAllTopLevel(root, f)
+	return root
+}
+
+// topLevelName is the first argument that cobra takes for the name of a
+// top-level command (its Find skips flags and the values of those that take
+// one), and false when there is none or a flag before it is not one of
+// the global flags, whose values cobra could read otherwise.
+func topLevelName(args []string, globals *pflag.FlagSet) (string, bool) {
+	for len(args) > 0 {
+		arg := args[0]
+		args = args[1:]
+		var flag *pflag.Flag
+		switch {
+		case arg == "--" || arg == "-" || arg == "":
+			return "", false
+		case !strings.HasPrefix(arg, "-"):
+			return arg, true
+		case strings.HasPrefix(arg, "--"):
+			name, _, _ := strings.Cut(arg[2:], "=")
+			flag = globals.Lookup(name)
+		default:
+			flag = globals.ShorthandLookup(arg[1:2])
+		}
+		if flag == nil {
+			// --help, -h, or a flag no command has here.
+			return "", false
+		}
+		// Cobra reads the next argument as the value of a flag that takes
+		// one (not a boolean) given as --flag or -f, with no "=" and,
+		// for a shorthand, no value joined to it.
+		joined := strings.Contains(arg, "=") || (!strings.HasPrefix(arg, "--") && len(arg) > 2)
+		if !joined && flag.NoOptDefVal == "" {
+			if len(args) <= 1 {
+				return "", false
+			}
+			args = args[1:]
+		}
+	}
+	return "", false
+}
+
+// addAllTopLevel builds every command under root.
+func addAllTopLevel(root *cobra.Command, f *cmdutil.Factory) {
+	for _, c := range topLevelCommands() {
+		addTopLevel(root, f, c)
+	}
+	requireSubcommands(root)
+}
+
+// addTopLevel builds c and adds it under root.
+func addTopLevel(root *cobra.Command, f *cmdutil.Factory, c topLevelCommand) {
+	cmd := c.build(f)
+	cmd.GroupID = c.group
+	root.AddCommand(cmd)
+}
+
+// newCmdRootOnly builds the root command with its global flags and help
+// groups, and no command under it.
+func newCmdRootOnly(globals *globalFlags) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "micro",
 		Short: "Find, call and operate gRPC microservices by name",
@@ -142,47 +275,8 @@ command and every service finds it on 127.0.0.1:4222 by default.`,
 		&cobra.Group{ID: "pubsub", Title: "Pub/sub commands:"},
 		&cobra.Group{ID: "develop", Title: "Development commands:"},
 	)
-	add := func(group string, cmds ...*cobra.Command) {
-		for _, c := range cmds {
-			c.GroupID = group
-			root.AddCommand(c)
-		}
-	}
-	add("registry",
-		list.NewCmdList(f, nil),
-		list.NewCmdServicesAlias(f, nil),
-		get.NewCmdGet(f, nil),
-		watch.NewCmdWatch(f, nil),
-		register.NewCmdRegister(f, nil),
-		deregister.NewCmdDeregister(f, nil),
-	)
-	add("calls",
-		microcall.NewCmdCall(f, nil),
-		stream.NewCmdStream(f, nil),
-		describe.NewCmdDescribe(f, nil),
-		health.NewCmdHealth(f, nil),
-		bench.NewCmdBench(f, nil),
-		mcpcmd.NewCmdMCP(f, nil),
-	)
-	add("runtime",
-		server.NewCmdServer(f, nil),
-		microapi.NewCmdAPI(f, nil),
-	)
-	add("pubsub",
-		publish.NewCmdPublish(f, nil),
-		subscribe.NewCmdSubscribe(f, nil),
-	)
-	add("develop",
-		newcmd.NewCmdNew(f, nil),
-		gen.NewCmdGen(f, nil),
-	)
-	root.AddCommand(
-		version.NewCmdVersion(f),
-		completion.NewCmdCompletion(f),
-	)
 	root.SetHelpCommandGroupID("")
 	root.SetCompletionCommandGroupID("")
-	requireSubcommands(root)
 	return root
 }
 

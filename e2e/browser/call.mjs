@@ -70,6 +70,8 @@ run(async () => {
   await page.click('button.call');
   await page.locator('.message-out').first().waitFor();
   const firstSeen = await page.locator('.message-out').count();
+  // The responses come 150 ms apart: the first is shown before the last has come.
+  assert.ok(firstSeen < 3, `all ${firstSeen} responses appeared at once, not as they arrived`);
   await page.locator('.badge.code[data-code="0"]').waitFor();
   const streamed = await page.locator('.message-out .response-json').allTextContents();
   assert.deepEqual(streamed.map((t) => JSON.parse(t)), [1, 2, 3].map((sequence) => ({ message: 'Hello Ada', sequence })));
