@@ -112,9 +112,10 @@ fi
 
 if fig D || fig E; then
   # grpc-go's benchmark server listens on :PORT (its own flag); the clients
-  # reach it on loopback.
+  # reach it on loopback. exec: the pid kept is the server's, so that the
+  # cleanup stops it (it was left running after every run).
   bport=$(free_port)
-  (cd "$work" && "$peers/grpc-bench-server" -port "$bport" -test_name micro-bench >"$work/bench-server.log" 2>&1) &
+  (cd "$work" && exec "$peers/grpc-bench-server" -port "$bport" -test_name micro-bench >"$work/bench-server.log" 2>&1) &
   pids+=($!)
   wait_port "$bport"
   breq='{"responseType":"COMPRESSABLE","responseSize":1,"payload":{"type":"COMPRESSABLE","body":"AA=="}}'

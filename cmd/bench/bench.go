@@ -67,7 +67,9 @@ per status code and per node, and the errors seen.
 The run ends after -n calls (default 200) or after -z, whichever comes
 first; --rps caps the rate. No call starts once the -z time is up, and
 the calls the end of the run cuts short are neither failures nor counted.
-One unmeasured call first resolves the method.
+One unmeasured call first resolves the method. The global --timeout bounds
+each call (DeadlineExceeded past it); it is kept by the bench, not sent to
+the server as the call's deadline.
 
 The request may be a template: {{.RequestNumber}}, {{.WorkerID}},
 {{randomInt 1 100}}, {{randomString 8}}, {{uuid}}, {{now}},

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -23,7 +24,12 @@ type prebuilt struct {
 	text     string
 	resolver call.Resolver
 
-	mu   sync.Mutex
+	kept atomic.Pointer[keptRequest] // read without a lock by every call
+	mu   sync.Mutex                  // held while a request is read afresh
+}
+
+// keptRequest is the request of one input type, encoded.
+type keptRequest struct {
 	desc protoreflect.MessageDescriptor
 	msg  proto.Message
 }
@@ -52,10 +58,13 @@ func (p *prebuilt) supplier() call.RequestSupplier {
 // message is the kept request of type input, read now if need be; nil when
 // the JSON supplier does not give exactly one message.
 func (p *prebuilt) message(input protoreflect.MessageType) proto.Message {
+	if k := p.kept.Load(); k != nil && k.desc == input.Descriptor() {
+		return k.msg
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.msg != nil && p.desc == input.Descriptor() {
-		return p.msg
+	if k := p.kept.Load(); k != nil && k.desc == input.Descriptor() {
+		return k.msg // read by another call meanwhile
 	}
 	next := call.NewJSONSupplier(strings.NewReader(p.text), p.resolver)
 	msg, err := next(input)
@@ -69,6 +78,6 @@ func (p *prebuilt) message(input protoreflect.MessageType) proto.Message {
 	if err != nil {
 		return nil
 	}
-	p.desc, p.msg = input.Descriptor(), encoded
+	p.kept.Store(&keptRequest{desc: input.Descriptor(), msg: encoded})
 	return encoded
 }

@@ -40,8 +40,8 @@ type plan struct {
 type outcome struct {
 	latency time.Duration
 	code    codes.Code
-	node    string // "id address" of the node of the last attempt
-	err     string // "" when the call succeeded
+	node    *registry.Node // of the last attempt, when one was made
+	err     string         // "" when the call succeeded
 }
 
 // result is what a run saw.
@@ -61,26 +61,76 @@ type snapshot struct {
 	elapsed      time.Duration
 }
 
+// tally is what one worker of a run saw. Each worker keeps its own, so
+// that recording a call takes no lock and touches no memory shared with
+// the other workers, and keeps it small: a call's latency is 8 bytes with
+// no pointer in it, so the collector does not scan what a long run
+// accumulates; the node and the error of a call are counted as they come.
+type tally struct {
+	latencies []time.Duration
+	ok        int
+	failures  map[codes.Code]int // the codes of failed calls
+	errors    map[string]int
+	nodes     map[*registry.Node]int
+	// The node of the latest calls and how many in a row went to it,
+	// not yet in nodes: calls to one node in a row cost no map update.
+	node      *registry.Node
+	nodeCalls int
+}
+
+// record counts o.
+func (t *tally) record(o outcome) {
+	t.latencies = append(t.latencies, o.latency)
+	if o.node != t.node {
+		t.flushNode()
+		t.node = o.node
+	}
+	t.nodeCalls++
+	if o.err == "" {
+		t.ok++
+		return
+	}
+	if t.failures == nil {
+		t.failures, t.errors = map[codes.Code]int{}, map[string]int{}
+	}
+	t.failures[o.code]++
+	t.errors[o.err]++
+}
+
+// flushNode adds the calls in a row to t.node to nodes.
+func (t *tally) flushNode() {
+	if t.node != nil && t.nodeCalls > 0 {
+		if t.nodes == nil {
+			t.nodes = map[*registry.Node]int{}
+		}
+		t.nodes[t.node] += t.nodeCalls
+	}
+	t.node, t.nodeCalls = nil, 0
+}
+
 // runLoad makes the calls of p with p.concurrency workers spread over
 // clients, and reports progress every 200ms when progress is not nil. It
 // ends after p.total calls, after p.duration, or when ctx ends.
 func runLoad(ctx context.Context, clients []*client.Client, p plan, progress func(snapshot)) *result {
 	start := time.Now()
-	// The run's time is up by the clock at end. The gRPC layer sees the
-	// deadline before ctx.Err() reports it, so a worker asks the clock, not
-	// only the context, whether to make another call.
+	// The run's time is up by the clock at end, when its context is also
+	// cancelled, cutting the calls in flight. (A cancel, not a deadline: a
+	// deadline would be sent with every call; see callTimer.) A worker
+	// asks the clock, not only the context, whether to make another call.
 	var end time.Time
 	if p.duration > 0 {
 		end = start.Add(p.duration)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, end)
+		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
+		endRun := time.AfterFunc(p.duration, cancel)
+		defer endRun.Stop()
 	}
-	over := func() bool { return ctx.Err() != nil || (!end.IsZero() && !time.Now().Before(end)) }
+	overAt := func(now time.Time) bool { return ctx.Err() != nil || (!end.IsZero() && !now.Before(end)) }
 	var (
 		issued, done, failed atomic.Int64
 		wg                   sync.WaitGroup
-		perWorker            = make([][]outcome, p.concurrency)
+		tallies              = make([]tally, p.concurrency)
 	)
 	var interval time.Duration
 	if p.rps > 0 {
@@ -97,9 +147,14 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 			if p.template.tmpl == nil {
 				kept = &prebuilt{text: p.template.text, resolver: resolver}
 			}
-			var outcomes []outcome
+			// The worker's own context and timeout: its calls hang off
+			// it, not off the run's context, which all the workers share.
+			timer := newCallTimer(ctx, p.timeout)
+			defer timer.stop()
+			t := &tallies[w]
 			caller := newCaller(p, w)
-			for !over() {
+			now := time.Now()
+			for !overAt(now) {
 				n := issued.Add(1) - 1 // the number of this call, from 0
 				if p.total > 0 && n >= int64(p.total) {
 					break
@@ -114,22 +169,25 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 						case <-time.After(wait):
 						case <-ctx.Done():
 						}
-						if over() {
+						if overAt(time.Now()) {
 							break
 						}
 					}
 				}
-				o := caller.call(ctx, client, resolver, kept, p, int(n))
-				if o.err != "" && over() {
+				var o outcome
+				o, now = caller.call(timer, client, resolver, kept, p, int(n))
+				if o.err != "" && overAt(now) {
 					break // the run ended during this call: cut, not a failure
 				}
-				done.Add(1)
-				if o.err != "" {
-					failed.Add(1)
+				t.record(o)
+				if progress != nil {
+					done.Add(1)
+					if o.err != "" {
+						failed.Add(1)
+					}
 				}
-				outcomes = append(outcomes, o)
 			}
-			perWorker[w] = outcomes
+			t.flushNode()
 		}()
 	}
 
@@ -155,11 +213,16 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 	elapsed := time.Since(start)
 	close(stopProgress)
 	<-progressDone
+	return merge(elapsed, tallies)
+}
 
+// merge sums up the workers' tallies. Past maxRecorded calls it keeps the
+// latency of one call in every few, in the workers' order.
+func merge(elapsed time.Duration, tallies []tally) *result {
 	res := &result{elapsed: elapsed, codes: map[codes.Code]int{}, nodes: map[string]int{}, errors: map[string]int{}}
 	total := 0
-	for _, outcomes := range perWorker {
-		total += len(outcomes)
+	for i := range tallies {
+		total += len(tallies[i].latencies)
 	}
 	stride := 1
 	if total > maxRecorded {
@@ -167,39 +230,42 @@ func runLoad(ctx context.Context, clients []*client.Client, p plan, progress fun
 	}
 	res.latencies = make([]time.Duration, 0, min(total, maxRecorded))
 	i := 0
-	for _, outcomes := range perWorker {
-		for _, o := range outcomes {
+	for w := range tallies {
+		t := &tallies[w]
+		for _, latency := range t.latencies {
 			if i%stride == 0 {
-				res.latencies = append(res.latencies, o.latency)
+				res.latencies = append(res.latencies, latency)
 			}
 			i++
-			res.count++
-			res.codes[o.code]++
-			if o.node != "" {
-				res.nodes[o.node]++
-			}
-			if o.err != "" {
-				res.failed++
-				res.errors[o.err]++
-			}
+		}
+		res.count += len(t.latencies)
+		if t.ok > 0 {
+			res.codes[codes.OK] += t.ok
+		}
+		for code, n := range t.failures {
+			res.codes[code] += n
+			res.failed += n
+		}
+		for msg, n := range t.errors {
+			res.errors[msg] += n
+		}
+		for node, n := range t.nodes {
+			res.nodes[node.ID+" "+node.Address] += n
 		}
 	}
 	return res
 }
 
 // caller is what one worker of a run keeps from call to call: the options
-// of its calls, made once, the node its latest call went to, and the
-// "id address" string that outcomes count each node by, made once per
-// node (a worker's calls go to few nodes), not once per call.
+// of its calls, made once, and the node its latest call went to.
 type caller struct {
-	id    int
-	opts  []call.InvokeOption
-	node  *registry.Node // set by the trace during a call
-	names map[*registry.Node]string
+	id   int
+	opts []call.InvokeOption
+	node *registry.Node // set by the trace during a call
 }
 
 func newCaller(p plan, id int) *caller {
-	c := &caller{id: id, names: map[*registry.Node]string{}}
+	c := &caller{id: id}
 	trace := &call.ClientTrace{NodeSelected: func(selected *registry.Node, _ string) { c.node = selected }}
 	// Responses are counted, not read: they are checked to be well-formed
 	// protobuf without being decoded.
@@ -210,19 +276,10 @@ func newCaller(p plan, id int) *caller {
 	return c
 }
 
-// nodeName is the "id address" of node.
-func (c *caller) nodeName(node *registry.Node) string {
-	name, ok := c.names[node]
-	if !ok {
-		name = node.ID + " " + node.Address
-		c.names[node] = name
-	}
-	return name
-}
-
-// call makes call n and says how it went. With kept, the request is the
-// one kept (read from JSON once); else the template's.
-func (c *caller) call(ctx context.Context, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n int) outcome {
+// call makes call n, bounded by timer, and says how it went, and when it
+// ended. With kept, the request is the one kept (read from JSON once);
+// else the template's.
+func (c *caller) call(timer *callTimer, client *client.Client, resolver call.Resolver, kept *prebuilt, p plan, n int) (outcome, time.Time) {
 	var o outcome
 	var supplier call.RequestSupplier
 	if kept != nil {
@@ -231,26 +288,29 @@ func (c *caller) call(ctx context.Context, client *client.Client, resolver call.
 		req, err := p.template.render(n, c.id)
 		if err != nil {
 			o.code, o.err = codes.InvalidArgument, "request template: "+err.Error()
-			return o
+			return o, time.Now()
 		}
 		supplier = call.NewJSONSupplier(strings.NewReader(req), resolver)
 	}
 	c.node = nil
-	callCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	begin := time.Now()
-	err := client.Call(callCtx, p.service, p.endpoint, supplier, nil, c.opts...)
-	o.latency = time.Since(begin)
-	cancel()
-	if c.node != nil {
-		o.node = c.nodeName(c.node)
-	}
-	if err == nil {
+	err := client.Call(timer.start(begin), p.service, p.endpoint, supplier, nil, c.opts...)
+	ended := time.Now()
+	timedOut := timer.end()
+	o.latency = ended.Sub(begin)
+	o.node = c.node
+	switch {
+	case err == nil:
 		o.code = codes.OK
-		return o
+	case timedOut:
+		// What a deadline of the call would have ended it with.
+		o.code = codes.DeadlineExceeded
+		o.err = o.code.String() + ": " + context.DeadlineExceeded.Error()
+	default:
+		o.code = codeOf(err)
+		o.err = o.code.String() + ": " + messageOf(err)
 	}
-	o.code = codeOf(err)
-	o.err = o.code.String() + ": " + messageOf(err)
-	return o
+	return o, ended
 }
 
 // codeOf is the gRPC status code of a failed call: the status of the last

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Encoded is a request together with its wire encoding, made once by
@@ -21,6 +22,7 @@ import (
 type Encoded struct {
 	proto.Message
 	wire []byte
+	data mem.BufferSlice // wire, as wireCodec gives it to gRPC each time
 }
 
 // Encode marshals msg once, for Invoke to send as it is.
@@ -29,7 +31,9 @@ func Encode(msg proto.Message) (*Encoded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)
 	}
-	return &Encoded{Message: msg, wire: wire}, nil
+	// gRPC only reads the buffers of a message it sends, and freeing a
+	// SliceBuffer does nothing: every call may be given the same slice.
+	return &Encoded{Message: msg, wire: wire, data: mem.BufferSlice{mem.SliceBuffer(wire)}}, nil
 }
 
 // WithoutDecodingResponses makes Invoke check that each response is well
@@ -38,12 +42,15 @@ func Encode(msg proto.Message) (*Encoded, error) {
 // output type. For callers that count answers and never read them, such
 // as a load generator.
 func WithoutDecodingResponses() InvokeOption {
-	return func(o *invokeOptions) { o.discardResponses = true }
+	// The call option is made once per option, not once per call.
+	wire := forceWireCodec()
+	return func(o *invokeOptions) { o.discardResponses, o.wireCodec = true, wire }
 }
 
-// undecoded is the response of a call made WithoutDecodingResponses: the
-// handler's empty message, and nothing decoded into it.
-type undecoded struct{ proto.Message }
+// undecoded is the response of a call made WithoutDecodingResponses:
+// nothing is decoded into it; the handler is told of an empty message of
+// output.
+type undecoded struct{ output protoreflect.MessageType }
 
 // wireCodec is grpc's proto codec, except that it sends an *Encoded as its
 // bytes and only checks the framing of an undecoded response. It is used
@@ -57,7 +64,7 @@ func (wireCodec) Name() string { return grpcproto.Name }
 
 func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if e, ok := v.(*Encoded); ok {
-		return mem.BufferSlice{mem.SliceBuffer(e.wire)}, nil
+		return e.data, nil
 	}
 	return encoding.GetCodecV2(grpcproto.Name).Marshal(v)
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -99,20 +100,44 @@ type InvokeOption func(*invokeOptions)
 type invokeOptions struct {
 	headers          metadata.MD
 	callOptions      []grpc.CallOption
-	trace            *ClientTrace // for the client that calls by name (TraceOf)
-	discardResponses bool         // WithoutDecodingResponses
+	trace            *ClientTrace    // for the client that calls by name (TraceOf)
+	discardResponses bool            // WithoutDecodingResponses
+	wireCodec        grpc.CallOption // made once by WithoutDecodingResponses
+	sent             *bool           // WithRequestSent
 }
 
 // WithHeaders sends md as request metadata, added to any outgoing metadata
 // already in the context.
 func WithHeaders(md metadata.MD) InvokeOption {
-	return func(o *invokeOptions) { o.headers = metadata.Join(o.headers, md) }
+	return func(o *invokeOptions) {
+		if o.headers == nil {
+			o.headers = md // not copied: Invoke joins it into a new MD, never changes it
+			return
+		}
+		o.headers = metadata.Join(o.headers, md)
+	}
 }
 
 // WithCallOptions adds gRPC call options, such as grpc.MaxCallRecvMsgSize or
 // grpc.WaitForReady.
 func WithCallOptions(opts ...grpc.CallOption) InvokeOption {
 	return func(o *invokeOptions) { o.callOptions = append(o.callOptions, opts...) }
+}
+
+// WithRequestSent makes Invoke tell *sent, before it returns, whether the
+// request headers of the call were handed to the connection, so that a
+// server may have received the call: false when the call ended before
+// that (no ready connection, a connection closed before the call started
+// on it). When gRPC made the call again by itself (a transparent retry of
+// a call the server did not process), it is its last attempt that
+// counts. A stream that Invoke leaves open behind it (a handler error)
+// counts as sent.
+//
+// The client that calls by name (pkg/client) decides with it whether a
+// failed call may go to another node. It costs no more than gRPC's
+// grpc.Peer call option: no stats handler on the connection.
+func WithRequestSent(sent *bool) InvokeOption {
+	return func(o *invokeOptions) { o.sent = sent }
 }
 
 // RPCError is the error of a call that ended with a status other than OK. It
@@ -157,10 +182,6 @@ func (e *RPCError) GRPCStatus() *status.Status { return e.Status }
 // *RPCError; a supplier or handler error ends the call and is returned as it
 // is.
 func Invoke(ctx context.Context, conn grpc.ClientConnInterface, method protoreflect.MethodDescriptor, supplier RequestSupplier, handler EventHandler, opts ...InvokeOption) error {
-	var o invokeOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
 	if supplier == nil {
 		supplier = Messages()
 	}
@@ -173,8 +194,14 @@ func Invoke(ctx context.Context, conn grpc.ClientConnInterface, method protorefl
 		supplier: supplier,
 		handler:  handler,
 		metadata: WantsMetadata(handler),
-		options:  o.callOptions,
-		discard:  o.discardResponses,
+	}
+	o := &c.invokeOptions // in the invocation: not one more allocation
+	for _, opt := range opts {
+		opt(o)
+	}
+	c.options, c.discard = o.callOptions, o.discardResponses
+	if c.sent != nil {
+		*c.sent = false
 	}
 	if len(o.headers) > 0 {
 		ctx = metadata.NewOutgoingContext(ctx, metadata.Join(outgoing(ctx), o.headers))
@@ -222,34 +249,78 @@ type invocation struct {
 	metadata bool         // the handler wants headers and trailers
 	options  []grpc.CallOption
 	discard  bool // responses are checked, not decoded (WithoutDecodingResponses)
+
+	peer peer.Peer // of the call's last attempt, when WithRequestSent wants it
+	buf  [4]grpc.CallOption
+
+	// As the options of Invoke left them; wireCodec is made on first use
+	// when no option made it.
+	invokeOptions
 }
 
-// response is a new message for the next response: an undecoded one when
-// responses are not decoded.
-func (c *invocation) response() proto.Message {
-	msg := c.output.New().Interface()
+// response is what the next response is read into: a new message, or an
+// undecoded one when responses are not decoded (no message is made for it
+// unless the handler is told of it).
+func (c *invocation) response() any {
 	if c.discard {
-		return &undecoded{msg}
+		return &undecoded{c.output}
 	}
-	return msg
+	return c.output.New().Interface()
 }
 
-// callOptions are the gRPC call options of a call that sends req: with
-// wireCodec when req is Encoded or responses are not decoded.
-func (c *invocation) callOptions(req proto.Message) []grpc.CallOption {
-	if _, encoded := req.(*Encoded); encoded || c.discard {
-		return append(c.options[:len(c.options):len(c.options)], forceWireCodec())
+// callOptions are the gRPC call options of a call that sends req, after
+// extra: with wireCodec when req is Encoded or responses are not decoded,
+// and with grpc.Peer when WithRequestSent wants to know whether the
+// request was sent (gRPC fills the peer in once the last attempt has a
+// stream, which is when its headers were handed to the connection).
+func (c *invocation) callOptions(req proto.Message, extra ...grpc.CallOption) []grpc.CallOption {
+	_, encoded := req.(*Encoded)
+	wire := encoded || c.discard
+	if !wire && c.sent == nil && len(extra) == 0 {
+		return c.options
 	}
-	return c.options
+	out := c.buf[:0]
+	out = append(out, extra...)
+	out = append(out, c.options...)
+	if wire {
+		if c.wireCodec == nil {
+			c.wireCodec = forceWireCodec()
+		}
+		out = append(out, c.wireCodec)
+	}
+	if c.sent != nil {
+		out = append(out, grpc.Peer(&c.peer))
+	}
+	return out
+}
+
+// noteSent tells WithRequestSent whether the call's last attempt had a
+// stream; called once gRPC has finished the call in this goroutine (the
+// unary call returned, a stream failed to open or ended on receive), so
+// the peer is not being written.
+func (c *invocation) noteSent() {
+	if c.sent != nil {
+		*c.sent = c.peer.Addr != nil
+	}
+}
+
+// noteOpen tells WithRequestSent that the stream was opened, so its
+// headers were sent: what counts for a stream that Invoke leaves behind
+// unfinished (a handler or supplier error), until the stream ends on
+// receive (noteSent).
+func (c *invocation) noteOpen() {
+	if c.sent != nil {
+		*c.sent = true
+	}
 }
 
 // delivered is what the handler is given of resp: the message itself, or
-// the empty message an undecoded response carries.
-func delivered(resp proto.Message) proto.Message {
+// an empty message of the output type for an undecoded response.
+func delivered(resp any) proto.Message {
 	if u, ok := resp.(*undecoded); ok {
-		return u.Message
+		return u.output.New().Interface()
 	}
-	return resp
+	return resp.(proto.Message)
 }
 
 // single returns the one request of a unary or server-streaming call.
@@ -279,6 +350,7 @@ func (c *invocation) unary(ctx context.Context) error {
 	if !c.metadata {
 		// No headers or trailers to collect.
 		err := c.conn.Invoke(ctx, c.name, req, resp, c.callOptions(req)...)
+		c.noteSent()
 		if err == nil && c.handler != nil {
 			if err := c.handler.OnReceiveResponse(delivered(resp)); err != nil {
 				return err
@@ -287,8 +359,8 @@ func (c *invocation) unary(ctx context.Context) error {
 		return c.finish(err, nil)
 	}
 	var headers, trailers metadata.MD
-	callOptions := append([]grpc.CallOption{grpc.Header(&headers), grpc.Trailer(&trailers)}, c.callOptions(req)...)
-	err = c.conn.Invoke(ctx, c.name, req, resp, callOptions...)
+	err = c.conn.Invoke(ctx, c.name, req, resp, c.callOptions(req, grpc.Header(&headers), grpc.Trailer(&trailers))...)
+	c.noteSent()
 	c.handler.OnReceiveHeaders(headers)
 	if err == nil {
 		if err := c.handler.OnReceiveResponse(delivered(resp)); err != nil {
@@ -328,7 +400,11 @@ func (c *invocation) newStream(ctx context.Context, req proto.Message) (grpc.Cli
 		ServerStreams: c.method.IsStreamingServer(),
 		ClientStreams: c.method.IsStreamingClient(),
 	}
-	return c.conn.NewStream(ctx, desc, c.name, c.callOptions(req)...)
+	stream, err := c.conn.NewStream(ctx, desc, c.name, c.callOptions(req)...)
+	if err == nil {
+		c.noteOpen()
+	}
+	return stream, err
 }
 
 // receive reads responses until the stream ends, reporting headers before the
@@ -342,6 +418,10 @@ func (c *invocation) receive(stream grpc.ClientStream) error {
 			headers, _ := stream.Header()
 			c.handler.OnReceiveHeaders(headers)
 			reportedHeaders = true
+		}
+		if err != nil {
+			// gRPC has finished the stream in RecvMsg.
+			c.noteSent()
 		}
 		if errors.Is(err, io.EOF) {
 			return c.finish(nil, stream.Trailer())
@@ -377,6 +457,7 @@ func (c *invocation) serverStream(ctx context.Context) error {
 
 // failedToStart reports a stream that could not be opened.
 func (c *invocation) failedToStart(err error) error {
+	c.noteSent() // gRPC has finished the stream in NewStream
 	if c.metadata {
 		c.handler.OnReceiveHeaders(nil)
 	}

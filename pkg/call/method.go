@@ -60,10 +60,7 @@ func splitEndpoint(endpoint string) (service, method string, err error) {
 }
 
 func findMethod(ctx context.Context, src DescriptorSource, label, serviceName, methodName string) (protoreflect.MethodDescriptor, error) {
-	where := ""
-	if label != "" {
-		where = fmt.Sprintf(" of %s", label)
-	}
+	where := ofService(label)
 	if serviceName == "" {
 		return findMethodAlone(ctx, src, where, methodName)
 	}
@@ -85,7 +82,7 @@ func findMethod(ctx context.Context, src DescriptorSource, label, serviceName, m
 
 // findMethodAlone finds the one service of src that has a method named
 // methodName; gRPC's own services count only when no other has it.
-func findMethodAlone(ctx context.Context, src DescriptorSource, where, methodName string) (protoreflect.MethodDescriptor, error) {
+func findMethodAlone(ctx context.Context, src DescriptorSource, where ofService, methodName string) (protoreflect.MethodDescriptor, error) {
 	services, err := src.ListServices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find method %q%s: %w", methodName, where, err)
@@ -128,6 +125,18 @@ func findMethodAlone(ctx context.Context, src DescriptorSource, where, methodNam
 	return nil, fmt.Errorf("%w: %d services%s have a method %q: %s; name the service too (Service.Method)", ErrAmbiguousService, len(matches), where, methodName, strings.Join(names, ", "))
 }
 
+// ofService is " of SERVICE" in the errors of a lookup for SERVICE, or ""
+// without one; made only when an error is (a lookup is made on every
+// call).
+type ofService string
+
+func (s ofService) String() string {
+	if s == "" {
+		return ""
+	}
+	return " of " + string(s)
+}
+
 // isGRPCService tells whether a service is one of gRPC's own (reflection,
 // health), which servers serve besides their own.
 func isGRPCService(name string) bool {
@@ -136,7 +145,7 @@ func isGRPCService(name string) bool {
 
 // findService finds a service by full name, or by its name without the
 // package when that is unambiguous.
-func findService(ctx context.Context, src DescriptorSource, where, name string) (protoreflect.ServiceDescriptor, error) {
+func findService(ctx context.Context, src DescriptorSource, where ofService, name string) (protoreflect.ServiceDescriptor, error) {
 	if strings.Contains(name, ".") {
 		d, err := src.FindSymbol(ctx, name)
 		if err == nil {

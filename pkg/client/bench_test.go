@@ -6,10 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	greeterpb "github.com/microtools/micro/examples/greeter/proto"
 	"github.com/microtools/micro/internal/grpctest"
 	"github.com/microtools/micro/pkg/call"
 	"github.com/microtools/micro/pkg/client"
@@ -100,6 +103,31 @@ func BenchmarkClientCallPrebuilt(b *testing.B) {
 		}
 		if node == nil {
 			b.Fatal("no node selected")
+		}
+	}
+}
+
+// BenchmarkStubCall is the baseline of BenchmarkClientCallPrebuilt: the
+// same greeter called with its generated stub over a plain gRPC
+// connection, as grpc-go's own benchmark client calls (no deadline, no
+// stats handler). The gap between the two is the cost of calling by name.
+func BenchmarkStubCall(b *testing.B) {
+	server := grpctest.StartGreeter(b, false)
+	conn, err := grpc.NewClient(server.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	stub := greeterpb.NewGreeterClient(conn)
+	ctx := context.Background()
+	req := &greeterpb.HelloRequest{Name: "Ada"}
+	if _, err := stub.Hello(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := stub.Hello(ctx, req); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/microtools/micro/pkg/call"
@@ -110,10 +109,11 @@ type Client struct {
 	selector    selector.Selector
 	ownSelector bool
 	retries     int
-	dial        grpctransport.DialOptions // opts.Dial, telling attempts whether their request was sent
+	dial        grpctransport.DialOptions // opts.Dial
 	grpcSelect  []selector.SelectOption   // opts.SelectOptions and SpeaksGRPC
 	mucpSelect  []selector.SelectOption   // opts.SelectOptions and the other nodes
 	http        *httptransport.Transport
+	addressNode *registry.Node // the node of Options.Address, the same for every call
 
 	ctx    context.Context // ends at Close; bounds resolver lookups
 	cancel context.CancelFunc
@@ -157,10 +157,11 @@ func New(opts Options) (*Client, error) {
 	case c.retries < 0:
 		c.retries = 0
 	}
-	// Tells each attempt whether its request was sent (see mayRetryElsewhere).
-	c.dial.DialOptions = append([]grpc.DialOption{grpc.WithStatsHandler(sentRecorder{})}, opts.Dial.DialOptions...)
 	c.grpcSelect = append(append([]selector.SelectOption(nil), opts.SelectOptions...), selector.WithFilter(SpeaksGRPC))
 	c.mucpSelect = append(append([]selector.SelectOption(nil), opts.SelectOptions...), selector.WithFilter(speaksOther))
+	if opts.Address != "" {
+		c.addressNode = &registry.Node{ID: opts.Address, Address: opts.Address}
+	}
 	if opts.Address == "" {
 		c.selector = opts.Selector
 		if c.selector == nil {

@@ -521,3 +521,46 @@ func TestClientFailoverConcurrent(t *testing.T) {
 		t.Errorf("call failed: %v", err)
 	}
 }
+
+// A client that makes one attempt (negative Retries, or one Address)
+// tries one node, tells the trace of it once, and fails with that
+// attempt's error, not an AttemptsError; the same node answers when it
+// is up.
+func TestClientOneAttempt(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	nodes := startNodes(t, reg, 2)
+	for _, nd := range nodes {
+		nd.Server.Server.Stop()
+	}
+	down := nodes[0].Addr
+	for _, tc := range []struct {
+		name string
+		opts client.Options
+	}{
+		{"no retries", client.Options{Registry: reg, Retries: -1, Source: greeterProtoSource(t)}},
+		{"an address", client.Options{Address: down, Retries: 3, Source: greeterProtoSource(t)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t, tc.opts)
+			var selected, retried int
+			trace := &call.ClientTrace{
+				NodeSelected: func(*registry.Node, string) { selected++ },
+				Retrying:     func(*registry.Node, error) { retried++ },
+			}
+			_, err := hello(testContext(t), c, "Ada", call.WithTrace(trace))
+			var connErr *transport.ConnectError
+			if !errors.As(err, &connErr) || errors.As(err, new(*client.AttemptsError)) {
+				t.Fatalf("want the one attempt's connection error, have %v", err)
+			}
+			if selected != 1 || retried != 0 {
+				t.Errorf("want one node selected and no retry, have %d selected, %d retries", selected, retried)
+			}
+		})
+	}
+
+	up := grpctest.StartGreeter(t, false)
+	c := newClient(t, client.Options{Address: up.Addr, Source: greeterProtoSource(t)})
+	if have, err := hello(testContext(t), c, "Ada"); err != nil || !strings.Contains(have, "Hello Ada") {
+		t.Errorf("want the greeting, have %q, %v", have, err)
+	}
+}

@@ -40,16 +40,26 @@ func (c *Client) callGRPC(ctx context.Context, service, endpoint string, supplie
 	if trace == nil {
 		trace = &call.ClientTrace{}
 	}
+	if supplier == nil {
+		supplier = call.Messages()
+	}
+	// Descriptors a server gave may be stale (see call.StaleGuard); those
+	// of Options.Source are what the caller wants.
+	var guard *call.StaleGuard
+	if c.opts.Source == nil {
+		guard = call.NewStaleGuard(ctx, service, endpoint)
+		supplier, handler = guard.Supplier(supplier), guard.Handler(handler)
+	}
+	if c.addressNode != nil || c.retries == 0 {
+		// One node, or no retries: one attempt, with nothing to replay
+		// and no answer to track for a retry decision.
+		return c.onlyAttempt(ctx, service, endpoint, guard, supplier, handler, trace, opts)
+	}
 	next, err := c.grpcNodes(ctx, service)
 	if err != nil {
 		return err
 	}
-	if supplier == nil {
-		supplier = call.Messages()
-	}
-	guard := call.NewStaleGuard(ctx, service, endpoint)
-	requests := newReplay(guard.Supplier(supplier))
-	handler = guard.Handler(handler)
+	requests := newReplay(supplier)
 	var failed []error
 	var failedNode *registry.Node
 	for attempt := 0; attempt <= c.retries; attempt++ {
@@ -90,6 +100,29 @@ func (c *Client) callGRPC(ctx context.Context, service, endpoint string, supplie
 		return failed[0]
 	}
 	return &AttemptsError{Service: service, Errors: failed}
+}
+
+// onlyAttempt is the call of callGRPC when it makes one attempt: on the
+// node of Options.Address, or on the selector's choice when the client
+// makes no retries.
+func (c *Client) onlyAttempt(ctx context.Context, service, endpoint string, guard *call.StaleGuard, supplier call.RequestSupplier, handler call.EventHandler, trace *call.ClientTrace, opts []call.InvokeOption) error {
+	node, done := c.addressNode, func(error) {}
+	if node == nil {
+		next, err := c.grpcNodes(ctx, service)
+		if err != nil {
+			return err
+		}
+		if node, done, err = next(); err != nil {
+			return err
+		}
+	}
+	version := c.versionOf(service, node)
+	if trace.NodeSelected != nil {
+		trace.NodeSelected(node, version)
+	}
+	_, err := c.attempt(ctx, service, endpoint, node, version, guard, supplier, handler, trace, opts)
+	done(err)
+	return err
 }
 
 // Source returns the descriptors of a gRPC service, from a node chosen as
@@ -156,14 +189,13 @@ func (c *Client) Resolver(service string) call.Resolver {
 // of service that speak gRPC and pass Options.SelectOptions, or the one
 // Options.Address.
 func (c *Client) grpcNodes(ctx context.Context, service string) (selector.Next, error) {
-	if c.opts.Address != "" {
-		node := &registry.Node{ID: c.opts.Address, Address: c.opts.Address}
+	if c.addressNode != nil {
 		var used atomic.Bool
 		return func() (*registry.Node, selector.Done, error) {
 			if used.Swap(true) {
 				return nil, nil, fmt.Errorf("%w: %s is the only address", selector.ErrExhausted, c.opts.Address)
 			}
-			return node, func(error) {}, nil
+			return c.addressNode, func(error) {}, nil
 		}, nil
 	}
 	return c.selector.Select(ctx, service, c.grpcSelect...)
@@ -210,20 +242,20 @@ func (c *Client) attempt(ctx context.Context, service, endpoint string, node *re
 	}
 	if err == nil {
 		c.setLatest(service, src)
-		// A cache entry keyed by a fingerprint cannot be stale.
-		guard.Use(src, c.opts.Source == nil && fingerprintOf(node) == "")
+		if guard != nil {
+			// A cache entry keyed by a fingerprint cannot be stale.
+			guard.Use(src, c.opts.Source == nil && fingerprintOf(node) == "")
+		}
 	}
 	if trace.MethodResolved != nil {
-		trace.MethodResolved(method, from(), time.Since(start), err)
+		trace.MethodResolved(method, from.String(), time.Since(start), err)
 	}
 	if err != nil {
 		return outcome, err
 	}
 	outcome.invoked = true
 	outcome.idempotent = isIdempotent(method)
-	progress := &requestProgress{}
-	err = call.Invoke(withRequestProgress(ctx, progress), pc.conn, method, supplier, handler, opts...)
-	outcome.requestSent = progress.sent.Load()
+	err = call.Invoke(ctx, pc.conn, method, supplier, handler, append(opts, call.WithRequestSent(&outcome.requestSent))...)
 	return outcome, err
 }
 
@@ -251,32 +283,47 @@ func (c *Client) sourceAt(ctx context.Context, service string, node *registry.No
 	if err != nil {
 		return nil, "", err
 	}
-	return src, from(), nil
+	return src, from.String(), nil
 }
 
-// source returns the descriptor source of a call to service on node, and a
-// function that says, once the source has been used, where the
-// descriptors came from.
-func (c *Client) source(service string, node *registry.Node, version string, pc *pooledConn) (call.DescriptorSource, func() string, error) {
+// sourceOrigin says, once a source returned by Client.source has been
+// used, where its descriptors came from: made as a value (no closure) on
+// every call, formatted only for a trace that asks.
+type sourceOrigin struct {
+	fixed   call.DescriptorSource // Options.Source
+	address string                // of the node, without a cache
+	entry   *cachedEntry          // the cache entry
+	before  int64                 // the entry's fetches before the call
+}
+
+func (o sourceOrigin) String() string {
+	switch {
+	case o.fixed != nil:
+		return fmt.Sprint(o.fixed)
+	case o.entry == nil:
+		return "reflection at " + o.address
+	case o.entry.fetch.fetches.Load() > o.before:
+		return fmt.Sprintf("reflection at %s (saved to the descriptor cache %s)", o.address, o.entry.cache.Path())
+	}
+	return "descriptor cache " + o.entry.cache.Path()
+}
+
+// source returns the descriptor source of a call to service on node, and
+// what says, once the source has been used, where the descriptors came
+// from.
+func (c *Client) source(service string, node *registry.Node, version string, pc *pooledConn) (call.DescriptorSource, sourceOrigin, error) {
 	if c.opts.Source != nil {
-		return c.opts.Source, func() string { return fmt.Sprint(c.opts.Source) }, nil
+		return c.opts.Source, sourceOrigin{fixed: c.opts.Source}, nil
 	}
 	if c.opts.CacheDir == "" {
-		return pc.reflection, func() string { return "reflection at " + node.Address }, nil
+		return pc.reflection, sourceOrigin{address: node.Address}, nil
 	}
 	entry, err := c.cacheEntry(c.cacheKey(service, version, node.Address, fingerprintOf(node)))
 	if err != nil {
-		return nil, nil, err
+		return nil, sourceOrigin{}, err
 	}
 	entry.fetch.use(pc.reflection)
-	before := entry.fetch.fetches.Load()
-	from := func() string {
-		if entry.fetch.fetches.Load() > before {
-			return fmt.Sprintf("reflection at %s (saved to the descriptor cache %s)", node.Address, entry.cache.Path())
-		}
-		return "descriptor cache " + entry.cache.Path()
-	}
-	return entry.cache, from, nil
+	return entry.cache, sourceOrigin{address: node.Address, entry: entry, before: entry.fetch.fetches.Load()}, nil
 }
 
 // cacheKey is the descriptor cache key of service at a node: its version

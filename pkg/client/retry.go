@@ -3,10 +3,8 @@ package client
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -75,48 +73,3 @@ func mayRetryElsewhere(ctx context.Context, err error, outcome attemptOutcome) b
 func connectionFailed(err error) bool {
 	return selector.IsConnectionError(err) || errors.Is(err, call.ErrClosed) || status.Code(err) == codes.Canceled
 }
-
-// requestProgress records, for the RPC whose context carries it, whether
-// its request headers were handed to the connection. The connections of
-// the pool report it through sentRecorder.
-type requestProgress struct {
-	sent atomic.Bool
-}
-
-type requestProgressKey struct{}
-
-// withRequestProgress returns ctx carrying p, for the RPC made with it.
-func withRequestProgress(ctx context.Context, p *requestProgress) context.Context {
-	return context.WithValue(ctx, requestProgressKey{}, p)
-}
-
-// sentRecorder is the stats handler of the connections of the pool (New
-// adds it to Options.Dial): it tells
-// the requestProgress of an RPC when its headers are queued on the
-// connection (stats.OutHeader), and forgets it when gRPC makes the call
-// again by itself because the server did not process it (a transparent
-// retry after GOAWAY or a refused stream).
-type sentRecorder struct{}
-
-var _ stats.Handler = sentRecorder{}
-
-func (sentRecorder) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-
-func (sentRecorder) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	p, ok := ctx.Value(requestProgressKey{}).(*requestProgress)
-	if !ok || !s.IsClient() {
-		return
-	}
-	switch s := s.(type) {
-	case *stats.Begin:
-		if s.IsTransparentRetryAttempt {
-			p.sent.Store(false)
-		}
-	case *stats.OutHeader:
-		p.sent.Store(true)
-	}
-}
-
-func (sentRecorder) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-
-func (sentRecorder) HandleConn(context.Context, stats.ConnStats) {}

@@ -63,8 +63,7 @@ type DialOptions struct {
 // nothing about the node, so a client does not try another one for them.
 //
 // This is the one dialler of gRPC nodes: the client that calls by name
-// (pkg/client) keeps the connections it returns in its pool, adding a
-// stats handler through DialOptions.DialOptions.
+// (pkg/client) keeps the connections it returns in its pool.
 func Dial(ctx context.Context, address string, opts DialOptions) (*grpc.ClientConn, error) {
 	recorder := &connectRecorder{}
 	creds, err := transportCredentials(opts)
