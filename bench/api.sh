@@ -19,8 +19,8 @@
 # as much CPU per request as the gateway's HTTP server), or wrk (2 threads,
 # 16 connections, bench/api-wrk.lua for the POST body and the Connect
 # header; installed by bench/install-peers.sh wrk when missing). wrk runs for
-# a time, not a count: -d SECONDS per run (default 1); apiload and micro
-# bench make -n REQUESTS.
+# a time, not a count: -d SECONDS per run (default 1), and micro bench then
+# runs as long (-z); apiload and micro bench otherwise make -n REQUESTS.
 # Everything runs on 127.0.0.1; what starts here stops on exit.
 set -euo pipefail
 requests=2000
@@ -105,9 +105,16 @@ s = json.load(sys.stdin)
 if s.get("errors"):
     sys.exit("bench/api.sh: %d of %d requests failed" % (s["errors"], s["requests"]))
 print(round(s["rps"]), s["requests"])'; }
+# Both sides of a pair run as long as each other: -n REQUESTS each, or with
+# wrk (which runs for a time) micro bench for the same -d SECONDS, so that
+# neither side's ramp-up weighs more than the other's.
+direct_length=(-n "$requests")
+if [[ "$loader" == wrk ]]; then
+  direct_length=(-z "${seconds}s" -n 1000000000)
+fi
 direct=(); plain=(); connect=(); api_ticks=0; api_requests=0
 for _ in $(seq "$reps"); do
-  direct+=($("$micro" bench greeter Greeter.Hello '{"name":"Ada"}' -n "$requests" -c 16 -o json 2>/dev/null | rps))
+  direct+=($("$micro" bench greeter Greeter.Hello '{"name":"Ada"}' "${direct_length[@]}" -c 16 -o json 2>/dev/null | rps))
   before=$(ticks)
   out=$(load "$base/greeter/Greeter.Hello" | rps_requests); read -r p pn <<<"$out"
   out=$(load "$base/greeter.v1.Greeter/Hello" 'Connect-Protocol-Version: 1' | rps_requests); read -r c cn <<<"$out"
@@ -116,6 +123,8 @@ for _ in $(seq "$reps"); do
   api_ticks=$((api_ticks + after - before))
   api_requests=$((api_requests + pn + cn))
 done
+run_length="$requests calls"
+[[ "$loader" == wrk ]] && run_length="${seconds}s"
 loader_name="apiload -client $loader"
 if [[ "$loader" == wrk ]]; then
   wrk_version=$("$wrk" --version 2>&1 | head -n 1 | cut -d' ' -f1-2 || true)
@@ -128,9 +137,9 @@ pair_ratios() { local -n num=$1; local i; for i in "${!num[@]}"; do awk -v a="${
 d=$(median "${direct[@]}"); p=$(median "${plain[@]}"); c=$(median "${connect[@]}")
 pr=$(median $(pair_ratios plain)); cr=$(median $(pair_ratios connect))
 hz=$(getconf CLK_TCK)
-awk -v d="$d" -v p="$p" -v c="$c" -v pr="$pr" -v cr="$cr" -v t="$api_ticks" -v n="$api_requests" -v hz="$hz" -v reps="$reps" -v req="$requests" \
+awk -v d="$d" -v p="$p" -v c="$c" -v pr="$pr" -v cr="$cr" -v t="$api_ticks" -v n="$api_requests" -v hz="$hz" -v reps="$reps" -v req="$run_length" \
     -v dl="${direct[*]}" -v pl="${plain[*]}" -v cl="${connect[*]}" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v load0="$load_start" -v loader="$loader_name" 'BEGIN {
-  printf "direct gRPC (micro bench -c 16): %d rps median of %d runs of %d calls (%s)\n", d, reps, req, dl
+  printf "direct gRPC (micro bench -c 16): %d rps median of %d runs of %s (%s)\n", d, reps, req, dl
   printf "load generator: %s\n", loader
   printf "gateway plain JSON (-c 16):      %d rps (%s); ratio %.3f (median of per-pair ratios): %s\n", p, pl, pr, (pr >= 0.6 ? "met" : "MISSED")
   printf "gateway Connect JSON (-c 16):    %d rps (%s); ratio %.3f (median of per-pair ratios): %s\n", c, cl, cr, (cr >= 0.6 ? "met" : "MISSED")
