@@ -34,7 +34,8 @@ if [[ "${1:-}" == wrk ]]; then
     sudo=()
     [[ $(id -u) -eq 0 ]] || sudo=(sudo)
     echo "bench: installing wrk (apt-get install wrk)" >&2
-    "${sudo[@]}" apt-get install -y wrk >&2 || { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y wrk >&2; }
+    install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=600 wrk)
+    "${install[@]}" >&2 || { "${sudo[@]}" apt-get update -o DPkg::Lock::Timeout=600 >&2 && "${install[@]}" >&2; }
   fi
   command -v wrk
   exit 0
