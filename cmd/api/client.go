@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -66,52 +64,12 @@ func (a gatewayClient) FindMethod(ctx context.Context, service, endpoint string)
 }
 
 func (a gatewayClient) Invoke(ctx context.Context, service string, method protoreflect.MethodDescriptor, req proto.Message, md metadata.MD, h api.ResponseHandler) error {
-	events := &responseEvents{handler: h, request: req}
+	events := api.NewCallEvents(req, h)
 	if len(md) == 0 {
 		// No option to make and no metadata to join.
-		return a.client.Call(ctx, service, call.FullMethodName(method), events.supply, events)
+		return a.client.Call(ctx, service, call.FullMethodName(method), events.Supply, events)
 	}
-	return a.client.Call(ctx, service, call.FullMethodName(method), events.supply, events, call.WithHeaders(md))
-}
-
-// responseEvents is the request and the event handler of one call through
-// the gateway, in one allocation.
-type responseEvents struct {
-	handler api.ResponseHandler
-	request proto.Message
-	sent    bool
-}
-
-var _ call.EventHandler = (*responseEvents)(nil)
-
-// supply is the call's call.RequestSupplier: the one request.
-func (e *responseEvents) supply(protoreflect.MessageType) (proto.Message, error) {
-	if e.sent {
-		return nil, io.EOF
-	}
-	e.sent = true
-	return e.request, nil
-}
-
-func (e *responseEvents) OnSendHeaders(metadata.MD) {}
-
-func (e *responseEvents) OnReceiveHeaders(md metadata.MD) {
-	if e.handler.Header != nil {
-		e.handler.Header(md)
-	}
-}
-
-func (e *responseEvents) OnReceiveResponse(msg proto.Message) error {
-	if e.handler.Message != nil {
-		return e.handler.Message(msg)
-	}
-	return nil
-}
-
-func (e *responseEvents) OnReceiveTrailers(_ *status.Status, md metadata.MD) {
-	if e.handler.Trailer != nil {
-		e.handler.Trailer(md)
-	}
+	return a.client.Call(ctx, service, call.FullMethodName(method), events.Supply, events, call.WithHeaders(md))
 }
 
 // CallEndpoint sends body, JSON as it is, to a go-micro mucp endpoint

@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -63,48 +62,11 @@ func (a callClient) FindMethod(ctx context.Context, svc, endpoint string) (proto
 }
 
 func (a callClient) Invoke(ctx context.Context, svc string, method protoreflect.MethodDescriptor, req proto.Message, md metadata.MD, h api.ResponseHandler) error {
-	events := &responseEvents{handler: h, request: req}
+	events := api.NewCallEvents(req, h)
 	if len(md) == 0 {
-		return a.client.Call(ctx, svc, call.FullMethodName(method), events.supply, events)
+		return a.client.Call(ctx, svc, call.FullMethodName(method), events.Supply, events)
 	}
-	return a.client.Call(ctx, svc, call.FullMethodName(method), events.supply, events, call.WithHeaders(md))
-}
-
-// responseEvents is the request and the event handler of one call, as
-// cmd/api has them.
-type responseEvents struct {
-	handler api.ResponseHandler
-	request proto.Message
-	sent    bool
-}
-
-func (e *responseEvents) supply(protoreflect.MessageType) (proto.Message, error) {
-	if e.sent {
-		return nil, io.EOF
-	}
-	e.sent = true
-	return e.request, nil
-}
-
-func (e *responseEvents) OnSendHeaders(metadata.MD) {}
-
-func (e *responseEvents) OnReceiveHeaders(md metadata.MD) {
-	if e.handler.Header != nil {
-		e.handler.Header(md)
-	}
-}
-
-func (e *responseEvents) OnReceiveResponse(msg proto.Message) error {
-	if e.handler.Message != nil {
-		return e.handler.Message(msg)
-	}
-	return nil
-}
-
-func (e *responseEvents) OnReceiveTrailers(_ *status.Status, md metadata.MD) {
-	if e.handler.Trailer != nil {
-		e.handler.Trailer(md)
-	}
+	return a.client.Call(ctx, svc, call.FullMethodName(method), events.Supply, events, call.WithHeaders(md))
 }
 
 func (a callClient) Resolver(svc string) call.Resolver { return a.client.Resolver(svc) }
