@@ -59,6 +59,10 @@ func (c *Client) callGRPC(ctx context.Context, service, endpoint string, supplie
 	if err != nil {
 		return err
 	}
+	// The node left for the next process is written whatever the outcome,
+	// so that a process after one whose node was down does not go to it
+	// again rather than to any other.
+	defer c.saveHint(service)
 	requests := newReplay(supplier)
 	var failed []error
 	var failedNode *registry.Node
@@ -85,7 +89,6 @@ func (c *Client) callGRPC(ctx context.Context, service, endpoint string, supplie
 		outcome, err := c.attempt(ctx, service, endpoint, node, version, guard, requests.view(), tracker.wrap(handler), trace, opts)
 		done(err)
 		if err == nil {
-			c.saveHint(service)
 			return nil
 		}
 		if !mayRetryElsewhere(ctx, err, outcome) || tracker.answered.Load() || !requests.replayable() {
@@ -117,6 +120,14 @@ func (c *Client) onlyAttempt(ctx context.Context, service, endpoint string, guar
 		}
 	}
 	version := c.versionOf(service, node)
+	if c.addressNode == nil {
+		// As the first attempt of callGRPC: the connection made ahead is
+		// kept or dropped, and a node is left for the next process,
+		// whatever the outcome.
+		c.settle(service, node)
+		c.noteNext(service, hintOf(node, version), false)
+		defer c.saveHint(service)
+	}
 	if trace.NodeSelected != nil {
 		trace.NodeSelected(node, version)
 	}

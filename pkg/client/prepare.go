@@ -225,8 +225,8 @@ func (c *Client) noteNext(service string, h nodeHint, fromStrategy bool) {
 	}
 }
 
-// saveHint writes the hint for the next process after a call to service
-// succeeded, when it differs from the one read.
+// saveHint writes the hint for the next process after a call to service,
+// when it differs from the one read.
 func (c *Client) saveHint(service string) {
 	if !c.opts.RememberNodes || c.opts.CacheDir == "" {
 		return

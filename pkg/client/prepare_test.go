@@ -263,3 +263,56 @@ func TestPrepareSpreadsCallsOverTheNodes(t *testing.T) {
 		t.Errorf("want one connection per process (%d), have %d", processes, have)
 	}
 }
+
+// Processes that make one attempt each (no retries) spread over the nodes
+// too, and one whose node was down leaves another node for the next: the
+// node left is written whatever the outcome, so a dead node does not keep
+// every later process. The dead node is a closed port of 127.0.0.1.
+func TestPrepareWithoutRetriesDoesNotStickToANode(t *testing.T) {
+	reg := memory.New()
+	live := startNode(t)
+	dead := startNode(t)
+	deadAddr := dead.addr
+	dead.stop()
+	ctx := testContext(t)
+	for id, addr := range map[string]string{"live": live.addr, "dead": deadAddr} {
+		svc := &registry.Service{Name: "greeter", Version: "1.0.0", Nodes: []*registry.Node{{ID: id, Address: addr}}}
+		if err := reg.Register(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	process := func(retries int) error {
+		c, err := client.New(client.Options{
+			Registry:        reg,
+			CacheDir:        dir,
+			RememberNodes:   true,
+			Retries:         retries,
+			SelectorOptions: []selector.Option{selector.NoWatch()},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Close() }()
+		c.Prepare(ctx, "greeter", "Greeter.Hello")
+		return c.Call(ctx, "greeter", "Greeter.Hello", call.Messages(&greeterpb.HelloRequest{Name: "Ada"}), nil)
+	}
+	// Calls with retries first (they fail over from the dead node), which
+	// leave a node for the next process.
+	for range 5 {
+		if err := process(0); err != nil {
+			t.Fatalf("a call with retries: %v", err)
+		}
+	}
+	live.calls.Store(0)
+	const processes = 40
+	failed := 0
+	for range processes {
+		if process(-1) != nil {
+			failed++
+		}
+	}
+	if live := int(live.calls.Load()); live+failed != processes || live == 0 || failed == 0 {
+		t.Errorf("want %d one-attempt processes spread over the live and the dead node, have %d calls on the live one and %d failed", processes, live, failed)
+	}
+}
