@@ -79,8 +79,7 @@ func (c *Client) callGRPC(ctx context.Context, service, endpoint string, supplie
 		}
 		version := c.versionOf(service, node)
 		if attempt == 0 {
-			c.settle(service, node)
-			c.noteNext(service, hintOf(node, version), false)
+			c.firstNodeChosen(service, node, version)
 		}
 		if trace.NodeSelected != nil {
 			trace.NodeSelected(node, version)
@@ -121,12 +120,8 @@ func (c *Client) onlyAttempt(ctx context.Context, service, endpoint string, guar
 	}
 	version := c.versionOf(service, node)
 	if c.addressNode == nil {
-		// As the first attempt of callGRPC: the connection made ahead is
-		// kept or dropped, and a node is left for the next process,
-		// whatever the outcome.
-		c.settle(service, node)
-		c.noteNext(service, hintOf(node, version), false)
-		defer c.saveHint(service)
+		c.firstNodeChosen(service, node, version)
+		defer c.saveHint(service) // whatever the outcome, as callGRPC
 	}
 	if trace.NodeSelected != nil {
 		trace.NodeSelected(node, version)

@@ -211,6 +211,14 @@ func (c *Client) settle(service string, node *registry.Node) {
 	}
 }
 
+// firstNodeChosen is told the node the first attempt of a call to service
+// chose: the connection made ahead is kept or dropped (settle), and the
+// node is the hint for the next process unless the strategy left one.
+func (c *Client) firstNodeChosen(service string, node *registry.Node, version string) {
+	c.settle(service, node)
+	c.noteNext(service, hintOf(node, version), false)
+}
+
 // noteNext remembers node as the hint for the next process, unless the
 // strategy chose one already.
 func (c *Client) noteNext(service string, h nodeHint, fromStrategy bool) {

@@ -444,8 +444,10 @@ func (r *Registry) Register(ctx context.Context, svc *registry.Service, opts ...
 		return err
 	}
 	o := registry.NewRegisterOptions(opts...)
-	if r.isOpen() {
-		// Refused before anything else, as when New opened the bucket.
+	// A bucket that is open refuses before anything else; one that a lazy
+	// registry has not opened yet, once it is.
+	wasOpen := r.isOpen()
+	if wasOpen {
 		if err := r.checkExpiry(svc, o); err != nil {
 			return err
 		}
@@ -456,11 +458,13 @@ func (r *Registry) Register(ctx context.Context, svc *registry.Service, opts ...
 	if err := r.ready(); err != nil {
 		return err
 	}
-	if err := r.ensureOpen(ctx); err != nil {
-		return r.opError(fmt.Sprintf("register service %q", svc.Name), err)
-	}
-	if err := r.checkExpiry(svc, o); err != nil {
-		return err
+	if !wasOpen {
+		if err := r.ensureOpen(ctx); err != nil {
+			return r.opError(fmt.Sprintf("register service %q", svc.Name), err)
+		}
+		if err := r.checkExpiry(svc, o); err != nil {
+			return err
+		}
 	}
 	ctx, done := r.whileConnected(ctx)
 	defer done()
