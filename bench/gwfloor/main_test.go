@@ -1,0 +1,56 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/microtools/micro/examples/greeter/handler"
+	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TestHandler runs the floor gateway against the example greeter on
+// 127.0.0.1: a call answers the greeter's JSON, bad JSON is a 400 and a
+// greeter that is gone a 502.
+func TestHandler(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	greeterpb.RegisterGreeterServer(srv, handler.New())
+	go func() { _ = srv.Serve(ln) }()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	gw := httptest.NewServer(newHandler(greeterpb.NewGreeterClient(conn)))
+	t.Cleanup(gw.Close)
+
+	post := func(body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(gw.URL+"/greeter/Greeter.Hello", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	if code, body := post(`{"name":"Ada"}`); code != http.StatusOK || !strings.Contains(body, `"message":"Hello Ada"`) {
+		t.Errorf("call: %d %s", code, body)
+	}
+	if code, body := post(`{"name":`); code != http.StatusBadRequest {
+		t.Errorf("bad JSON: %d %s, want 400", code, body)
+	}
+	srv.Stop()
+	if code, body := post(`{"name":"Ada"}`); code != http.StatusBadGateway || !strings.Contains(body, "Unavailable") {
+		t.Errorf("greeter gone: %d %s, want 502 naming Unavailable", code, body)
+	}
+}
