@@ -62,6 +62,15 @@ func TestAPIHostCheck(t *testing.T) {
 			t.Errorf("%s with Host evil.example: want 403 naming the host and --allowed-host, have %d %s", path, code, body)
 		}
 	}
+	// Refused requests are in the access log (written out within 50ms).
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(gw.proc.Output(), `status=403`) || !strings.Contains(gw.proc.Output(), `evil.example`) {
+		if time.Now().After(deadline) {
+			t.Errorf("the access log has no line of the refused requests:\n%s", gw.proc.Output())
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	listed := startAPI(t, b, "--allowed-host", "api.test,other.test", "--allowed-host", "third.test")
 	withEnv := b

@@ -206,6 +206,12 @@ func apiRun(ctx context.Context, opts *Options) error {
 	}
 	defer cl.Close()
 
+	listener, err := net.Listen("tcp", opts.Address)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w; choose another with --address", opts.Address, err)
+	}
+	defer listener.Close()
+	hosts, _ := api.NewHostCheck(listener.Addr(), opts.AllowedHosts) // checked in validate
 	gw, err := api.New(api.Options{
 		Registry:     reg,
 		Client:       gatewayClient{client: cl},
@@ -214,6 +220,7 @@ func apiRun(ctx context.Context, opts *Options) error {
 		Timeout:      opts.Factory.Timeout(),
 		MaxTimeout:   opts.MaxTimeout,
 		CORSOrigins:  opts.CORSOrigins,
+		Hosts:        hosts,
 		AuthToken:    token,
 		Logger:       logger,
 	})
@@ -227,16 +234,11 @@ func apiRun(ctx context.Context, opts *Options) error {
 		}
 	}
 
-	listener, err := net.Listen("tcp", opts.Address)
-	if err != nil {
-		return fmt.Errorf("api: listen on %s: %w; choose another with --address", opts.Address, err)
-	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	hosts, _ := api.NewHostCheck(listener.Addr(), opts.AllowedHosts) // checked in validate
 	srv := &http.Server{
-		Handler:           hosts.Handler(gw),
+		Handler:           gw,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

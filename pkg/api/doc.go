@@ -22,7 +22,8 @@
 // its own. Only services found in the registry are reachable: a request
 // never names an address.
 //
-// A HostCheck in front of the gateway refuses requests whose Host header
-// names another host than the loopback ones and those allowed, when the
-// gateway listens on loopback (DNS rebinding: NewHostCheck).
+// A HostCheck (Options.Hosts) refuses requests whose Host header names
+// another host than the loopback ones and those allowed, when the gateway
+// listens on loopback (DNS rebinding: NewHostCheck); refused requests are
+// logged and counted as any other.
 package api

@@ -57,6 +57,10 @@ type Options struct {
 	// from; "*" allows any. Empty: no CORS headers, so browsers call only
 	// from the gateway's own origin.
 	CORSOrigins []string
+	// Hosts, when set, is checked before anything else: a request whose
+	// Host it refuses is answered 403 (DNS rebinding protection) and
+	// logged like any other answer.
+	Hosts *HostCheck
 	// AuthToken, when set, is required as "Authorization: Bearer TOKEN" on
 	// every request but GET /healthz (and CORS preflights); it is not
 	// passed on to services.
@@ -236,6 +240,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
+	if g.opts.Hosts != nil && !g.opts.Hosts.Allowed(r) {
+		g.writeError(w, r, g.opts.Hosts.refusal(r))
+		return
+	}
 	if !g.applyCORS(w, r) {
 		return
 	}

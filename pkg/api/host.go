@@ -24,6 +24,10 @@ import (
 // loopback names. Others are answered 403 with the gateway's JSON error,
 // naming the host and --allowed-host. A host name is compared in any case,
 // without its port and final dot.
+//
+// Options.Hosts checks it inside the gateway, so that refused requests
+// reach the access log and the metrics; Handler puts it in front of any
+// other handler.
 type HostCheck struct {
 	// allowed are the allowed host names, lower case, without ports.
 	allowed []string
@@ -67,7 +71,8 @@ func (c *HostCheck) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		c.refuse(w, r)
+		refused := c.refusal(r)
+		writePlainError(w, refused.HTTPStatus, status.New(refused.Code, refused.Message), nil)
 	})
 }
 
@@ -98,7 +103,9 @@ func (c *HostCheck) listed(name string) bool {
 	return false
 }
 
-func (c *HostCheck) refuse(w http.ResponseWriter, r *http.Request) {
+// refusal is the error a refused request is answered with: 403, naming
+// the host and what to give --allowed-host.
+func (c *HostCheck) refusal(r *http.Request) *Error {
 	where := "listens on loopback"
 	if !c.loopback {
 		where = "was given --allowed-host"
@@ -109,7 +116,7 @@ func (c *HostCheck) refuse(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := fmt.Sprintf("host %q refused (DNS rebinding protection): the gateway %s and serves the hosts %s; if %q names this gateway (a proxy's name, say), start micro api with --allowed-host %s",
 		r.Host, where, hosts, r.Host, suggestedHost(r.Host))
-	writePlainError(w, http.StatusForbidden, status.New(codes.PermissionDenied, msg), nil)
+	return &Error{Code: codes.PermissionDenied, Message: msg, HTTPStatus: http.StatusForbidden}
 }
 
 // suggestedHost is what to give --allowed-host for host: its name, or NAME

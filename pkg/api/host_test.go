@@ -1,11 +1,16 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/microtools/micro/pkg/api"
@@ -141,5 +146,73 @@ func TestHostCheckAllocatesNothing(t *testing.T) {
 		}); allocs != 0 {
 			t.Errorf("Host %s: %v allocations per request", host, allocs)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger that server goroutines write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestGatewayHosts checks Options.Hosts: the check comes before the token,
+// CORS and routing, and a refused request reaches the access log with the
+// host it named.
+func TestGatewayHosts(t *testing.T) {
+	check, err := api.NewHostCheck(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, []string{"api.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	e := newEnv(t, api.Options{Hosts: check, AuthToken: "secret", Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	do := func(host, path string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.server.URL+path, strings.NewReader(`{"name":"Ada"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, host := range []string{"127.0.0.1", "api.test:8080"} {
+		if code, body := do(host, "/greeter/Greeter.Hello"); code != http.StatusOK || !strings.Contains(body, "Hello Ada") {
+			t.Errorf("Host %s: want 200, have %d %s", host, code, body)
+		}
+	}
+	code, body := do("evil.example", "/greeter/Greeter.Hello")
+	var answer struct{ Status, Message string }
+	if code != http.StatusForbidden || json.Unmarshal([]byte(body), &answer) != nil || answer.Status != "PERMISSION_DENIED" ||
+		!strings.Contains(answer.Message, `host "evil.example" refused`) || !strings.Contains(answer.Message, "api.test") {
+		t.Fatalf("Host evil.example: want 403 naming the host and the allowed ones, have %d %s", code, body)
+	}
+	var refused map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var record map[string]any
+		if json.Unmarshal([]byte(line), &record) == nil && record["status"] == float64(http.StatusForbidden) {
+			refused = record
+		}
+	}
+	if refused == nil || refused["path"] != "/greeter/Greeter.Hello" || !strings.Contains(fmt.Sprint(refused["error"]), "evil.example") {
+		t.Errorf("want an access log record of the refused request (403, its path, the host in its error); have:\n%s", logs.String())
 	}
 }
