@@ -19,6 +19,7 @@ import (
 	"github.com/microtools/micro/pkg/api"
 	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/client"
+	"github.com/microtools/micro/pkg/httpfast"
 )
 
 // DefaultAddress is where `micro api` listens.
@@ -252,8 +253,11 @@ func apiRun(ctx context.Context, opts *Options) error {
 	if opts.ready != nil {
 		opts.ready(addr)
 	}
+	// The usual shape of API request takes a path without net/http's work
+	// per request; every other connection is srv's (pkg/httpfast).
+	fast := &httpfast.Server{Handler: gw, Fallback: srv, ReadHeaderTimeout: srv.ReadHeaderTimeout, IdleTimeout: srv.IdleTimeout}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(listener) }()
+	go func() { served <- fast.Serve(listener) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("api: serve on %s: %w", addr, err)
@@ -264,10 +268,10 @@ func apiRun(ctx context.Context, opts *Options) error {
 	_ = gw.Close() // ends the event streams
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := fast.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("api: stop: %w", err)
 	}
-	_ = srv.Close()
+	_ = fast.Close()
 	_ = accessLog.Close()
 	fmt.Fprintln(errOut, "micro api: stopped")
 	return nil
