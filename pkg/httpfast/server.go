@@ -79,7 +79,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	handoff   *handoffListener
 	closing   atomic.Bool
-	active    sync.WaitGroup // requests being served on the fast path
+	active    atomic.Int64 // requests being served on the fast path
 	ctx       context.Context
 	cancel    context.CancelFunc
 }
@@ -146,22 +146,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	fallbackDone := make(chan error, 1)
 	go func() { fallbackDone <- s.Fallback.Shutdown(ctx) }()
-	done := make(chan struct{})
-	go func() {
-		s.active.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
+	err := s.waitIdle(ctx)
 	s.closeConns()
 	if ferr := <-fallbackDone; err == nil {
 		err = ferr
 	}
 	return err
+}
+
+// waitIdle waits until no request is served on the fast path, or ctx ends;
+// it polls, as http.Server.Shutdown does.
+func (s *Server) waitIdle(ctx context.Context) error {
+	wait := time.Millisecond
+	for s.active.Load() > 0 {
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+	return nil
 }
 
 // Close closes the listeners and every connection at once, the
@@ -243,7 +250,7 @@ type conn struct {
 	nc     net.Conn
 	remote string
 	ctx    context.Context
-	busy   atomic.Bool // serving a request (Shutdown waits for it)
+	busy   atomic.Bool // reading or serving a request (not idle)
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	w      response // reused request after request
@@ -284,10 +291,9 @@ func (c *conn) serve() {
 		}
 		first = false
 		_, _ = c.br.Discard(len(head))
-		c.busy.Store(true)
 		c.server.active.Add(1)
 		keep := c.serveRequest(req)
-		c.server.active.Done()
+		c.server.active.Add(-1)
 		c.busy.Store(false)
 		if !keep || c.server.closing.Load() {
 			return
@@ -308,6 +314,9 @@ func (c *conn) readHead(first bool) ([]byte, error) {
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, err
 	}
+	// From its first byte a request is the server's to answer: Shutdown
+	// no longer closes the connection as idle.
+	c.busy.Store(true)
 	if !first {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.server.readHeaderTimeout()))
 	}
