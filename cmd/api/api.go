@@ -86,7 +86,8 @@ call unless the request asks for another limit (Connect-Timeout-Ms,
 Grpc-Timeout). Browsers may call from the --cors-origin origins only.
 On a loopback address only requests with Host localhost, 127.0.0.1, [::1]
 or an --allowed-host name are served (DNS rebinding protection); beyond
-loopback, any Host unless --allowed-host lists some.
+loopback, any Host unless --allowed-host lists some (but requests that
+come in over loopback are held to the loopback and listed names).
 With --auth-token every request but GET /healthz needs
 "Authorization: Bearer TOKEN". One access log line per request goes to
 stderr (gathered and written out every 50ms). The Go collector runs at
@@ -98,7 +99,7 @@ GOGC=400 unless GOGC is set. See docs/commands/api.md.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("allowed-host") {
-				opts.AllowedHosts = envList(f, EnvAllowedHosts)
+				opts.AllowedHosts = f.EnvList(EnvAllowedHosts)
 			}
 			if err := validate(opts); err != nil {
 				return err
@@ -127,18 +128,6 @@ GOGC=400 unless GOGC is set. See docs/commands/api.md.`,
 
 // envList is the comma-separated list in the environment variable key of
 // the environment cmd.Run was given.
-func envList(f *cmdutil.Factory, key string) []string {
-	if f.Config == nil {
-		return nil
-	}
-	if cfg, err := f.Config(); err == nil && cfg.Env != nil {
-		if v, ok := cfg.Env(key); ok {
-			return strings.Split(v, ",")
-		}
-	}
-	return nil
-}
-
 func validate(opts *Options) error {
 	if _, _, err := net.SplitHostPort(opts.Address); err != nil {
 		return cmdutil.Usagef("--address %q is not host:port", opts.Address)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,6 +162,18 @@ func (f *Factory) lookupEnv(key string) (string, bool) {
 		return f.Env(key)
 	}
 	return "", false
+}
+
+// EnvList is the environment variable key of the command's environment
+// split at commas, for a flag that takes a list; nil when it is not set.
+func (f *Factory) EnvList(key string) []string {
+	if f.Config == nil {
+		return nil
+	}
+	if v, ok := f.lookupEnv(key); ok {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
 
 // Client builds the client that calls services by name (pkg/client) with

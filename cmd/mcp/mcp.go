@@ -22,6 +22,7 @@ import (
 	"github.com/microtools/micro/cmd/callutil"
 	"github.com/microtools/micro/cmd/cmdutil"
 	"github.com/microtools/micro/cmd/version"
+	"github.com/microtools/micro/pkg/api"
 	"github.com/microtools/micro/pkg/broker"
 	"github.com/microtools/micro/pkg/mcp"
 )
@@ -29,6 +30,10 @@ import (
 // EnvAuthToken is the environment variable read for --auth-token, so that
 // the token need not show in the process list.
 const EnvAuthToken = "MICRO_MCP_AUTH_TOKEN"
+
+// EnvAllowedHosts is the environment variable read for --allowed-host when
+// the flag is not given.
+const EnvAllowedHosts = "MICRO_MCP_ALLOWED_HOSTS"
 
 // Options are the inputs of `micro mcp serve` and `micro mcp tools`.
 type Options struct {
@@ -39,6 +44,9 @@ type Options struct {
 	// stdio.
 	Address   string
 	AuthToken string
+	// AllowedHosts are the Host names HTTP serves besides the loopback
+	// ones (api.HostCheck: DNS rebinding protection).
+	AllowedHosts []string
 
 	Allow, Deny          []string
 	ReadOnly             bool
@@ -147,6 +155,9 @@ effects; -H adds metadata (credentials) to every call; --timeout bounds each
 call and --max-response-bytes each answer. HTTP listens on loopback unless
 --address names another host, which needs --auth-token (or
 $MICRO_MCP_AUTH_TOKEN): clients then send "Authorization: Bearer TOKEN".
+Over HTTP only requests with Host localhost, 127.0.0.1, [::1] or an
+--allowed-host name are served when they come in over loopback (DNS
+rebinding protection); others answer 403.
 Descriptions come from the services' proto comments, which whoever
 registers a service writes: --descriptions none leaves them out.`,
 		Example: `  micro mcp serve
@@ -163,14 +174,22 @@ registers a service writes: --descriptions none leaves them out.`,
 			if err := opts.validate(); err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("allowed-host") {
+				opts.AllowedHosts = f.EnvList(EnvAllowedHosts)
+			}
 			if opts.Address != "" {
 				addr, err := listenAddress(opts.Address, opts.AuthToken)
 				if err != nil {
 					return err
 				}
 				opts.Address = addr
+				if _, err := api.NewHostCheck(nil, opts.AllowedHosts); err != nil {
+					return cmdutil.Usagef("--allowed-host: %v", err)
+				}
 			} else if opts.AuthToken != "" && cmd.Flags().Changed("auth-token") {
 				return cmdutil.Usagef("--auth-token is for HTTP: give --address too")
+			} else if cmd.Flags().Changed("allowed-host") {
+				return cmdutil.Usagef("--allowed-host is for HTTP: give --address too")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), "serve", opts)
@@ -180,6 +199,7 @@ registers a service writes: --descriptions none leaves them out.`,
 	}
 	cmd.Flags().StringVar(&opts.Address, "address", "", "serve streamable HTTP on host:port (a port alone listens on 127.0.0.1) instead of stdio")
 	cmd.Flags().StringVar(&opts.AuthToken, "auth-token", "", "bearer token HTTP clients must send [$"+EnvAuthToken+"]")
+	cmd.Flags().StringSliceVar(&opts.AllowedHosts, "allowed-host", nil, "over HTTP, a Host name served besides localhost, 127.0.0.1 and [::1] (DNS rebinding protection; * for any); repeat or separate with commas [$"+EnvAllowedHosts+"]")
 	opts.bindShared(cmd.Flags())
 	return cmd
 }
@@ -324,7 +344,13 @@ func serveHTTP(ctx context.Context, opts *Options, srv *mcp.Server) error {
 	if err != nil {
 		return fmt.Errorf("mcp: listen on %s: %w", opts.Address, err)
 	}
-	httpServer := &http.Server{Handler: srv.HTTPHandler(opts.AuthToken), ReadHeaderTimeout: 10 * time.Second}
+	hosts, err := api.NewHostCheck(listener.Addr(), opts.AllowedHosts) // checked in RunE
+	if err != nil {
+		_ = listener.Close()
+		return err
+	}
+	hosts.Named("micro mcp serve", "server")
+	httpServer := &http.Server{Handler: srv.HTTPHandler(opts.AuthToken, mcp.WithHostGuard(hosts.Handler)), ReadHeaderTimeout: 10 * time.Second}
 	addr := listener.Addr().String()
 	fmt.Fprintf(opts.Factory.IO.ErrOut, "micro mcp: listening on http://%s%s\n", addr, mcp.HTTPPath)
 	if opts.Ready != nil {

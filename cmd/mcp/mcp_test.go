@@ -144,6 +144,18 @@ func TestNewCmdMCP(t *testing.T) {
 			}
 		}},
 		{args: []string{"serve", "--auth-token", "x"}, wantErr: "--auth-token is for HTTP"},
+		{args: []string{"serve", "--allowed-host", "mcp.test"}, wantErr: "--allowed-host is for HTTP"},
+		{args: []string{"serve", "--address", "7000", "--allowed-host", "http://mcp.test"}, wantErr: `allowed host "http://mcp.test"`},
+		{args: []string{"serve", "--address", "7000", "--allowed-host", "a.test,b.test", "--allowed-host", "c.test"}, check: func(t *testing.T, o *Options) {
+			if strings.Join(o.AllowedHosts, " ") != "a.test b.test c.test" {
+				t.Errorf("--allowed-host: %q", o.AllowedHosts)
+			}
+		}},
+		{args: []string{"serve", "--address", "7000"}, env: map[string]string{EnvAllowedHosts: "env.test"}, check: func(t *testing.T, o *Options) {
+			if strings.Join(o.AllowedHosts, " ") != "env.test" {
+				t.Errorf("hosts from $%s: %q", EnvAllowedHosts, o.AllowedHosts)
+			}
+		}},
 		{args: []string{"serve", "--address", "nohost:port:x"}, wantErr: "not host:port"},
 		{args: []string{"serve", "--descriptions", "all"}, wantErr: "--descriptions"},
 		{args: []string{"serve", "--allow", "greeter/"}, wantErr: "allow pattern"},
@@ -382,6 +394,45 @@ func TestServeHTTP(t *testing.T) {
 	}
 	if !hasTool(t, session, "hello_Greeter_Hello") {
 		t.Error("no hello_Greeter_Hello after the change")
+	}
+}
+
+// TestServeHTTPAllowedHosts: over HTTP on loopback, a Host that is no
+// loopback name is refused with 403 naming --allowed-host, unless it is
+// listed.
+func TestServeHTTPAllowedHosts(t *testing.T) {
+	fx := newNATSFixture(t, env(t, nil))
+	ios, _, _, _ := iostreams.Test()
+	ready := make(chan string, 1)
+	serve(t, fx.factory(t, ios), func(addr string) { ready <- addr }, "--address", "127.0.0.1:0", "--allowed-host", "mcp.test")
+	var addr string
+	select {
+	case addr = <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not listen within 20s")
+	}
+	post := func(host string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}`))
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, host := range []string{"mcp.test", "localhost", "127.0.0.1:9"} {
+		if code, body := post(host); code != http.StatusOK {
+			t.Errorf("Host %s: want 200, have %d %s", host, code, body)
+		}
+	}
+	code, body := post("evil.example")
+	if code != http.StatusForbidden || !strings.Contains(body, `host \"evil.example\" refused`) || !strings.Contains(body, "start micro mcp serve with --allowed-host evil.example") || !strings.Contains(body, "mcp.test") {
+		t.Errorf("Host evil.example: want 403 naming the host, the allowed ones and --allowed-host, have %d %s", code, body)
 	}
 }
 

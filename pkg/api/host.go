@@ -19,9 +19,11 @@ import (
 //
 // A gateway listening on a loopback address serves only requests whose
 // Host is localhost, a loopback IP (127.0.0.1, [::1]) or one of the allowed
-// hosts, with any port. One listening on another address (0.0.0.0 too)
-// serves every Host unless hosts were allowed; then only those and the
-// loopback names. Others are answered 403 with the gateway's JSON error,
+// hosts, with any port; so does one listening on every address (0.0.0.0)
+// for a request that reached it over loopback (the connection's local
+// address, http.LocalAddrContextKey), which is where a rebound name leads.
+// Otherwise every Host is served unless hosts were allowed; then only those
+// and the loopback names. Others are answered 403 with the gateway's JSON error,
 // naming the host and --allowed-host. A host name is compared in any case,
 // without its port and final dot.
 //
@@ -36,6 +38,16 @@ type HostCheck struct {
 	// loopback is set when the gateway listens on loopback (or on an
 	// unknown address).
 	loopback bool
+	// command and noun name the program in the refusal (Named).
+	command, noun string
+}
+
+// Named sets what the refusal calls the program and the server: by
+// default "micro api" and "gateway" ("start micro api with
+// --allowed-host ..."). It returns c.
+func (c *HostCheck) Named(command, noun string) *HostCheck {
+	c.command, c.noun = command, noun
+	return c
 }
 
 // NewHostCheck returns the HostCheck of a gateway listening on listen (nil:
@@ -90,7 +102,18 @@ func (c *HostCheck) Allowed(r *http.Request) bool {
 	}
 	// Another name: served only beyond loopback, and only when no hosts
 	// were listed.
-	return len(c.allowed) == 0 && !c.loopback
+	return len(c.allowed) == 0 && !c.loopback && !overLoopback(r)
+}
+
+// overLoopback tells whether r came in on a loopback address of this
+// machine.
+func overLoopback(r *http.Request) bool {
+	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func (c *HostCheck) listed(name string) bool {
@@ -107,15 +130,23 @@ func (c *HostCheck) listed(name string) bool {
 // the host and what to give --allowed-host.
 func (c *HostCheck) refusal(r *http.Request) *Error {
 	where := "listens on loopback"
-	if !c.loopback {
+	switch {
+	case c.loopback:
+	case len(c.allowed) > 0:
 		where = "was given --allowed-host"
+	default:
+		where = "was reached over loopback"
 	}
 	hosts := "localhost, 127.0.0.1, [::1]"
 	if len(c.allowed) > 0 {
 		hosts += ", " + strings.Join(c.allowed, ", ")
 	}
-	msg := fmt.Sprintf("host %q refused (DNS rebinding protection): the gateway %s and serves the hosts %s; if %q names this gateway (a proxy's name, say), start micro api with --allowed-host %s",
-		r.Host, where, hosts, r.Host, suggestedHost(r.Host))
+	command, noun := "micro api", "gateway"
+	if c.command != "" {
+		command, noun = c.command, c.noun
+	}
+	msg := fmt.Sprintf("host %q refused (DNS rebinding protection): the %s %s and serves the hosts %s; if %q names this %s (a proxy's name, say), start %s with --allowed-host %s",
+		r.Host, noun, where, hosts, r.Host, noun, command, suggestedHost(r.Host))
 	return &Error{Code: codes.PermissionDenied, Message: msg, HTTPStatus: http.StatusForbidden}
 }
 

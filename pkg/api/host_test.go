@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,6 +64,42 @@ func TestHostCheck(t *testing.T) {
 		{"non-loopback: listed", anyAddr, []string{"api.example.com"}, "api.example.com", true},
 		{"non-loopback: listed, loopback names", anyAddr, []string{"api.example.com"}, "127.0.0.1:8080", true},
 		{"non-loopback: listed, another", external, []string{"api.example.com"}, "evil.example", false},
+	}
+	// 0.0.0.0 serves any Host to a client of another machine, but a request
+	// that reached it over loopback (a rebound name) only with a loopback
+	// or listed name.
+	overLoopback := []struct {
+		name   string
+		listen net.Addr
+		local  net.Addr
+		host   string
+		want   bool
+	}{
+		{"0.0.0.0 over 127.0.0.1: a rebound name", anyAddr, loopback, "evil.example", false},
+		{"0.0.0.0 over [::1]: a rebound name", anyAddr, loopback6, "evil.example", false},
+		{"0.0.0.0 over 127.0.0.1: localhost", anyAddr, loopback, "localhost:8080", true},
+		{"0.0.0.0 over a LAN address: any name", anyAddr, external, "api.example.com", true},
+	}
+	for _, tc := range overLoopback {
+		t.Run(tc.name, func(t *testing.T) {
+			check, err := api.NewHostCheck(tc.listen, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+			req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, tc.local))
+			req.Host = tc.host
+			if have := check.Allowed(req); have != tc.want {
+				t.Fatalf("Allowed(Host %q over %v) = %v, want %v", tc.host, tc.local, have, tc.want)
+			}
+			if !tc.want {
+				rec := httptest.NewRecorder()
+				check.Handler(http.NotFoundHandler()).ServeHTTP(rec, req)
+				if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "was reached over loopback") {
+					t.Errorf("want 403 saying the gateway was reached over loopback, have %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("served")) })
 	for _, tc := range cases {
