@@ -270,6 +270,7 @@ func (c *conn) serve() {
 	defer func() {
 		c.server.forget(c)
 		if !handedOff {
+			_ = c.bw.Flush() // the answers to pipelined requests, if any
 			_ = c.nc.Close()
 			c.br.Reset(nil)
 			readerPool.Put(c.br)
@@ -279,13 +280,20 @@ func (c *conn) serve() {
 	}()
 	first := true
 	for {
-		head, err := c.readHead(first)
+		head, fast, err := c.readHead(first)
 		if err != nil {
 			return // the client went away, or was silent too long
 		}
-		req, ok := parseRequest(head)
-		if !ok {
-			// net/http serves it (or answers its error) from here on.
+		var req *http.Request
+		if fast {
+			req, fast = parseRequest(head)
+		}
+		if !fast {
+			// net/http serves it (or answers its error) from here on,
+			// after the answers to the requests before it.
+			if c.bw.Flush() != nil {
+				return
+			}
 			handedOff = c.server.handoff.give(&handoffConn{Conn: c.nc, r: c.br})
 			return
 		}
@@ -302,17 +310,24 @@ func (c *conn) serve() {
 }
 
 // readHead waits for a whole head in the read buffer and returns it (up to
-// and with its blank line) without consuming it. A head that does not fit
-// in the buffer, or a connection that ends inside one, is returned as what
-// is buffered, for the Fallback to judge.
-func (c *conn) readHead(first bool) ([]byte, error) {
+// and with its blank line) without consuming it, with fast set. What
+// cannot be the head of a fast request (another method, a bare LF), a head
+// that does not fit in the buffer and a connection that ends inside one
+// are returned with fast unset, for the Fallback to judge. Before it waits
+// for more of a request it sends the answers kept for pipelined ones.
+func (c *conn) readHead(first bool) (head []byte, fast bool, err error) {
 	wait := c.server.idleTimeout()
 	if first {
 		wait = c.server.readHeaderTimeout()
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+	if c.br.Buffered() == 0 {
+		if err := c.bw.Flush(); err != nil {
+			return nil, false, err
+		}
+	}
 	if _, err := c.br.Peek(1); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// From its first byte a request is the server's to answer: Shutdown
 	// no longer closes the connection as idle.
@@ -325,16 +340,18 @@ func (c *conn) readHead(first bool) ([]byte, error) {
 		switch end := headEnd(buffered); {
 		case end > 0:
 			_ = c.nc.SetReadDeadline(time.Time{})
-			return buffered[:end], nil
+			return buffered[:end], true, nil
 		case end < 0 || len(buffered) == bufferSize:
-			return buffered, nil // not for the fast path, or too large for it
+			return nil, false, nil // not for the fast path, or too large for it
+		}
+		if err := c.bw.Flush(); err != nil {
+			return nil, false, err
 		}
 		if _, err := c.br.Peek(len(buffered) + 1); err != nil {
-			more, _ := c.br.Peek(c.br.Buffered())
-			if len(more) == 0 {
-				return nil, err
+			if c.br.Buffered() == 0 {
+				return nil, false, err
 			}
-			return more, nil // a head cut short: the Fallback answers it
+			return nil, false, nil // a head cut short: the Fallback answers it
 		}
 	}
 }

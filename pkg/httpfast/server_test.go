@@ -231,6 +231,7 @@ func TestSameAsNetHTTP(t *testing.T) {
 		{"a body left unread", post("/unread", "abcdefgh") + post("/echo", "next"), 2, "fast", 0},
 		{"pipelined", post("/echo", "one") + post("/stream", "") + post("/echo", "three"), 3, "fast", 0},
 		{"Connection: close", post("/echo", "bye", "Connection: close") + post("/echo", "never"), 1, "fast", 0},
+		{"pipelined, then a GET for net/http", post("/echo", "one") + "GET /echo HTTP/1.1\r\nHost: api.test\r\n\r\n", 2, "fast", 0},
 		{"Connection: keep-alive", post("/echo", "hi", "Connection: Keep-Alive"), 1, "fast", 0},
 		{"unknown path", post("/nowhere", ""), 1, "fast", 404},
 		{"GET", "GET /echo HTTP/1.1\r\nHost: api.test\r\n\r\n", 1, "fallback", 0},
@@ -269,6 +270,40 @@ func TestSameAsNetHTTP(t *testing.T) {
 				t.Errorf("served by %q, want %q", got, tc.path)
 			}
 		})
+	}
+}
+
+// TestPipelinedHalfRequest: a request whose answer waits behind a second
+// request that has not fully arrived is answered without waiting for it.
+func TestPipelinedHalfRequest(t *testing.T) {
+	fast, _, _ := servers(t, testHandler())
+	c, err := net.Dial("tcp", fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	second := post("/echo", "two")
+	if _, err := io.WriteString(c, post("/echo", "one")+second[:20]); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the first answer did not come while the second request was half sent: %v", err)
+	}
+	if body, _ := io.ReadAll(resp.Body); !strings.Contains(string(body), `"body":"one"`) {
+		t.Errorf("first answer: %s", body)
+	}
+	if _, err := io.WriteString(c, second[20:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("second answer: %v", err)
+	}
+	if body, _ := io.ReadAll(resp.Body); !strings.Contains(string(body), `"body":"two"`) {
+		t.Errorf("second answer: %s", body)
 	}
 }
 
