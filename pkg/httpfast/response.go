@@ -122,7 +122,7 @@ func (w *response) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if !w.sentHead {
-		w.startChunked() // a large answer goes out as it is written
+		w.startChunked(p) // a large answer goes out as it is written
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -149,16 +149,21 @@ func (w *response) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHead {
-		w.startChunked()
+		w.startChunked(nil)
 	}
 	return w.c.bw.Flush()
 }
 
 // startChunked sends the head for a chunked body and what was kept of the
-// body as its first chunk.
-func (w *response) startChunked() {
+// body as its first chunk; next is what is about to be written, for the
+// Content-Type to be sniffed from when nothing was kept.
+func (w *response) startChunked(next []byte) {
 	w.chunked = bodyAllowed(w.status)
-	w.writeHead(-1)
+	sniff := w.body
+	if len(sniff) == 0 {
+		sniff = next
+	}
+	w.writeHead(-1, sniff)
 	if len(w.body) > 0 && w.chunked {
 		_ = w.writeChunk(w.body)
 	}
@@ -173,9 +178,9 @@ func (w *response) finish() error {
 	}
 	if !w.sentHead {
 		if w.hasTrailers() && bodyAllowed(w.status) {
-			w.startChunked()
+			w.startChunked(nil)
 		} else {
-			w.writeHead(len(w.body))
+			w.writeHead(len(w.body), w.body)
 			_, err := w.c.bw.Write(w.body)
 			return err
 		}
@@ -201,10 +206,10 @@ func (w *response) writeChunk(p []byte) error {
 }
 
 // writeHead writes the status line and the fields WriteHeader saw: with
-// Content-Length n when n >= 0 (unless the handler set one), chunked
-// otherwise; with a Date, a sniffed Content-Type when the handler set
+// Content-Length n when n >= 0, chunked otherwise; with a Date, a
+// Content-Type sniffed from the start of the body when the handler set
 // none, and "Connection: close" when the connection ends after it.
-func (w *response) writeHead(n int) {
+func (w *response) writeHead(n int, start []byte) {
 	w.sentHead = true
 	bw := w.c.bw
 	_, _ = bw.WriteString("HTTP/1.1 ")
@@ -230,9 +235,9 @@ func (w *response) writeHead(n int) {
 		default:
 			_, _ = bw.WriteString("Content-Length: " + w.length + "\r\n")
 		}
-		if !w.hasType && len(w.body) > 0 {
+		if !w.hasType && len(start) > 0 {
 			_, _ = bw.WriteString("Content-Type: ")
-			_, _ = bw.WriteString(http.DetectContentType(w.body))
+			_, _ = bw.WriteString(http.DetectContentType(start))
 			_, _ = bw.WriteString("\r\n")
 		}
 	}

@@ -39,6 +39,9 @@ func testHandler() http.Handler {
 	mux.HandleFunc("/sniff", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("<html><body>hello</body></html>"))
 	})
+	mux.HandleFunc("/sniff-large", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("<html><body>" + strings.Repeat("large ", 1000) + "</body></html>"))
+	})
 	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("/nocontent", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Kind", "none")
@@ -221,6 +224,7 @@ func TestSameAsNetHTTP(t *testing.T) {
 		{"a body larger than the buffer", post("/echo", strings.Repeat("b", 100<<10)), 1, "fast", 0},
 		{"empty body", post("/echo", ""), 1, "fast", 0},
 		{"sniffed Content-Type", post("/sniff", ""), 1, "fast", 0},
+		{"sniffed from a first write over 2 KB", post("/sniff-large", ""), 1, "fast", 0},
 		{"nothing written", post("/empty", ""), 1, "fast", 0},
 		{"204 drops the body", post("/nocontent", ""), 1, "fast", 204},
 		{"the first status counts", post("/status", ""), 1, "fast", 418},
