@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,9 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/microtools/micro/internal/testutil"
 	"github.com/microtools/micro/pkg/api"
 )
 
@@ -186,24 +185,6 @@ func TestHostCheckAllocatesNothing(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer for a logger that server goroutines write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestGatewayHosts checks Options.Hosts: the check comes before the token,
 // CORS and routing, and a refused request reaches the access log with the
 // host it named.
@@ -212,7 +193,7 @@ func TestGatewayHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	e := newEnv(t, api.Options{Hosts: check, AuthToken: "secret", Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	do := func(host, path string) (int, string) {
 		t.Helper()

@@ -2,7 +2,6 @@ package httpfast
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/microtools/micro/internal/testutil"
 )
 
 // pathKey is a request header the test handler answers with the path that
@@ -314,7 +315,7 @@ func TestPipelinedHalfRequest(t *testing.T) {
 // TestHandlerPanic: a panic closes the connection, is logged, and the
 // server goes on serving.
 func TestHandlerPanic(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/panic" {
 			panic("boom")
@@ -484,23 +485,4 @@ func TestRequestContext(t *testing.T) {
 	if ctx.Err() == nil {
 		t.Error("the request's context did not end with the handler")
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that a server's log writes from its own
-// goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
