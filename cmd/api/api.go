@@ -126,8 +126,6 @@ GOGC=400 unless GOGC is set. See docs/commands/api.md.`,
 	return cmd
 }
 
-// envList is the comma-separated list in the environment variable key of
-// the environment cmd.Run was given.
 func validate(opts *Options) error {
 	if _, _, err := net.SplitHostPort(opts.Address); err != nil {
 		return cmdutil.Usagef("--address %q is not host:port", opts.Address)
