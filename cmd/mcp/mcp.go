@@ -155,9 +155,10 @@ effects; -H adds metadata (credentials) to every call; --timeout bounds each
 call and --max-response-bytes each answer. HTTP listens on loopback unless
 --address names another host, which needs --auth-token (or
 $MICRO_MCP_AUTH_TOKEN): clients then send "Authorization: Bearer TOKEN".
-Over HTTP only requests with Host localhost, 127.0.0.1, [::1] or an
---allowed-host name are served when they come in over loopback (DNS
-rebinding protection); others answer 403.
+Over HTTP a request that comes in over loopback is served only when its
+Host is localhost, 127.0.0.1, [::1] or an --allowed-host name (DNS
+rebinding protection), and with --allowed-host so is every request;
+others are answered 403.
 Descriptions come from the services' proto comments, which whoever
 registers a service writes: --descriptions none leaves them out.`,
 		Example: `  micro mcp serve

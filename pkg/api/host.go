@@ -28,8 +28,7 @@ import (
 // without its port and final dot.
 //
 // Options.Hosts checks it inside the gateway, so that refused requests
-// reach the access log and the metrics; Handler puts it in front of any
-// other handler.
+// reach the access log; Handler puts it in front of any other handler.
 type HostCheck struct {
 	// allowed are the allowed host names, lower case, without ports.
 	allowed []string
