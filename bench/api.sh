@@ -147,14 +147,15 @@ if [[ "$loader" == wrk ]]; then
   loader_name="wrk -t 2 -c 16 -d ${seconds}s ($wrk_version)"
 fi
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-# The ratio of each run to the direct run beside it, then their median:
-# a pair shares whatever load the machine had.
-pair_ratios() { local -n num=$1; local i; for i in "${!num[@]}"; do awk -v a="${num[$i]}" -v b="${direct[$i]}" 'BEGIN { printf "%.3f\n", a/b }'; done; }
+# pair_ratios NUM [DEN]: the ratio of each run of array NUM to the run of
+# array DEN (default direct) beside it, whose median is taken: a pair
+# shares whatever load the machine had.
+pair_ratios() { local -n num=$1 den=${2:-direct}; local i; for i in "${!num[@]}"; do awk -v a="${num[$i]}" -v b="${den[$i]}" 'BEGIN { printf "%.3f\n", a/b }'; done; }
 d=$(median "${direct[@]}"); p=$(median "${plain[@]}"); c=$(median "${connect[@]}")
 f=$(median "${floor[@]}")
 pr=$(median $(pair_ratios plain)); cr=$(median $(pair_ratios connect)); fr=$(median $(pair_ratios floor))
 # micro api's plain route against the floor run beside it.
-pf=$(median $(for i in "${!plain[@]}"; do awk -v a="${plain[$i]}" -v b="${floor[$i]}" 'BEGIN { printf "%.3f\n", a/b }'; done))
+pf=$(median $(pair_ratios plain floor))
 hz=$(getconf CLK_TCK)
 awk -v d="$d" -v p="$p" -v c="$c" -v pr="$pr" -v cr="$cr" -v t="$api_ticks" -v n="$api_requests" -v hz="$hz" -v reps="$reps" -v req="$run_length" \
     -v dl="${direct[*]}" -v pl="${plain[*]}" -v cl="${connect[*]}" -v f="$f" -v fl="${floor[*]}" -v fr="$fr" -v pf="$pf" -v ft="$floor_ticks" -v fn="$floor_requests" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v load0="$load_start" -v loader="$loader_name" 'BEGIN {

@@ -127,12 +127,23 @@ func appendTextRecord(b []byte, rec *accessRecord) ([]byte, bool) {
 	b = append(b, "level="...)
 	b = append(b, rec.level.String()...)
 	b = append(b, " msg=request"...)
+	rec.eachAttr(str, num, func(key string, d time.Duration) {
+		b = append(b, ' ')
+		b = append(b, key...)
+		b = append(b, '=')
+		b = append(b, d.String()...)
+	})
+	return append(b, '\n'), ok
+}
+
+// eachAttr gives rec's attributes after the message, in the order slog
+// writes them, to str, num and dur by kind.
+func (rec *accessRecord) eachAttr(str func(key, value string), num func(key string, n int64), dur func(key string, d time.Duration)) {
 	str("method", rec.method)
 	str("path", rec.path)
 	num("status", int64(rec.status))
 	str("protocol", rec.protocol)
-	b = append(b, " took="...)
-	b = append(b, rec.took.String()...)
+	dur("took", rec.took)
 	num("bytes", rec.bytes)
 	str("remote", rec.remote)
 	if rec.service != "" {
@@ -143,7 +154,6 @@ func appendTextRecord(b []byte, rec *accessRecord) ([]byte, bool) {
 	if rec.err != "" {
 		str("error", rec.err)
 	}
-	return append(b, '\n'), ok
 }
 
 // textNeedsQuoting tells whether slog's text handler quotes s, for s of
@@ -204,21 +214,7 @@ func appendJSONRecord(b []byte, rec *accessRecord) ([]byte, bool) {
 	b = append(b, `"level":"`...)
 	b = append(b, rec.level.String()...)
 	b = append(b, `","msg":"request"`...)
-	str("method", rec.method)
-	str("path", rec.path)
-	num("status", int64(rec.status))
-	str("protocol", rec.protocol)
-	num("took", int64(rec.took))
-	num("bytes", rec.bytes)
-	str("remote", rec.remote)
-	if rec.service != "" {
-		str("service", rec.service)
-		str("endpoint", rec.endpoint)
-		str("code", rec.code)
-	}
-	if rec.err != "" {
-		str("error", rec.err)
-	}
+	rec.eachAttr(str, num, func(key string, d time.Duration) { num(key, int64(d)) })
 	return append(b, '}', '\n'), ok
 }
 

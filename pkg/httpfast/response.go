@@ -117,7 +117,7 @@ func (w *response) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	if !w.chunked && len(w.body)+len(p) <= maxBuffered {
+	if w.keeps(len(p)) {
 		w.body = append(w.body, p...)
 		return len(p), nil
 	}
@@ -130,13 +130,19 @@ func (w *response) Write(p []byte) (int, error) {
 	return len(p), w.writeChunk(p)
 }
 
-// WriteString is Write for a string.
+// WriteString is Write for a string, without copying it when it is kept.
 func (w *response) WriteString(s string) (int, error) {
-	if w.chunked || !w.wroteHeader || !bodyAllowed(w.status) || len(w.body)+len(s) > maxBuffered {
+	if !w.wroteHeader || !bodyAllowed(w.status) || !w.keeps(len(s)) {
 		return w.Write([]byte(s))
 	}
 	w.body = append(w.body, s...)
 	return len(s), nil
+}
+
+// keeps tells whether n more bytes of body are kept for the end rather
+// than written out as a chunk.
+func (w *response) keeps(n int) bool {
+	return !w.chunked && len(w.body)+n <= maxBuffered
 }
 
 // Flush sends what was written so far (http.Flusher).

@@ -65,7 +65,8 @@ type Server struct {
 	Handler http.Handler
 	// Fallback serves the connections handed to it (Serve runs its Serve
 	// on a listener of those). Its protocols, timeouts and ErrorLog apply
-	// to them; its ErrorLog also gets the fast path's handler panics.
+	// to them; its ErrorLog also gets the fast path's handler panics (the
+	// log package's standard logger when nil, as with net/http).
 	Fallback *http.Server
 	// ReadHeaderTimeout bounds the time from a request's first byte to
 	// the end of its head. Zero: DefaultReadHeaderTimeout.

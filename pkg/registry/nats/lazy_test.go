@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/microtools/micro/internal/testenv"
@@ -70,15 +69,7 @@ func TestLazyOpenMakesTheBucket(t *testing.T) {
 	if _, err := r.GetService(testContext(t), "greeter"); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("read of a bucket not made yet: want ErrNotFound, have %v", err)
 	}
-	nc, err := natsgo.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := bareJetStream(t, srv.URL())
 	if _, err := js.KeyValue(testContext(t), "fresh"); err != nil {
 		t.Errorf("the read should have made the bucket: %v", err)
 	}
@@ -127,20 +118,12 @@ func TestLazyOpenJetStreamNotEnabled(t *testing.T) {
 // that New opened does.
 func TestLazyOpenBucketWithMaxAge(t *testing.T) {
 	srv := testenv.NATS(t)
-	nc, err := natsgo.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := bareJetStream(t, srv.URL())
 	if _, err := js.CreateKeyValue(testContext(t), jetstream.KeyValueConfig{Bucket: "aged", TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	r := newRegistry(t, srv.URL(), natsregistry.WithLazyOpen(), natsregistry.WithBucket("aged"))
-	err = r.Register(testContext(t), service("greeter", "n1", "127.0.0.1:1"), registry.WithTTL(2*time.Hour))
+	err := r.Register(testContext(t), service("greeter", "n1", "127.0.0.1:1"), registry.WithTTL(2*time.Hour))
 	if !errors.Is(err, registry.ErrInvalid) {
 		t.Errorf("a ttl past the bucket's max age: want ErrInvalid, have %v", err)
 	}
