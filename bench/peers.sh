@@ -5,6 +5,10 @@
 #   A. `micro version` / a Go hello-world binary (wall time)
 #   B. a warm `micro call` by name through the registry / grpcurl -protoset
 #      on the same greeter method (wall time)
+#   A and B also measure the dependency floor (bench/depfloor.sh: a program
+#   that links every package micro imports from other modules and prints a
+#   line): the least any micro command can start in while they are linked,
+#   against hello-world (A) and grpcurl (B)
 #   C. the phases `micro call -v` reports (select, connect, resolve, call)
 #   D. `micro bench --address` / grpc-go's benchmark client (rps), both
 #      against grpc-go's benchmark server, 1 connection x 16 concurrent,
@@ -70,6 +74,10 @@ fi
 mkdir -p "$work/hello"
 printf 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n' >"$work/hello/main.go"
 (cd "$work/hello" && GOFLAGS= go mod init hello >/dev/null 2>&1 && go build -o "$work/hello/hello" .)
+floor="$work/depfloor"
+if fig A || fig B; then
+  bash bench/depfloor.sh "$floor"
+fi
 m="$bin/micro"
 req='{"name":"Ada"}'
 if peers_needed; then
@@ -84,6 +92,8 @@ if fig A; then
   log "A. micro version / hello world ($runs pairs)"
   echo "A. micro version vs hello-world (ms):" >>"$work/raw.txt"
   read -r ver_ms hello_ms ver_ratio < <(alt time "$runs" "$(j "$m" version)" "$(j "$work/hello/hello")")
+  echo "A0. dependency floor vs hello-world (ms):" >>"$work/raw.txt"
+  read -r floor_ms hello0_ms floor_ratio < <(alt time "$runs" "$(j "$floor")" "$(j "$work/hello/hello")")
 fi
 
 if fig B; then
@@ -91,6 +101,9 @@ if fig B; then
   echo "B. micro call vs grpcurl (ms):" >>"$work/raw.txt"
   read -r call_ms grpcurl_ms call_ratio < <(alt time "$runs" \
     "$(j "$m" call greeter Greeter.Hello "$req")" \
+    "$(j "$peers/grpcurl" -plaintext -protoset "$work/greeter.protoset" -d "$req" "$GREETER_ADDRESS" greeter.v1.Greeter/Hello)")
+  echo "B0. dependency floor vs grpcurl (ms):" >>"$work/raw.txt"
+  read -r floor_b_ms grpcurl0_ms floor_b_ratio < <(alt time "$runs" "$(j "$floor")" \
     "$(j "$peers/grpcurl" -plaintext -protoset "$work/greeter.protoset" -d "$req" "$GREETER_ADDRESS" greeter.v1.Greeter/Hello)")
 fi
 
@@ -143,7 +156,9 @@ verdict() { awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? (r <
 echo "| figure | ratio | target | measured |"
 echo "|---|---|---|---|"
 fig A && echo "| A. \`micro version\` wall time / Go hello-world | **$ver_ratio** | ≤ 3 ($(verdict "$ver_ratio" "<=" 3)) | $ver_ms ms vs $hello_ms ms (medians of $runs pairs) |"
+fig A && echo "| A0. dependency floor (bench/depfloor.sh) / Go hello-world | **$floor_ratio** | the least A can be | $floor_ms ms vs $hello0_ms ms (medians of $runs pairs) |"
 fig B && echo "| B. warm \`micro call\` by name through the registry / \`grpcurl -plaintext -protoset\` | **$call_ratio** | ≤ 0.5 ($(verdict "$call_ratio" "<=" 0.5)) | $call_ms ms vs $grpcurl_ms ms (medians of $runs pairs) |"
+fig B && echo "| B0. dependency floor / the same grpcurl call | **$floor_b_ratio** | the least B can be | $floor_b_ms ms vs $grpcurl0_ms ms (medians of $runs pairs) |"
 fig C && echo "| C. \`micro call -v\` phases (medians of $runs calls) | — | each near one loopback round trip | $phases |"
 fig D && echo "| D. \`micro bench\` rps / grpc-go benchmark client qps, 1 connection × 16, 1-byte payloads | **$grpc_ratio** | ≥ 0.9 ($(verdict "$grpc_ratio" ">=" 0.9)) | $mb_rps vs $gb_qps (medians of $rate_runs pairs of ${secs}s) |"
 fig E && echo "| E. \`micro bench\` rps / ghz rps, same server, -c 16 | **$ghz_ratio** | ≥ 1.5 ($(verdict "$ghz_ratio" ">=" 1.5)) | $mb2_rps vs $ghz_rps (medians of $rate_runs pairs of ${secs}s) |"
@@ -158,6 +173,7 @@ echo
 echo "Commands (PORT: free ports on 127.0.0.1; protosets written by grpcurl -protoset-out and by \`go run ./bench/grpcprotoset\`):"
 echo
 fig A && echo "- A. \`micro version\` vs \`hello\` (\`fmt.Println\`, same Go)"
+fig A && echo "- A0, B0. \`bash bench/depfloor.sh depfloor\` builds the floor: every package micro's packages import from other modules, linked (each imported for its initialisation), and a \`main\` that prints one line; Go initialises every linked package before \`main\`, whatever the command"
 fig B && echo "- B. \`micro call greeter Greeter.Hello '$req'\` vs \`grpcurl -plaintext -protoset greeter.protoset -d '$req' 127.0.0.1:PORT greeter.v1.Greeter/Hello\`"
 fig C && echo "- C. \`micro call -v greeter Greeter.Hello '$req'\`, the \`* time:\` line"
 fig D && echo "- D. \`micro bench --address 127.0.0.1:PORT --protoset grpcbench.protoset grpc-benchmark grpc.testing.BenchmarkService.UnaryCall '$breq' -c 16 --connections 1 -z ${secs}s -n 100000000 --no-progress -o json\` vs \`grpc-bench-client -port PORT -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d $secs\` against \`grpc-bench-server -port PORT\`"
