@@ -5,8 +5,9 @@
 #   plain  POST /greeter/Greeter.Hello          (JSON, go-micro route)
 #   connect POST /greeter.v1.Greeter/Hello       (Connect, application/json)
 #   direct micro bench greeter Greeter.Hello     (gRPC through registry + selector)
-#   floor  POST to bench/gwfloor                 (the least a net/http JSON-to-gRPC
-#                                                 gateway costs: a generated stub
+#   floor  POST to bench/gwfloor                 (the least a JSON-to-gRPC gateway
+#                                                 on micro api's HTTP layer costs:
+#                                                 pkg/httpfast, a generated stub
 #                                                 on one connection, nothing else)
 #
 # each with 16 concurrent workers (16 connections of the HTTP load
