@@ -9,7 +9,9 @@
 #   that links every package micro imports from other modules and prints a
 #   line): the least any micro command can start in while they are linked,
 #   against hello-world (A) and grpcurl (B)
-#   C. the phases `micro call -v` reports (select, connect, resolve, call)
+#   C. the phases `micro call -v` reports (select, connect, resolve, call),
+#      beside what a loopback round trip costs here (bench/natsrtt: a fresh
+#      nats.go connection to the same NATS server, and one PING/PONG on it)
 #   D. `micro bench --address` / grpc-go's benchmark client (rps), both
 #      against grpc-go's benchmark server, 1 connection x 16 concurrent,
 #      1-byte payloads
@@ -121,6 +123,8 @@ for line in open(sys.argv[1]):
 print(" / ".join("%s %.2f" % (k, statistics.median(v)) for k, v in cols.items()) + " ms")
 PY
   )
+  go build -o "$work/natsrtt" ./bench/natsrtt
+  roundtrips=$("$work/natsrtt" -server "nats://$MICRO_REGISTRY_ADDRESS" -n "$runs")
 fi
 
 if fig D || fig E; then
@@ -159,7 +163,7 @@ fig A && echo "| A. \`micro version\` wall time / Go hello-world | **$ver_ratio*
 fig A && echo "| A0. dependency floor (bench/depfloor.sh) / Go hello-world | **$floor_ratio** | the least A can be | $floor_ms ms vs $hello0_ms ms (medians of $runs pairs) |"
 fig B && echo "| B. warm \`micro call\` by name through the registry / \`grpcurl -plaintext -protoset\` | **$call_ratio** | ≤ 0.5 ($(verdict "$call_ratio" "<=" 0.5)) | $call_ms ms vs $grpcurl_ms ms (medians of $runs pairs) |"
 fig B && echo "| B0. dependency floor / the same grpcurl call | **$floor_b_ratio** | the least B can be | $floor_b_ms ms vs $grpcurl0_ms ms (medians of $runs pairs) |"
-fig C && echo "| C. \`micro call -v\` phases (medians of $runs calls) | — | each near one loopback round trip | $phases |"
+fig C && echo "| C. \`micro call -v\` phases (medians of $runs calls) | — | each near one loopback round trip | $phases; against the NATS registry's server here: $roundtrips |"
 fig D && echo "| D. \`micro bench\` rps / grpc-go benchmark client qps, 1 connection × 16, 1-byte payloads | **$grpc_ratio** | ≥ 0.9 ($(verdict "$grpc_ratio" ">=" 0.9)) | $mb_rps vs $gb_qps (medians of $rate_runs pairs of ${secs}s) |"
 fig E && echo "| E. \`micro bench\` rps / ghz rps, same server, -c 16 | **$ghz_ratio** | ≥ 1.5 ($(verdict "$ghz_ratio" ">=" 1.5)) | $mb2_rps vs $ghz_rps (medians of $rate_runs pairs of ${secs}s) |"
 echo
@@ -175,7 +179,7 @@ echo
 fig A && echo "- A. \`micro version\` vs \`hello\` (\`fmt.Println\`, same Go)"
 fig A && echo "- A0, B0. \`bash bench/depfloor.sh depfloor\` builds the floor: every package micro's packages import from other modules, linked (each imported for its initialisation), and a \`main\` that prints one line; Go initialises every linked package before \`main\`, whatever the command"
 fig B && echo "- B. \`micro call greeter Greeter.Hello '$req'\` vs \`grpcurl -plaintext -protoset greeter.protoset -d '$req' 127.0.0.1:PORT greeter.v1.Greeter/Hello\`"
-fig C && echo "- C. \`micro call -v greeter Greeter.Hello '$req'\`, the \`* time:\` line"
+fig C && echo "- C. \`micro call -v greeter Greeter.Hello '$req'\`, the \`* time:\` line; \`natsrtt -server nats://ADDRESS -n $runs\` (bench/natsrtt) beside it: a fresh nats.go connection to the registry's server (TCP connect, INFO, CONNECT, PING and PONG) and one PING/PONG on it, the parts of a registry read"
 fig D && echo "- D. \`micro bench --address 127.0.0.1:PORT --protoset grpcbench.protoset grpc-benchmark grpc.testing.BenchmarkService.UnaryCall '$breq' -c 16 --connections 1 -z ${secs}s -n 100000000 --no-progress -o json\` vs \`grpc-bench-client -port PORT -c 1 -r 16 -req 1 -resp 1 -rpc_type unary -w 1 -d $secs\` against \`grpc-bench-server -port PORT\`"
 fig E && echo "- E. the same \`micro bench\` vs \`ghz --insecure --protoset grpcbench.protoset --call grpc.testing.BenchmarkService.UnaryCall -d '$breq' -c 16 --connections 1 -z ${secs}s 127.0.0.1:PORT\`"
 echo
