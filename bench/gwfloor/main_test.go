@@ -2,13 +2,13 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/microtools/micro/examples/greeter/handler"
 	greeterpb "github.com/microtools/micro/examples/greeter/proto"
+	"github.com/microtools/micro/internal/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -20,10 +20,7 @@ import (
 func TestHandler(t *testing.T) {
 	for _, server := range []string{"fast", "net"} {
 		t.Run(server, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			ln := testutil.Listen(t)
 			srv := grpc.NewServer()
 			greeterpb.RegisterGreeterServer(srv, handler.New())
 			go func() { _ = srv.Serve(ln) }()
@@ -32,10 +29,7 @@ func TestHandler(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { conn.Close() })
-			gwln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			gwln := testutil.Listen(t)
 			t.Cleanup(func() { gwln.Close() })
 			go func() { _ = serve(gwln, newHandler(greeterpb.NewGreeterClient(conn)), server) }()
 			url := "http://" + gwln.Addr().String() + "/greeter/Greeter.Hello"

@@ -4,10 +4,22 @@ package testutil
 
 import (
 	"bytes"
+	"net"
 	"sync"
 	"testing"
 	"time"
 )
+
+// Listen listens on a free TCP port of 127.0.0.1, failing the test when it
+// cannot; the test closes the listener (or the server serving it).
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
 
 // Eventually polls cond until it returns nil, and fails the test with cond's
 // last error when within passes first. It polls quickly at first and backs

@@ -530,7 +530,7 @@ func TestH2C(t *testing.T) {
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{Handler: e.gateway, Protocols: &protocols}
-	ln := listen(t)
+	ln := testutil.Listen(t)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	client := &http.Client{Transport: &http.Transport{Protocols: &protocols}}

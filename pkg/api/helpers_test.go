@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -223,15 +222,6 @@ func frames(t *testing.T, body []byte) []frame {
 func envelope(flags byte, payload []byte) []byte {
 	n := len(payload)
 	return append([]byte{flags, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, payload...)
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
 }
 
 func newServer(t testing.TB, h http.Handler) *httptest.Server {

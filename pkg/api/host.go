@@ -54,7 +54,7 @@ func (c *HostCheck) Named(command, noun string) *HostCheck {
 // IP addresses, with or without a port (the port is ignored), or "*" for
 // every host. An entry may hold several, separated by commas.
 func NewHostCheck(listen net.Addr, allowed []string) (*HostCheck, error) {
-	c := &HostCheck{loopback: isLoopbackAddr(listen)}
+	c := &HostCheck{loopback: isLoopbackAddr(listen), command: "micro api", noun: "gateway"}
 	for _, entry := range allowed {
 		for _, host := range strings.Split(entry, ",") {
 			host = strings.TrimSpace(host)
@@ -140,12 +140,8 @@ func (c *HostCheck) refusal(r *http.Request) *Error {
 	if len(c.allowed) > 0 {
 		hosts += ", " + strings.Join(c.allowed, ", ")
 	}
-	command, noun := "micro api", "gateway"
-	if c.command != "" {
-		command, noun = c.command, c.noun
-	}
 	msg := fmt.Sprintf("host %q refused (DNS rebinding protection): the %s %s and serves the hosts %s; if %q names this %s (a proxy's name, say), start %s with --allowed-host %s",
-		r.Host, noun, where, hosts, r.Host, noun, command, suggestedHost(r.Host))
+		r.Host, c.noun, where, hosts, r.Host, c.noun, c.command, suggestedHost(r.Host))
 	return &Error{Code: codes.PermissionDenied, Message: msg, HTTPStatus: http.StatusForbidden}
 }
 

@@ -102,23 +102,29 @@ func testHandler() http.Handler {
 func servers(t *testing.T, h http.Handler) (fast, plain string, s *Server) {
 	t.Helper()
 	s = &Server{Handler: h, Fallback: &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}}
-	ln := listen(t)
+	ln := testutil.Listen(t)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() { _ = s.Close() })
 	plainServer := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
-	pln := listen(t)
+	pln := testutil.Listen(t)
 	go func() { _ = plainServer.Serve(pln) }()
 	t.Cleanup(func() { _ = plainServer.Close() })
 	return ln.Addr().String(), pln.Addr().String(), s
 }
 
-func listen(t *testing.T) net.Listener {
+// serveAndDial serves s on a new listener of 127.0.0.1 until the test
+// ends and returns a connection to it, closed then too.
+func serveAndDial(t *testing.T, s *Server) net.Conn {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln := testutil.Listen(t)
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ln
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // exchange writes raw to addr, half-closes nothing, and reads the
@@ -323,14 +329,7 @@ func TestHandlerPanic(t *testing.T) {
 		_, _ = io.WriteString(w, "fine")
 	})
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ErrorLog: log.New(&logs, "", 0)}}
-	ln := listen(t)
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveAndDial(t, s)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.WriteString(c, post("/panic", ""))
 	if data, err := io.ReadAll(c); err != nil || len(data) != 0 {
@@ -339,7 +338,7 @@ func TestHandlerPanic(t *testing.T) {
 	if !strings.Contains(logs.String(), "http: panic serving") || !strings.Contains(logs.String(), "boom") {
 		t.Errorf("the panic is not logged: %q", logs.String())
 	}
-	if a := exchange(t, ln.Addr().String(), post("/ok", ""), 1); a[0].body != "fine" {
+	if a := exchange(t, c.RemoteAddr().String(), post("/ok", ""), 1); a[0].body != "fine" {
 		t.Errorf("after a panic: %q", a[0].body)
 	}
 }
@@ -357,7 +356,7 @@ func TestShutdown(t *testing.T) {
 		_, _ = io.WriteString(w, "done")
 	})
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}}
-	ln := listen(t)
+	ln := testutil.Listen(t)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	addr := ln.Addr().String()
@@ -415,14 +414,7 @@ func TestShutdown(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, IdleTimeout: 100 * time.Millisecond}
-	ln := listen(t)
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveAndDial(t, s)
 	_, _ = io.WriteString(c, post("/", ""))
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
@@ -448,7 +440,7 @@ func TestHTTP2PriorKnowledge(t *testing.T) {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, Protocols: &protocols}}
-	ln := listen(t)
+	ln := testutil.Listen(t)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() { _ = s.Close() })
 	var clientProtocols http.Protocols

@@ -43,18 +43,16 @@ func (s *Server) HTTPHandler(authToken string, opts ...HTTPOption) http.Handler 
 	for _, opt := range opts {
 		opt(&settings)
 	}
+	guarded := settings.hostGuard
+	if guarded == nil {
+		guarded = func(h http.Handler) http.Handler { return h }
+	}
 	mcpHandler := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.sdk }, &sdk.StreamableHTTPOptions{
 		SessionTimeout:             HTTPSessionTimeout,
 		DisableLocalhostProtection: settings.hostGuard != nil, // the guard checks instead
 	})
 	mux := http.NewServeMux()
 	mux.Handle(HTTPPath, http.NewCrossOriginProtection().Handler(mcpHandler))
-	guarded := func(h http.Handler) http.Handler {
-		if settings.hostGuard == nil {
-			return h
-		}
-		return settings.hostGuard(h)
-	}
 	if authToken == "" {
 		return guarded(mux)
 	}
